@@ -1,0 +1,104 @@
+#!/usr/bin/env node
+// The whole test suite: every uvu file under test/ (each in its own process, so a crash or a hang
+// in one cannot hide the others), then the conformance suite against bin/tsrun, then the cgroup v2
+// subset inside the cgroup v2 VM when ../shared/vm provides it. Ends with one line
+// "N passed, N failed[, N skipped]" and a non-zero exit when anything failed.
+//
+//   npm test                      everything
+//   npm test -- lifecycle spec-   only test files whose path contains one of the words
+//   TSRUN_SKIP_VM=1 npm test      without the VM part (it is then reported as skipped)
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const node = path.join(root, 'node_modules/node/bin/node');
+const filters = process.argv.slice(2);
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const failures = [];
+
+if (process.getuid?.() !== 0) {
+  console.error('tests run real containers: run them as root');
+  process.exit(1);
+}
+
+function testFiles(dir) {
+  const out = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory() && !['helpers', 'fixtures', '.fixtures'].includes(e.name)) out.push(...testFiles(p));
+    else if (e.isFile() && e.name.endsWith('.test.ts')) out.push(p);
+  }
+  return out.sort();
+}
+
+function run(label, cmd, args, opts = {}) {
+  const started = Date.now();
+  process.stdout.write(`\n=== ${label}\n`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', timeout: opts.timeout ?? 15 * 60_000, env: { ...process.env, ...opts.env } });
+  process.stdout.write(r.stdout ?? '');
+  const secs = ((Date.now() - started) / 1000).toFixed(1);
+  return { ...r, secs };
+}
+
+const matches = (f) => filters.length === 0 || filters.some((w) => f.includes(w));
+
+for (const file of testFiles(path.join(root, 'test')).filter(matches)) {
+  const rel = path.relative(path.join(root, 'test'), file);
+  const pattern = '^' + rel.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&') + '$';
+  const r = run(rel, node, ['-r', 'esbuild-register', 'node_modules/uvu/bin.js', 'test', pattern]);
+  const num = (re) => Number((r.stdout.match(re) ?? [])[1] ?? 0);
+  const total = num(/Total:\s+(\d+)/);
+  const passed = num(/Passed:\s+(\d+)/);
+  const skipped = num(/Skipped:\s+(\d+)/);
+  let failed = total - passed - skipped;
+  if (r.status !== 0 && failed === 0) failed = 1; // crashed, timed out, or failed outside a test
+  totals.passed += passed;
+  totals.failed += failed;
+  totals.skipped += skipped;
+  if (failed) failures.push(`${rel} (${r.signal ? `killed by ${r.signal}` : `exit ${r.status}`})`);
+  console.log(`--- ${rel}: ${passed} passed, ${failed} failed, ${skipped} skipped in ${r.secs}s`);
+}
+
+function countLine(out) {
+  const m = out.match(/^(?:\w+:\s*)?(\d+) passed, (\d+) failed(?:, (\d+) skipped)?\s*$/m);
+  return m ? { passed: +m[1], failed: +m[2], skipped: +(m[3] ?? 0) } : null;
+}
+
+if (filters.length === 0 || filters.includes('conformance')) {
+  const r = run('conformance (bin/tsrun)', node, ['conformance/run.mjs'], { env: { RUNTIME: path.join(root, 'bin/tsrun') } });
+  const c = countLine(r.stdout ?? '') ?? { passed: 0, failed: 1, skipped: 0 };
+  if (r.status !== 0 && c.failed === 0) c.failed = 1;
+  totals.passed += c.passed;
+  totals.failed += c.failed;
+  totals.skipped += c.skipped;
+  if (c.failed) failures.push('conformance');
+}
+
+const vmScript = path.join(root, 'test/cgroups-v2-vm.sh');
+if ((filters.length === 0 || filters.includes('vm')) && fs.existsSync(vmScript)) {
+  if (process.env.TSRUN_SKIP_VM) {
+    console.log('\n=== cgroup v2 VM: skipped (TSRUN_SKIP_VM set): the cgroup v2 code was NOT tested against a real v2 kernel');
+    totals.skipped += 1;
+  } else {
+    const r = run('cgroup v2 tests inside the cgroup v2 VM', 'bash', [vmScript], { timeout: 30 * 60_000 });
+    const c = countLine(r.stdout ?? '');
+    if (r.status === 124 || r.status === 125) {
+      console.log(`cgroup v2 VM: infrastructure failure (exit ${r.status}); the v2 tests did not run`);
+      totals.skipped += 1;
+    } else {
+      const cc = c ?? { passed: 0, failed: 1, skipped: 0 };
+      if (r.status !== 0 && cc.failed === 0) cc.failed = 1;
+      totals.passed += cc.passed;
+      totals.failed += cc.failed;
+      totals.skipped += cc.skipped;
+      if (cc.failed) failures.push('cgroup v2 VM');
+    }
+  }
+}
+
+console.log('');
+if (failures.length) console.log(`failed: ${failures.join(', ')}`);
+console.log(`${totals.passed} passed, ${totals.failed} failed` + (totals.skipped ? `, ${totals.skipped} skipped` : ''));
+process.exit(totals.failed ? 1 : 0);

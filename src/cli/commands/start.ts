@@ -1,0 +1,17 @@
+import type { CommandModule } from 'yargs';
+import { action, type GlobalArgs } from '../context';
+
+interface IdArgs extends GlobalArgs {
+  id: string;
+}
+
+const command: CommandModule<GlobalArgs, IdArgs> = {
+  command: 'start <id>',
+  describe: 'start a created container: its init execs the user process',
+  builder: (y) => y.positional('id', { type: 'string', demandOption: true }),
+  handler: action<IdArgs>(async (argv, ctx) => {
+    const { startContainer } = await import('../../container/lifecycle');
+    await startContainer(ctx, argv.id);
+  }),
+};
+export default command;

@@ -1,0 +1,47 @@
+import type { RuntimeContext } from '../container/context';
+import { CliLogger } from './log';
+
+export interface GlobalArgs {
+  root: string;
+  log?: string;
+  'log-format': 'text' | 'json';
+  debug: boolean;
+  'systemd-cgroup': boolean;
+  rootless?: string;
+}
+
+let logger: CliLogger | null = null;
+
+export function cliLogger(argv: GlobalArgs): CliLogger {
+  if (!logger) logger = new CliLogger(argv.log, argv['log-format'] ?? 'text', !!argv.debug);
+  return logger;
+}
+
+export function runtimeContext(argv: GlobalArgs): RuntimeContext {
+  if (argv.rootless && argv.rootless !== 'false' && argv.rootless !== 'auto') {
+    throw new Error('--rootless: rootless containers are not supported yet');
+  }
+  return { root: argv.root, log: cliLogger(argv), systemdCgroup: !!argv['systemd-cgroup'] };
+}
+
+/**
+ * Runs a command body: an exception becomes runc's one-line error (stderr, and the log file when
+ * there is one) and exit status 1 (or the error's own status).
+ */
+export function action<A extends GlobalArgs>(body: (argv: A, ctx: RuntimeContext) => Promise<number | void> | number | void) {
+  return async (argv: A): Promise<void> => {
+    let code = 0;
+    try {
+      const ctx = runtimeContext(argv);
+      const r = await body(argv, ctx);
+      code = typeof r === 'number' ? r : 0;
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      const log = cliLogger(argv);
+      log.error(msg);
+      if (log.toFile) process.stderr.write(msg + '\n');
+      code = (e as { exitCode?: number }).exitCode ?? 1;
+    }
+    process.exitCode = code;
+  };
+}

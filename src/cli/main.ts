@@ -1,0 +1,64 @@
+/**
+ * tsrun's command line: runc's commands, flags and output formats, so that containerd (go-runc),
+ * dockerd (--add-runtime) and people used to runc can drive it unchanged.
+ */
+import yargs from 'yargs/yargs';
+import createCmd from './commands/create';
+import deleteCmd from './commands/delete';
+import killCmd from './commands/kill';
+import listCmd from './commands/list';
+import runCmd from './commands/run';
+import startCmd from './commands/start';
+import specCmd from './commands/spec';
+import stateCmd from './commands/state';
+
+declare const __TSRUN_VERSION__: string;
+declare const __TSRUN_COMMIT__: string;
+const VERSION = typeof __TSRUN_VERSION__ === 'string' ? __TSRUN_VERSION__ : '0.0.0-dev';
+const COMMIT = typeof __TSRUN_COMMIT__ === 'string' ? __TSRUN_COMMIT__ : 'unknown';
+export const SPEC_VERSION = '1.2.0';
+
+function versionText(): string {
+  return `tsrun version ${VERSION}\ncommit: ${COMMIT}\nspec: ${SPEC_VERSION}`;
+}
+
+export async function main(args: string[]): Promise<void> {
+  // runc prints its version with -v/--version and exits, whatever else is on the line.
+  if (args.includes('-v') || args.includes('--version')) {
+    process.stdout.write(versionText() + '\n');
+    return;
+  }
+  const parser = yargs(args)
+    .scriptName('tsrun')
+    .usage('tsrun [global options] <command> [command options] <container-id> ...\n\nA runc-compatible OCI container runtime.')
+    .option('root', { type: 'string', default: '/run/tsrun', describe: 'directory for container state (tmpfs recommended)', global: true })
+    .option('log', { type: 'string', describe: 'append log records to this file (default: stderr)', global: true })
+    .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'format of the log records', global: true })
+    .option('debug', { type: 'boolean', default: false, describe: 'log debug records', global: true })
+    .option('systemd-cgroup', { type: 'boolean', default: false, describe: 'use the systemd cgroup driver (not supported yet)', global: true })
+    .option('rootless', { type: 'string', describe: 'rootless mode: true|false|auto (only false/auto supported yet)', global: true })
+    .command(createCmd)
+    .command(startCmd)
+    .command(runCmd)
+    .command(stateCmd)
+    .command(listCmd)
+    .command(killCmd)
+    .command(deleteCmd)
+    .command(specCmd)
+    .demandCommand(1, 'a command is required (see --help)')
+    .strict()
+    .version(false)
+    .help('help')
+    .alias('help', 'h')
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      process.stderr.write(`${msg ?? err?.message}\n`);
+      process.exit(1);
+    });
+  await parser.parseAsync();
+}
+
+main(process.argv.slice(2)).catch((e) => {
+  process.stderr.write(`${(e as Error).message}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,459 @@
+/**
+ * The container state machine, runc's transitions:
+ *
+ *   (none) --create--> created --start--> running --(init exits)--> stopped --delete--> (none)
+ *                         |                 |  ^
+ *                         |              pause resume
+ *                         |                 v  |
+ *                         |               paused
+ *                         +--delete (kills the waiting init)--> (none)
+ *
+ * The status is never stored: it is derived from the world, like runc does, so it cannot go
+ * stale: stopped when the init (same pid and start time) is gone, created while its exec fifo
+ * exists, paused while its cgroup is frozen, running otherwise.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadCgroupManager, newCgroupManager, type CgroupManager } from '../cgroups';
+import { runHooks, runHooksWarnOnly } from '../hooks/run';
+import { native } from '../native/addon';
+import type { InitPlan, PlanSeccomp } from '../native/init-plan';
+import { spawnInit, type InitProcess } from '../native/init-process';
+import { loadBundleConfig } from '../spec/load';
+import { buildCreatePlan } from '../spec/plan';
+import type { Spec } from '../spec/types';
+import type { RuntimeContext } from './context';
+import { RuntimeError, errExists, errNotExist, errNotRunning } from './errors';
+import { containerDir, validateId } from './ids';
+import { lockDir, type ContainerLock } from './lock';
+import { isSameProcessAlive, readProcStat, waitGone } from './proc';
+import {
+  EXEC_FIFO,
+  OCI_VERSION,
+  ensureRoot,
+  listIds,
+  readState,
+  rfc3339Nano,
+  writeState,
+  type OciState,
+  type SavedState,
+} from './state-store';
+
+export interface CreateOptions {
+  id: string;
+  bundle: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  noPivot?: boolean;
+  noNewKeyring?: boolean;
+  /** --preserve-fds: fds after stdio and LISTEN_FDS to pass on. */
+  preserveFds?: number;
+  /** Stdio of the container process: the caller's own by default. */
+  stdio?: [number, number, number];
+}
+
+export interface RunOptions extends CreateOptions {
+  detach?: boolean;
+  keep?: boolean;
+}
+
+/** OCI state as `state` prints it (and as hooks receive it). */
+export function ociState(saved: SavedState, status: OciState['status']): OciState {
+  const st: OciState = {
+    ociVersion: OCI_VERSION,
+    id: saved.id,
+    pid: status === 'stopped' ? 0 : saved.initPid,
+    status,
+    bundle: saved.bundle,
+    rootfs: saved.rootfs,
+    created: saved.created,
+    owner: saved.owner,
+  };
+  const annotations = saved.config.annotations;
+  if (annotations && Object.keys(annotations).length > 0) st.annotations = annotations;
+  return st;
+}
+
+export function deriveStatus(root: string, saved: SavedState): OciState['status'] {
+  if (saved.initPid === 0) return 'creating';
+  if (!isSameProcessAlive(saved.initPid, saved.initStartTime)) return 'stopped';
+  if (fs.existsSync(path.join(containerDir(root, saved.id), EXEC_FIFO))) return 'created';
+  if (saved.cgroup) {
+    try {
+      if (loadCgroupManager(saved.cgroup).isFrozen()) return 'paused';
+    } catch {
+      // A cgroup that cannot be read does not make a live init any less running.
+    }
+  }
+  return 'running';
+}
+
+export function loadContainer(root: string, id: string): SavedState {
+  validateId(id);
+  const saved = readState(root, id);
+  if (!saved) throw errNotExist();
+  return saved;
+}
+
+export function containerState(ctx: RuntimeContext, id: string): OciState {
+  const saved = loadContainer(ctx.root, id);
+  return ociState(saved, deriveStatus(ctx.root, saved));
+}
+
+export function listContainers(ctx: RuntimeContext): OciState[] {
+  const out: OciState[] = [];
+  for (const id of listIds(ctx.root)) {
+    let saved: SavedState | null;
+    try {
+      saved = readState(ctx.root, id);
+    } catch {
+      continue;
+    }
+    if (saved) out.push(ociState(saved, deriveStatus(ctx.root, saved)));
+  }
+  return out;
+}
+
+/** Writes a pid file atomically: decimal, no newline (containerd reads it as it appears). */
+export function writePidFile(file: string, pid: number): void {
+  const abs = path.resolve(file);
+  const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}.${process.pid}`);
+  fs.writeFileSync(tmp, String(pid));
+  fs.renameSync(tmp, abs);
+}
+
+/** The OCI state split around the pid, for the hooks the init runs itself. */
+function stateAroundPid(state: OciState): { prefix: string; suffix: string } {
+  // `pid` follows ociVersion, id and status, none of which can contain a quote, so the first
+  // occurrence of the marker is the real field and not part of an annotation value.
+  const json = JSON.stringify({ ociVersion: state.ociVersion, id: state.id, status: state.status, pid: -424242, bundle: state.bundle, rootfs: state.rootfs, created: state.created, annotations: state.annotations, owner: state.owner });
+  const at = json.indexOf('-424242');
+  return { prefix: json.slice(0, at), suffix: json.slice(at + '-424242'.length) };
+}
+
+/** The fds a container process inherits after stdio: LISTEN_FDS (systemd socket activation) and
+ * --preserve-fds, as runc passes them. Returns the fds and the env to add. */
+export function passedFds(preserveFds: number): { fds: number[]; env: string[] } {
+  const fds: number[] = [];
+  const env: string[] = [];
+  const listenFds = Number(process.env.LISTEN_FDS ?? 0);
+  // Only fds meant for us: systemd sets LISTEN_PID to the pid it activated.
+  if (listenFds > 0 && Number(process.env.LISTEN_PID) === process.pid) {
+    for (let i = 0; i < listenFds; i++) fds.push(3 + i);
+    env.push(`LISTEN_FDS=${listenFds}`, 'LISTEN_PID=1');
+  }
+  const base = 3 + fds.length;
+  for (let i = 0; i < preserveFds; i++) fds.push(base + i);
+  for (const fd of fds) {
+    try {
+      fs.fstatSync(fd);
+    } catch {
+      throw new RuntimeError(`preserved fd ${fd} is not open`);
+    }
+  }
+  return { fds, env };
+}
+
+async function compileSeccompFor(config: Spec, state: OciState, ctx: RuntimeContext): Promise<PlanSeccomp | null> {
+  const seccomp = config.linux?.seccomp;
+  if (!seccomp) return null;
+  const { compileSeccomp } = await import('../seccomp/compile');
+  return compileSeccomp(seccomp, { state: JSON.stringify(state), warn: (m: string) => ctx.log.warn(m) });
+}
+
+interface Created {
+  saved: SavedState;
+  /** Present when the caller asked to wait for the container's exit (run without -d). */
+  init?: InitProcess;
+}
+
+/**
+ * create: everything is set up and the init waits (on its exec fifo) before the user process.
+ * Any failure undoes all of it: init killed, cgroup removed, state dir removed.
+ */
+export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, runMode?: { waitForExit: boolean }): Promise<Created> {
+  const id = validateId(opts.id);
+  if (ctx.systemdCgroup) throw new RuntimeError('--systemd-cgroup: the systemd cgroup driver is not supported yet');
+  const bundle = path.resolve(opts.bundle);
+  // Validate before anything exists on disk: a bad bundle leaves nothing behind.
+  const config = loadBundleConfig(bundle);
+  if (opts.consoleSocket && !config.process?.terminal) {
+    throw new RuntimeError('cannot use console socket if runc will not detach or allocate tty');
+  }
+  if (config.process?.terminal && !opts.consoleSocket) {
+    if (!runMode?.waitForExit) throw new RuntimeError('cannot allocate tty if runc will detach without setting console socket');
+    throw new RuntimeError('run with terminal: true needs --console-socket (tsrun does not proxy a terminal itself yet)');
+  }
+  const { fds: extraFds, env: extraEnv } = passedFds(opts.preserveFds ?? 0);
+
+  ensureRoot(ctx.root);
+  const dir = containerDir(ctx.root, id);
+  try {
+    fs.mkdirSync(dir, { mode: 0o711 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw errExists();
+    throw e;
+  }
+  let lock: ContainerLock | null = null;
+  let cgroup: CgroupManager | null = null;
+  let init: InitProcess | null = null;
+  let initPid = 0;
+  try {
+    lock = await lockDir(dir);
+    const rootfs = path.resolve(bundle, config.root!.path);
+    const saved: SavedState = {
+      id,
+      initPid: 0,
+      initStartTime: 0,
+      bundle,
+      rootfs,
+      created: rfc3339Nano(),
+      owner: '',
+      config,
+      cgroup: null,
+      started: false,
+    };
+
+    cgroup = newCgroupManager({ id, cgroupsPath: config.linux?.cgroupsPath, resources: config.linux?.resources, systemd: ctx.systemdCgroup });
+    cgroup.create();
+    saved.cgroup = cgroup.state;
+
+    const waitForExit = runMode?.waitForExit ?? false;
+    // run does create+start in one go: no fifo, the init execs as soon as it is ready.
+    const execFifo = runMode ? '' : path.join(dir, EXEC_FIFO);
+    if (execFifo) native().mkfifo(execFifo, 0o622);
+
+    const creatingState = ociState(saved, 'creating');
+    const seccomp = await compileSeccompFor(config, creatingState, ctx);
+    const around = stateAroundPid(creatingState);
+    const processConfig = config.process!;
+    const plan: InitPlan = buildCreatePlan({
+      id,
+      bundle,
+      config: extraEnv.length ? { ...config, process: { ...processConfig, env: [...(processConfig.env ?? []), ...extraEnv] } } : config,
+      execFifo,
+      consoleSocket: opts.consoleSocket ? path.resolve(opts.consoleSocket) : '',
+      noPivot: opts.noPivot ?? false,
+      preserveFds: extraFds.length,
+      waitForExit,
+      statePrefix: around.prefix,
+      stateSuffix: around.suffix,
+      seccomp,
+      cgroupMountSteps: (dest: string, flags: number, newNs: boolean) => cgroup!.mountSteps(dest, flags, newNs),
+      warn: (m: string) => ctx.log.warn(m),
+    });
+
+    // With a terminal the container's stdio is the pty: the init must not hold our own stdio
+    // (containerd waits for EOF on it).
+    let stdio: [number, number, number] | 'inherit' = opts.stdio ?? 'inherit';
+    let devNull = -1;
+    if (processConfig.terminal) {
+      devNull = fs.openSync('/dev/null', 'r+');
+      stdio = [devNull, devNull, devNull];
+    }
+    try {
+      init = spawnInit({ stdio, extraFds });
+    } finally {
+      if (devNull >= 0) fs.closeSync(devNull);
+    }
+    // In the cgroup before the plan is read: every process of the container starts inside it.
+    cgroup.apply(init.stage0Pid);
+    init.sendPlan(plan);
+
+    for (;;) {
+      const msg = await init.next();
+      if (msg.type === 'pid') {
+        initPid = msg.pid;
+        const st = readProcStat(initPid);
+        if (!st) throw new RuntimeError(`container init ${initPid} exited during set-up`);
+        saved.initPid = initPid;
+        saved.initStartTime = st.startTime;
+      } else if (msg.type === 'hooks') {
+        const stateJson = JSON.stringify(ociState(saved, 'creating'));
+        await runHooks('prestart', config.hooks?.prestart, stateJson);
+        await runHooks('createRuntime', config.hooks?.createRuntime, stateJson);
+        init.sendContinue();
+      } else if (msg.type === 'ready') {
+        break;
+      } else if (msg.type === 'error') {
+        throw new RuntimeError(msg.message);
+      } else if (msg.type === 'eof') {
+        const exit = await init.stage0Exit;
+        throw new RuntimeError(`container init exited before it was ready (${exit.signal ? `signal ${exit.signal}` : `status ${exit.code}`})`);
+      } else if (msg.type === 'exit') {
+        throw new RuntimeError(`container process exited during set-up with status ${msg.status}`);
+      }
+    }
+    if (initPid === 0) throw new RuntimeError('container init did not report its pid');
+    saved.started = !!runMode;
+    writeState(ctx.root, saved);
+    if (opts.pidFile) writePidFile(opts.pidFile, initPid);
+    if (!waitForExit) init.detach();
+    return { saved, init: waitForExit ? init : undefined };
+  } catch (e) {
+    // Undo in reverse order. The mounts live in the container's mount namespace and vanish with
+    // its last process.
+    if (init) init.kill();
+    if (initPid) {
+      try {
+        process.kill(initPid, 'SIGKILL');
+      } catch {}
+    }
+    if (cgroup) {
+      try {
+        if (initPid) cgroup.killAll(9);
+        await cgroup.destroy();
+      } catch (err) {
+        ctx.log.warn(`cleanup: ${(err as Error).message}`);
+      }
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  } finally {
+    lock?.release();
+  }
+}
+
+/** start: releases the init waiting on its exec fifo, then runs the poststart hooks. */
+export async function startContainer(ctx: RuntimeContext, id: string): Promise<void> {
+  const saved = loadContainer(ctx.root, id);
+  const lock = await lockDir(containerDir(ctx.root, id));
+  try {
+    const status = deriveStatus(ctx.root, saved);
+    if (status === 'running' || status === 'paused') throw new RuntimeError('cannot start an already running container');
+    if (status === 'stopped') throw new RuntimeError('cannot start a container that has stopped');
+    if (status !== 'created') throw new RuntimeError(`cannot start a container in the ${status} state`);
+    const fifo = path.join(containerDir(ctx.root, id), EXEC_FIFO);
+    let fd: number;
+    try {
+      // Non-blocking: if no init holds the fifo any more, ENXIO instead of waiting forever.
+      fd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    } catch (e) {
+      throw new RuntimeError(`cannot start container: exec fifo: ${(e as Error).message}`);
+    }
+    try {
+      fs.writeSync(fd, '0');
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.rmSync(fifo, { force: true });
+    saved.started = true;
+    writeState(ctx.root, saved);
+    await runHooksWarnOnly('poststart', saved.config.hooks?.poststart, JSON.stringify(ociState(saved, 'running')), (m) => ctx.log.warn(m));
+  } finally {
+    lock.release();
+  }
+}
+
+/** Signals the init only if it is still the process we started (pidfd closes the reuse race). */
+export function signalInit(saved: SavedState, signal: number): void {
+  const n = native();
+  let pidfd: number;
+  try {
+    pidfd = n.pidfdOpen(saved.initPid);
+  } catch {
+    throw errNotRunning();
+  }
+  try {
+    // The pidfd pins the process: if the start time matches now, the signal reaches that process.
+    if (!isSameProcessAlive(saved.initPid, saved.initStartTime)) throw errNotRunning();
+    n.pidfdSendSignal(pidfd, signal);
+  } finally {
+    fs.closeSync(pidfd);
+  }
+}
+
+export async function killContainer(ctx: RuntimeContext, id: string, signal: number, all: boolean): Promise<void> {
+  const saved = loadContainer(ctx.root, id);
+  const status = deriveStatus(ctx.root, saved);
+  if (all && saved.cgroup) {
+    const cg = loadCgroupManager(saved.cgroup);
+    if (status === 'stopped' && cg.pids().length === 0) throw errNotRunning();
+    cg.killAll(signal);
+    return;
+  }
+  if (status === 'stopped') throw errNotRunning();
+  signalInit(saved, signal);
+}
+
+/** Removes what remains of a container whose processes are gone; poststop hooks last. */
+async function destroy(ctx: RuntimeContext, saved: SavedState): Promise<void> {
+  if (saved.cgroup) await loadCgroupManager(saved.cgroup).destroy();
+  fs.rmSync(containerDir(ctx.root, saved.id), { recursive: true, force: true });
+  await runHooksWarnOnly('poststop', saved.config.hooks?.poststop, JSON.stringify(ociState(saved, 'stopped')), (m) => ctx.log.warn(m));
+}
+
+async function killEverything(saved: SavedState): Promise<void> {
+  if (saved.cgroup) {
+    const cg = loadCgroupManager(saved.cgroup);
+    // SIGKILL is only delivered to frozen tasks once they thaw.
+    if (cg.isFrozen()) await cg.thaw();
+    cg.killAll(9);
+  }
+  if (isSameProcessAlive(saved.initPid, saved.initStartTime)) {
+    try {
+      signalInit(saved, 9);
+    } catch {}
+  }
+  await waitGone(saved.initPid, saved.initStartTime, 10_000);
+}
+
+export async function deleteContainer(ctx: RuntimeContext, id: string, force: boolean): Promise<void> {
+  validateId(id);
+  const dir = containerDir(ctx.root, id);
+  if (!fs.existsSync(dir)) throw errNotExist();
+  const lock = await lockDir(dir);
+  try {
+    const saved = readState(ctx.root, id);
+    if (!saved) {
+      // A directory without state: a create that died before writing it. Only force removes it.
+      if (!force) throw errNotExist();
+      fs.rmSync(dir, { recursive: true, force: true });
+      return;
+    }
+    const status = deriveStatus(ctx.root, saved);
+    if (status === 'running' || status === 'paused') {
+      if (!force) throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status}`);
+    }
+    if (status !== 'stopped') await killEverything(saved);
+    await destroy(ctx, saved);
+  } finally {
+    lock.release();
+  }
+}
+
+/** run: create + start (+ wait for the exit status and delete, unless detached). */
+export async function runContainer(ctx: RuntimeContext, opts: RunOptions): Promise<number> {
+  const { saved, init } = await createContainer(ctx, opts, { waitForExit: !opts.detach });
+  // The init execs the user process right after "ready": it is running now.
+  await runHooksWarnOnly('poststart', saved.config.hooks?.poststart, JSON.stringify(ociState(saved, 'running')), (m) => ctx.log.warn(m));
+  if (opts.detach || !init) return 0;
+  const forward = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(saved.initPid, sig);
+    } catch {}
+  };
+  const forwarded: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+  for (const s of forwarded) process.on(s, forward);
+  let status = 255;
+  try {
+    for (;;) {
+      const msg = await init.next();
+      if (msg.type === 'exit') {
+        status = msg.status;
+        break;
+      }
+      if (msg.type === 'eof') break;
+    }
+  } finally {
+    for (const s of forwarded) process.off(s, forward);
+  }
+  if (!opts.keep) {
+    try {
+      await deleteContainer(ctx, saved.id, true);
+    } catch (e) {
+      ctx.log.warn(`delete after run: ${(e as Error).message}`);
+    }
+  }
+  return status;
+}
