@@ -1,0 +1,209 @@
+/**
+ * Running bin/tsrun against throw-away bundles, each test with its own --root, and proving that
+ * nothing is left behind: no state dir, no cgroup, no host mount, no process.
+ */
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { copyRootfs } from './rootfs';
+
+export const REPO = path.resolve(__dirname, '../..');
+export const TSRUN = process.env.TSRUN_BIN ?? path.join(REPO, 'bin/tsrun');
+
+export interface Result {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export type Config = Record<string, any>;
+
+/** runc's example config without a terminal, running `args`. */
+export function baseConfig(args: string[], marker: string): Config {
+  const caps = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
+  return {
+    ociVersion: '1.2.0',
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args,
+      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `TSRUN_TEST_MARKER=${marker}`],
+      cwd: '/',
+      capabilities: { bounding: caps, effective: caps, permitted: caps, ambient: caps },
+      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
+      noNewPrivileges: true,
+    },
+    root: { path: 'rootfs', readonly: false },
+    hostname: 'tsrun-test',
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc' },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    ],
+    linux: {
+      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
+      maskedPaths: ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/sys/firmware'],
+      readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
+    },
+  };
+}
+
+let counter = 0;
+
+export class Sandbox {
+  readonly dir: string;
+  readonly root: string;
+  readonly bundle: string;
+  readonly id: string;
+  readonly marker: string;
+  config: Config;
+
+  constructor(args: string[] = ['sh', '-c', 'echo hello'], name = 'c') {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-test-'));
+    this.root = path.join(this.dir, 'state');
+    this.bundle = path.join(this.dir, 'bundle');
+    this.id = `${name}-${process.pid}-${++counter}`;
+    this.marker = `m${process.pid}x${counter}x${Date.now()}`;
+    fs.mkdirSync(this.bundle);
+    copyRootfs(path.join(this.bundle, 'rootfs'));
+    this.config = baseConfig(args, this.marker);
+    this.writeConfig();
+  }
+
+  writeConfig(config: Config = this.config): void {
+    this.config = config;
+    fs.writeFileSync(path.join(this.bundle, 'config.json'), JSON.stringify(config, null, 2));
+  }
+
+  /** Runs tsrun with this sandbox's --root. */
+  tsrun(args: string[], opts: { input?: string; timeout?: number; env?: NodeJS.ProcessEnv } = {}): Result {
+    const r: SpawnSyncReturns<string> = spawnSync(TSRUN, ['--root', this.root, ...args], {
+      encoding: 'utf8',
+      input: opts.input ?? '',
+      timeout: opts.timeout ?? 30_000,
+      env: opts.env ?? process.env,
+      cwd: this.dir,
+    });
+    if (r.error) throw r.error;
+    return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** Like tsrun() but asynchronous, for commands that block (run, start with a waiting reader). */
+  tsrunAsync(args: string[], opts: { timeout?: number } = {}): Promise<Result> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(TSRUN, ['--root', this.root, ...args], { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeout ?? 30_000);
+      child.on('error', reject);
+      child.on('close', (status, signal) => {
+        clearTimeout(timer);
+        resolve({ status, signal, stdout, stderr });
+      });
+    });
+  }
+
+  state(id = this.id): any {
+    const r = this.tsrun(['state', id]);
+    if (r.status !== 0) throw new Error(`state ${id}: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  }
+
+  /** Everything of this sandbox's containers still on the host, as readable lines. */
+  leftovers(): string[] {
+    const found: string[] = [];
+    if (fs.existsSync(this.root)) {
+      for (const name of fs.readdirSync(this.root)) found.push(`state dir ${path.join(this.root, name)}`);
+    }
+    for (const dir of cgroupDirsNamed(this.id)) found.push(`cgroup ${dir}`);
+    for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+      if (line.includes(this.dir)) found.push(`mount ${line.split(' ')[4]}`);
+    }
+    for (const pid of processesWithMarker(this.marker)) found.push(`process ${pid}`);
+    return found;
+  }
+
+  /** Force-deletes every container of the sandbox, kills stragglers, removes the files. */
+  cleanup(): void {
+    if (fs.existsSync(this.root)) {
+      for (const name of fs.readdirSync(this.root)) {
+        if (!name.startsWith('.')) spawnSync(TSRUN, ['--root', this.root, 'delete', '-f', name], { timeout: 20_000 });
+      }
+    }
+    for (const pid of processesWithMarker(this.marker)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+    for (const dir of cgroupDirsNamed(this.id).reverse()) {
+      try {
+        fs.rmdirSync(dir);
+      } catch {}
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** cgroup directories (any hierarchy, up to 3 levels deep) whose name contains `name`. */
+export function cgroupDirsNamed(name: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, depth: number) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      const p = path.join(dir, e.name);
+      if (e.name.includes(name)) out.push(p);
+      if (depth < 3) walk(p, depth + 1);
+    }
+  };
+  walk('/sys/fs/cgroup', 0);
+  return out;
+}
+
+/** Host pids whose environment carries the marker (the container processes of one sandbox). */
+export function processesWithMarker(marker: string): number[] {
+  const out: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${name}/environ`, 'latin1').includes(marker)) out.push(Number(name));
+    } catch {}
+  }
+  return out;
+}
+
+/** Processes running from a tsrun-init image (a container init that has not exec'd yet). */
+export function initProcesses(): number[] {
+  const out: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (fs.readlinkSync(`/proc/${name}/exe`).includes('tsrun-init')) out.push(Number(name));
+    } catch {}
+  }
+  return out;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export async function waitFor(cond: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}

@@ -1,0 +1,365 @@
+/**
+ * The OCI lifecycle through bin/tsrun, as runc users and containerd see it: create/start/state/
+ * kill/delete/run/list, runc's error strings, pid files, the state machine's refusals, and that
+ * every failure leaves nothing behind.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Sandbox, TSRUN, initProcesses, waitFor } from './helpers/tsrun';
+import { spawnSync } from 'node:child_process';
+
+function withSandbox(name: string, args: string[] | undefined, body: (s: Sandbox) => Promise<void> | void) {
+  test(name, async () => {
+    const s = new Sandbox(args);
+    try {
+      await body(s);
+    } finally {
+      s.cleanup();
+    }
+  });
+}
+
+function assertClean(s: Sandbox) {
+  assert.equal(s.leftovers(), [], 'nothing may be left behind');
+}
+
+withSandbox('run prints the output and exits 0, then leaves nothing', ['sh', '-c', 'echo hello from $(hostname)'], (s) => {
+  const r = s.tsrun(['run', '-b', s.bundle, s.id]);
+  assert.is(r.stderr, '');
+  assert.is(r.stdout, 'hello from tsrun-test\n');
+  assert.is(r.status, 0);
+  assertClean(s);
+});
+
+withSandbox('run exits with the container exit status', ['sh', '-c', 'exit 3'], (s) => {
+  assert.is(s.tsrun(['run', '-b', s.bundle, s.id]).status, 3);
+  assertClean(s);
+});
+
+withSandbox('run exits with 128+signal when the process is killed', ['sh', '-c', 'kill -9 $$'], (s) => {
+  assert.is(s.tsrun(['run', '-b', s.bundle, s.id]).status, 137);
+  assertClean(s);
+});
+
+withSandbox('run --keep leaves a stopped container that delete removes', ['true'], (s) => {
+  assert.is(s.tsrun(['run', '--keep', '-b', s.bundle, s.id]).status, 0);
+  assert.is(s.state().status, 'stopped');
+  assert.is(s.state().pid, 0);
+  assert.is(s.tsrun(['delete', s.id]).status, 0);
+  assertClean(s);
+});
+
+withSandbox('create waits; start runs the process; stopped after exit; delete cleans', ['sh', '-c', 'echo ran > /ran; sleep 0.3'], async (s) => {
+  const pidFile = path.join(s.dir, 'pid');
+  const c = s.tsrun(['create', '--bundle', s.bundle, '--pid-file', pidFile, s.id]);
+  assert.is(c.stderr, '');
+  assert.is(c.status, 0);
+  const st = s.state();
+  assert.is(st.status, 'created');
+  assert.is(st.id, s.id);
+  assert.is(st.bundle, s.bundle);
+  assert.is(st.rootfs, path.join(s.bundle, 'rootfs'));
+  assert.is(st.ociVersion, '1.2.0');
+  assert.ok(st.pid > 0);
+  assert.match(st.created, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+  const pidText = fs.readFileSync(pidFile, 'utf8');
+  assert.is(pidText, String(st.pid), 'pid file: decimal, no newline');
+  assert.not.ok(fs.existsSync(path.join(s.bundle, 'rootfs/ran')), 'create must not run the user process');
+
+  assert.is(s.tsrun(['start', s.id]).status, 0);
+  await waitFor(() => fs.existsSync(path.join(s.bundle, 'rootfs/ran')), 5000, 'the process to run');
+  const again = s.tsrun(['start', s.id]);
+  if (s.state().status === 'running') {
+    assert.is(again.status, 1);
+    assert.match(again.stderr, 'cannot start an already running container');
+  }
+  await waitFor(() => s.state().status === 'stopped', 5000, 'stopped');
+  assert.is(s.state().pid, 0);
+  const late = s.tsrun(['start', s.id]);
+  assert.is(late.status, 1);
+  assert.match(late.stderr, 'cannot start a container that has stopped');
+  assert.is(s.tsrun(['delete', s.id]).status, 0);
+  const gone = s.tsrun(['state', s.id]);
+  assert.is(gone.status, 1);
+  assert.match(gone.stderr, 'container does not exist');
+  assertClean(s);
+});
+
+withSandbox('delete of a running container needs --force', ['sleep', '1000'], (s) => {
+  assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
+  assert.is(s.state().status, 'running');
+  const d = s.tsrun(['delete', s.id]);
+  assert.is(d.status, 1);
+  assert.match(d.stderr, `cannot delete container ${s.id} that is not stopped: running`);
+  assert.is(s.tsrun(['delete', '--force', s.id]).status, 0);
+  assertClean(s);
+});
+
+withSandbox('delete of a created container kills the waiting init', ['true'], (s) => {
+  assert.is(s.tsrun(['create', '-b', s.bundle, s.id]).status, 0);
+  const pid = s.state().pid;
+  assert.is(s.tsrun(['delete', s.id]).status, 0);
+  assert.not.ok(fs.existsSync(`/proc/${pid}/stat`) && !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'), 'init gone');
+  assertClean(s);
+});
+
+withSandbox('kill accepts KILL, SIGKILL and 9; unknown signals are refused', ['sleep', '1000'], async (s) => {
+  for (const [i, sig] of ['KILL', 'SIGKILL', '9'].entries()) {
+    const id = `${s.id}-${i}`;
+    assert.is(s.tsrun(['run', '-d', '-b', s.bundle, id]).status, 0);
+    const bad = s.tsrun(['kill', id, 'SIGNOPE']);
+    assert.is(bad.status, 1);
+    assert.match(bad.stderr, /invalid signal/);
+    assert.is(s.tsrun(['kill', id, sig]).status, 0);
+    await waitFor(() => s.state(id).status === 'stopped', 5000, `${sig} to stop the container`);
+    const again = s.tsrun(['kill', id, 'KILL']);
+    assert.is(again.status, 1);
+    assert.match(again.stderr, 'container not running');
+    assert.is(s.tsrun(['delete', id]).status, 0);
+  }
+  assertClean(s);
+});
+
+withSandbox('kill defaults to SIGTERM, with flags after the id too', ['sh', '-c', 'trap "echo got-term > /term; exit 0" TERM; while :; do sleep 0.05; done'], async (s) => {
+  assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
+  await waitFor(() => s.state().status === 'running');
+  assert.is(s.tsrun(['kill', s.id]).status, 0);
+  await waitFor(() => fs.existsSync(path.join(s.bundle, 'rootfs/term')), 5000, 'the trap');
+  await waitFor(() => s.state().status === 'stopped');
+  assert.is(s.tsrun(['delete', s.id, '--force']).status, 0);
+  assertClean(s);
+});
+
+withSandbox('list: table, json, -q; empty json list is null', ['sleep', '1000'], (s) => {
+  const empty = s.tsrun(['list', '--format', 'json']);
+  assert.is(empty.stdout.trim(), 'null');
+  assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
+  const json = JSON.parse(s.tsrun(['list', '--format', 'json']).stdout);
+  assert.is(json.length, 1);
+  assert.is(json[0].id, s.id);
+  assert.is(json[0].status, 'running');
+  const table = s.tsrun(['list']).stdout.split('\n');
+  assert.match(table[0], /^ID\s+PID\s+STATUS\s+BUNDLE\s+CREATED\s+OWNER$/);
+  assert.match(table[1], new RegExp(`^${s.id}\\s+\\d+\\s+running\\s+${s.bundle}\\s+\\S+\\s+root$`));
+  assert.is(s.tsrun(['list', '-q']).stdout, `${s.id}\n`);
+  assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
+  assertClean(s);
+});
+
+withSandbox('bad container ids are refused before any path is built', undefined, (s) => {
+  for (const id of ['../escape', 'a/b', '.', '..', 'white space', '']) {
+    const r = s.tsrun(['create', '-b', s.bundle, id]);
+    assert.is(r.status, 1, `id ${JSON.stringify(id)}`);
+    assert.match(r.stderr, /container id|Not enough non-option arguments/);
+  }
+  assert.not.ok(fs.existsSync(path.join(s.dir, 'escape')));
+  assertClean(s);
+});
+
+withSandbox('an id in use is refused with runc\'s message', ['sleep', '1000'], (s) => {
+  assert.is(s.tsrun(['create', '-b', s.bundle, s.id]).status, 0);
+  const r = s.tsrun(['create', '-b', s.bundle, s.id]);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, 'container with given ID already exists');
+  assert.is(s.state().status, 'created', 'the first container is untouched');
+  assert.is(s.tsrun(['delete', s.id]).status, 0);
+  assertClean(s);
+});
+
+withSandbox('operations on an unknown id fail with "container does not exist"', undefined, (s) => {
+  for (const args of [['state', 'nope'], ['start', 'nope'], ['kill', 'nope'], ['delete', 'nope']]) {
+    const r = s.tsrun(args);
+    assert.is(r.status, 1, args.join(' '));
+    assert.match(r.stderr, 'container does not exist');
+  }
+});
+
+withSandbox('malformed config.json: error names the file, nothing left', undefined, (s) => {
+  fs.writeFileSync(path.join(s.bundle, 'config.json'), '{"ociVersion": "1.2.0", ');
+  const r = s.tsrun(['create', '-b', s.bundle, s.id]);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /config\.json/);
+  assertClean(s);
+});
+
+withSandbox('schema violations are all listed with their JSON pointer', undefined, (s) => {
+  s.config.process.args = 'sh';
+  s.config.mounts[0].destination = 5;
+  s.writeConfig();
+  const r = s.tsrun(['create', '-b', s.bundle, s.id]);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, '/process/args must be array');
+  assert.match(r.stderr, '/mounts/0/destination must be string');
+  assertClean(s);
+});
+
+withSandbox('a missing rootfs is named', undefined, (s) => {
+  fs.rmSync(path.join(s.bundle, 'rootfs'), { recursive: true });
+  const r = s.tsrun(['create', '-b', s.bundle, s.id]);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /rootfs/);
+  assert.match(r.stderr, /does not exist|no such file/);
+  assertClean(s);
+});
+
+withSandbox('a missing executable fails create with runc\'s message, nothing left', ['no-such-binary'], (s) => {
+  const before = initProcesses().length;
+  const r = s.tsrun(['create', '-b', s.bundle, s.id]);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, 'exec: "no-such-binary": executable file not found in $PATH');
+  assertClean(s);
+  assert.is(initProcesses().length, before, 'no init left');
+});
+
+withSandbox('a missing absolute executable is named', ['/bin/nope'], (s) => {
+  const r = s.tsrun(['create', '-b', s.bundle, s.id]);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /\/bin\/nope: no such file or directory/);
+  assertClean(s);
+});
+
+withSandbox('hooks run in order with the state on stdin; poststop after delete', ['sh', '-c', 'echo process >> /hooks.log'], (s) => {
+  const log = path.join(s.bundle, 'rootfs/hooks.log');
+  const hook = (name: string) => ({
+    path: '/bin/sh',
+    args: ['sh', '-c', `read -r state; echo "${name} $state" >> ${log}`],
+  });
+  // createContainer and startContainer run inside the container (after the mounts, the rootfs
+  // still reachable by host path before pivot_root for createContainer; startContainer sees the
+  // container's root).
+  s.config.hooks = {
+    prestart: [hook('prestart')],
+    createRuntime: [hook('createRuntime')],
+    createContainer: [hook('createContainer')],
+    startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'read -r state; echo "startContainer $state" >> /hooks.log'] }],
+    poststart: [hook('poststart')],
+    poststop: [hook('poststop')],
+  };
+  s.writeConfig();
+  assert.is(s.tsrun(['create', '-b', s.bundle, s.id]).status, 0);
+  assert.is(s.tsrun(['start', s.id]).status, 0);
+  return waitFor(() => s.state().status === 'stopped').then(() => {
+    assert.is(s.tsrun(['delete', s.id]).status, 0);
+    const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
+    const names = lines.map((l) => l.split(' ')[0]);
+    assert.equal(names.filter((n) => n !== 'process' && n !== 'poststart'), ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststop']);
+    assert.ok(names.indexOf('poststart') > names.indexOf('createContainer'));
+    for (const l of lines.filter((l) => !l.startsWith('process'))) {
+      const st = JSON.parse(l.slice(l.indexOf(' ') + 1));
+      assert.is(st.id, s.id);
+      assert.is(st.bundle, s.bundle);
+    }
+    const poststop = JSON.parse(lines.find((l) => l.startsWith('poststop'))!.slice(9));
+    assert.is(poststop.status, 'stopped');
+    assertClean(s);
+  });
+});
+
+withSandbox('a failing prestart hook fails create and leaves nothing', ['true'], (s) => {
+  s.config.hooks = { prestart: [{ path: '/bin/sh', args: ['sh', '-c', 'echo boom >&2; exit 7'] }] };
+  s.writeConfig();
+  const r = s.tsrun(['create', '-b', s.bundle, s.id]);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /prestart hook #0 \(\/bin\/sh\): exit status 7/);
+  assertClean(s);
+});
+
+withSandbox('a hook past its timeout is killed and fails create', ['true'], (s) => {
+  s.config.hooks = { createRuntime: [{ path: '/bin/sleep', args: ['sleep', '30'], timeout: 1 }] };
+  s.writeConfig();
+  const started = Date.now();
+  const r = s.tsrun(['create', '-b', s.bundle, s.id]);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /createRuntime hook #0 \(\/bin\/sleep\): timeout after 1s/);
+  assert.ok(Date.now() - started < 15_000);
+  assertClean(s);
+});
+
+withSandbox('a failing createContainer hook (run by the init) fails create', ['true'], (s) => {
+  s.config.hooks = { createContainer: [{ path: '/bin/false' }] };
+  s.writeConfig();
+  const r = s.tsrun(['create', '-b', s.bundle, s.id]);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /\/bin\/false/);
+  assertClean(s);
+});
+
+withSandbox('50 concurrent creates of one id: exactly one succeeds', ['sleep', '1000'], async (s) => {
+  const results = await Promise.all(Array.from({ length: 50 }, () => s.tsrunAsync(['create', '-b', s.bundle, s.id], { timeout: 60_000 })));
+  const ok = results.filter((r) => r.status === 0);
+  assert.is(ok.length, 1, results.filter((r) => r.status !== 0 && !r.stderr.includes('already exists')).map((r) => r.stderr).join('\n'));
+  for (const r of results.filter((r) => r.status !== 0)) assert.match(r.stderr, 'container with given ID already exists');
+  assert.is(s.state().status, 'created');
+  assert.is(s.tsrun(['delete', s.id]).status, 0);
+  assertClean(s);
+});
+
+withSandbox('delete racing start never leaves a half state', ['sleep', '1000'], async (s) => {
+  for (let i = 0; i < 5; i++) {
+    const id = `${s.id}-${i}`;
+    assert.is(s.tsrun(['create', '-b', s.bundle, id]).status, 0);
+    const [start, del] = await Promise.all([s.tsrunAsync(['start', id]), s.tsrunAsync(['delete', '-f', id])]);
+    assert.is(del.status, 0, del.stderr);
+    assert.ok(start.status === 0 || /does not exist|stopped|exec fifo/.test(start.stderr), start.stderr);
+    const st = s.tsrun(['state', id]);
+    assert.is(st.status, 1, `state after the race: ${st.stdout}`);
+  }
+  assertClean(s);
+});
+
+withSandbox('a recorded pid whose start time differs is never signalled', ['sleep', '1000'], (s) => {
+  assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
+  const file = path.join(s.root, s.id, 'state.json');
+  const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const realPid = saved.initPid;
+  // Pretend the init died and its pid was reused by another process.
+  saved.initStartTime += 1;
+  fs.writeFileSync(file, JSON.stringify(saved));
+  assert.is(s.state().status, 'stopped');
+  const k = s.tsrun(['kill', s.id, 'KILL']);
+  assert.is(k.status, 1);
+  assert.ok(fs.existsSync(`/proc/${realPid}`), 'the (re-used) pid was not signalled');
+  saved.initStartTime -= 1;
+  fs.writeFileSync(file, JSON.stringify(saved));
+  assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
+  assertClean(s);
+});
+
+withSandbox('--log with --log-format json writes JSON records', undefined, (s) => {
+  const log = path.join(s.dir, 'log.json');
+  const r = s.tsrun(['--log', log, '--log-format', 'json', 'state', 'nope']);
+  assert.is(r.status, 1);
+  const lines = fs.readFileSync(log, 'utf8').trim().split('\n');
+  const rec = JSON.parse(lines[lines.length - 1]);
+  assert.is(rec.level, 'error');
+  assert.is(rec.msg, 'container does not exist');
+  assert.match(rec.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/);
+});
+
+test('--version prints runc-shaped lines', () => {
+  const r = spawnSync(TSRUN, ['--version'], { encoding: 'utf8' });
+  assert.is(r.status, 0);
+  const lines = r.stdout.trim().split('\n');
+  assert.match(lines[0], /^tsrun version \d+\.\d+\.\d+/);
+  assert.match(lines[1], /^commit: \S+/);
+  assert.match(lines[2], /^spec: 1\.2\.\d+/);
+});
+
+test('--systemd-cgroup and --rootless=true are refused clearly', () => {
+  const s = new Sandbox(['true']);
+  try {
+    const a = s.tsrun(['--systemd-cgroup', 'create', '-b', s.bundle, s.id]);
+    assert.is(a.status, 1);
+    assert.match(a.stderr, /not supported yet/);
+    const b = s.tsrun(['--rootless', 'true', 'create', '-b', s.bundle, s.id]);
+    assert.is(b.status, 1);
+    assert.match(b.stderr, /not supported yet/);
+    assertClean(s);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test.run();
