@@ -5,12 +5,18 @@
 import yargs from 'yargs/yargs';
 import createCmd from './commands/create';
 import deleteCmd from './commands/delete';
+import execCmd, { protectExecCommand } from './commands/exec';
+import featuresCmd from './commands/features';
 import killCmd from './commands/kill';
+import eventsCmd from './commands/events';
 import listCmd from './commands/list';
+import { pauseCmd, resumeCmd } from './commands/pause';
+import psCmd from './commands/ps';
 import runCmd from './commands/run';
 import startCmd from './commands/start';
 import specCmd from './commands/spec';
 import stateCmd from './commands/state';
+import updateCmd from './commands/update';
 
 declare const __TSRUN_VERSION__: string;
 declare const __TSRUN_COMMIT__: string;
@@ -28,7 +34,7 @@ export async function main(args: string[]): Promise<void> {
     process.stdout.write(versionText() + '\n');
     return;
   }
-  const parser = yargs(args)
+  const parser = yargs(protectExecCommand(args))
     .scriptName('tsrun')
     .usage('tsrun [global options] <command> [command options] <container-id> ...\n\nA runc-compatible OCI container runtime.')
     .option('root', { type: 'string', default: '/run/tsrun', describe: 'directory for container state (tmpfs recommended)', global: true })
@@ -45,6 +51,13 @@ export async function main(args: string[]): Promise<void> {
     .command(killCmd)
     .command(deleteCmd)
     .command(specCmd)
+    .command(execCmd)
+    .command(psCmd)
+    .command(featuresCmd)
+    .command(pauseCmd)
+    .command(resumeCmd)
+    .command(updateCmd)
+    .command(eventsCmd)
     .demandCommand(1, 'a command is required (see --help)')
     .strict()
     .version(false)

@@ -1,0 +1,45 @@
+import { spawnSync } from 'node:child_process';
+import type { CommandModule } from 'yargs';
+import { action, type GlobalArgs } from '../context';
+
+interface PsArgs extends GlobalArgs {
+  id: string;
+  format: 'table' | 'json';
+  psArgs: string[];
+}
+
+const command: CommandModule<GlobalArgs, PsArgs> = {
+  command: 'ps <id> [psArgs..]',
+  describe: 'list the processes of a container (host pids); extra arguments go to ps(1), default -ef',
+  builder: (y) =>
+    y
+      .positional('id', { type: 'string', demandOption: true })
+      .positional('psArgs', { type: 'string', array: true, default: [] })
+      .option('format', { alias: 'f', choices: ['table', 'json'] as const, default: 'table' as const }),
+  handler: action<PsArgs>(async (argv, ctx) => {
+    const { loadContainer } = await import('../../container/lifecycle');
+    const { loadCgroupManager } = await import('../../cgroups');
+    const { RuntimeError } = await import('../../container/errors');
+    const saved = loadContainer(ctx.root, argv.id);
+    const pids = saved.cgroup ? loadCgroupManager(saved.cgroup).pids() : [];
+    if (argv.format === 'json') {
+      process.stdout.write(JSON.stringify(pids.length ? pids : null) + '\n');
+      return;
+    }
+    const psArgs = argv.psArgs.length ? argv.psArgs.map(String) : ['-ef'];
+    const r = spawnSync('ps', psArgs, { encoding: 'utf8' });
+    if (r.error || r.status !== 0) throw new RuntimeError(`ps ${psArgs.join(' ')}: ${r.error?.message ?? r.stderr.trim()}`);
+    const lines = r.stdout.split('\n');
+    const header = lines[0];
+    const pidCol = header.trim().split(/\s+/).indexOf('PID');
+    if (pidCol < 0) throw new RuntimeError("couldn't find PID field in ps output");
+    const wanted = new Set(pids);
+    const out = [header];
+    for (const line of lines.slice(1)) {
+      const pid = Number(line.trim().split(/\s+/)[pidCol]);
+      if (wanted.has(pid)) out.push(line);
+    }
+    process.stdout.write(out.join('\n') + '\n');
+  }),
+};
+export default command;
