@@ -97,10 +97,14 @@ withSandbox('delete of a running container needs --force', ['sleep', '1000'], (s
   assertClean(s);
 });
 
-withSandbox('delete of a created container kills the waiting init', ['true'], (s) => {
+withSandbox('delete of a created container needs -f (spec), which kills the waiting init', ['true'], (s) => {
   assert.is(s.tsrun(['create', '-b', s.bundle, s.id]).status, 0);
   const pid = s.state().pid;
-  assert.is(s.tsrun(['delete', s.id]).status, 0);
+  const refused = s.tsrun(['delete', s.id]);
+  assert.is(refused.status, 1);
+  assert.match(refused.stderr, `cannot delete container ${s.id} that is not stopped: created`);
+  assert.is(s.state().status, 'created', 'a refused delete changes nothing');
+  assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
   assert.not.ok(fs.existsSync(`/proc/${pid}/stat`) && !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'), 'init gone');
   assertClean(s);
 });
@@ -164,7 +168,7 @@ withSandbox('an id in use is refused with runc\'s message', ['sleep', '1000'], (
   assert.is(r.status, 1);
   assert.match(r.stderr, 'container with given ID already exists');
   assert.is(s.state().status, 'created', 'the first container is untouched');
-  assert.is(s.tsrun(['delete', s.id]).status, 0);
+  assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
   assertClean(s);
 });
 
@@ -292,7 +296,7 @@ withSandbox('50 concurrent creates of one id: exactly one succeeds', ['sleep', '
   assert.is(ok.length, 1, results.filter((r) => r.status !== 0 && !r.stderr.includes('already exists')).map((r) => r.stderr).join('\n'));
   for (const r of results.filter((r) => r.status !== 0)) assert.match(r.stderr, 'container with given ID already exists');
   assert.is(s.state().status, 'created');
-  assert.is(s.tsrun(['delete', s.id]).status, 0);
+  assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
   assertClean(s);
 });
 
