@@ -29,7 +29,9 @@ export function runtimeContext(argv: GlobalArgs): RuntimeContext {
  * there is one) and exit status 1 (or the error's own status).
  */
 export function action<A extends GlobalArgs>(body: (argv: A, ctx: RuntimeContext) => Promise<number | void> | number | void) {
-  return async (argv: A): Promise<void> => {
+  // yargs hands over an untyped argv; the command's builder defines its real shape (A).
+  return async (raw: unknown): Promise<void> => {
+    const argv = raw as A;
     let code = 0;
     try {
       const ctx = runtimeContext(argv);

@@ -23,7 +23,7 @@ export function createFlags<T>(y: Argv<T>) {
     .option('preserve-fds', { type: 'number', default: 0, describe: 'pass N extra fds (after stdio and LISTEN_FDS) to the container' });
 }
 
-const command: CommandModule<GlobalArgs, CreateArgs> = {
+const command: CommandModule<any, any> = {
   command: 'create <id>',
   describe: 'create a container: set it up and leave its init waiting for `start`',
   builder: (y) => createFlags(y) as unknown as Argv<CreateArgs>,

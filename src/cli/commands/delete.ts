@@ -6,7 +6,7 @@ interface DeleteArgs extends GlobalArgs {
   force: boolean;
 }
 
-const command: CommandModule<GlobalArgs, DeleteArgs> = {
+const command: CommandModule<any, any> = {
   command: 'delete <id>',
   describe: 'delete a created or stopped container (with -f also a running one)',
   builder: (y) =>

@@ -14,7 +14,7 @@ function parseDuration(s: string): number {
   return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 's'];
 }
 
-const command: CommandModule<GlobalArgs, EventsArgs> = {
+const command: CommandModule<any, any> = {
   command: 'events <id>',
   describe: 'stream stats and OOM events of a container as JSON lines',
   builder: (y) =>

@@ -48,7 +48,7 @@ export function protectExecCommand(args: string[]): string[] {
   return args;
 }
 
-const command: CommandModule<GlobalArgs, ExecArgs> = {
+const command: CommandModule<any, any> = {
   command: 'exec <id> [command..]',
   describe: 'run a new process inside a running container',
   builder: (y) =>

@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { action, type GlobalArgs } from '../context';
 
-const command: CommandModule<GlobalArgs, GlobalArgs> = {
+const command: CommandModule<any, any> = {
   command: 'features',
   describe: 'print the runtime-spec features document: what this tsrun supports',
   builder: (y) => y,

@@ -7,7 +7,7 @@ interface KillArgs extends GlobalArgs {
   all: boolean;
 }
 
-const command: CommandModule<GlobalArgs, KillArgs> = {
+const command: CommandModule<any, any> = {
   command: 'kill <id> [signal]',
   describe: 'send a signal (name with or without SIG, or number; default SIGTERM) to the container init',
   builder: (y) =>

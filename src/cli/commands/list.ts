@@ -12,7 +12,7 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('')).join('\n') + '\n';
 }
 
-const command: CommandModule<GlobalArgs, ListArgs> = {
+const command: CommandModule<any, any> = {
   command: 'list',
   aliases: ['ps-all'],
   describe: 'list containers',

@@ -6,7 +6,7 @@ interface IdArgs extends GlobalArgs {
 }
 
 /** pause and resume share everything but the direction. */
-function freezeCommand(name: 'pause' | 'resume'): CommandModule<GlobalArgs, IdArgs> {
+function freezeCommand(name: 'pause' | 'resume'): CommandModule<any, any> {
   return {
     command: `${name} <id>`,
     describe: name === 'pause' ? 'freeze every process of a container (cgroup freezer)' : 'thaw a paused container',

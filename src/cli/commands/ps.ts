@@ -8,7 +8,7 @@ interface PsArgs extends GlobalArgs {
   psArgs: string[];
 }
 
-const command: CommandModule<GlobalArgs, PsArgs> = {
+const command: CommandModule<any, any> = {
   command: 'ps <id> [psArgs..]',
   describe: 'list the processes of a container (host pids); extra arguments go to ps(1), default -ef',
   builder: (y) =>

@@ -7,7 +7,7 @@ interface RunArgs extends CreateArgs {
   keep: boolean;
 }
 
-const command: CommandModule<CreateArgs, RunArgs> = {
+const command: CommandModule<any, any> = {
   command: 'run <id>',
   describe: 'create and start a container; without -d, wait and exit with its status (128+signal if killed)',
   builder: (y) =>

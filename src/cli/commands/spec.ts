@@ -63,7 +63,7 @@ export function exampleSpec(rootless: boolean): Record<string, unknown> {
   return spec;
 }
 
-const command: CommandModule<GlobalArgs, SpecArgs> = {
+const command: CommandModule<any, any> = {
   command: 'spec',
   describe: 'write an example config.json (runc\'s) into the bundle directory',
   builder: (y) =>

@@ -5,7 +5,7 @@ interface IdArgs extends GlobalArgs {
   id: string;
 }
 
-const command: CommandModule<GlobalArgs, IdArgs> = {
+const command: CommandModule<any, any> = {
   command: 'start <id>',
   describe: 'start a created container: its init execs the user process',
   builder: (y) => y.positional('id', { type: 'string', demandOption: true }),

@@ -5,7 +5,7 @@ interface IdArgs extends GlobalArgs {
   id: string;
 }
 
-const command: CommandModule<GlobalArgs, IdArgs> = {
+const command: CommandModule<any, any> = {
   command: 'state <id>',
   describe: 'print the OCI state of a container as JSON',
   builder: (y) => y.positional('id', { type: 'string', demandOption: true }),

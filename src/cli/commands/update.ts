@@ -31,7 +31,7 @@ export function parseBytes(flag: string, v: string): number {
   return Math.round(Number(m[1]) * mult!);
 }
 
-const command: CommandModule<GlobalArgs, UpdateArgs> = {
+const command: CommandModule<any, any> = {
   command: 'update <id>',
   describe: 'update the resource limits of a container (runc\'s flags, or --resources FILE|- with LinuxResources JSON)',
   builder: (y) =>
