@@ -1,0 +1,169 @@
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int g_sync_fd = -1;
+int g_status_fd = -1;
+pid_t g_child = 0;
+
+std::string strf(const char *fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (n < (int)sizeof buf) return std::string(buf, n < 0 ? 0 : n);
+  std::string big(n + 1, '\0');
+  va_start(ap, fmt);
+  vsnprintf(&big[0], n + 1, fmt, ap);
+  va_end(ap);
+  big.resize(n);
+  return big;
+}
+
+std::string errstr(int err) {
+  std::string s = strerror(err);
+  if (!s.empty() && s[0] >= 'A' && s[0] <= 'Z' && !(s.size() > 1 && s[1] >= 'A' && s[1] <= 'Z')) s[0] += 'a' - 'A';
+  return s;
+}
+
+bool write_all(int fd, const void *buf, size_t len) {
+  const char *p = (const char *)buf;
+  while (len) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += n;
+    len -= n;
+  }
+  return true;
+}
+
+bool send_line(const std::string &json) {
+  if (g_sync_fd < 0) return false;
+  std::string line = json + "\n";
+  const char *p = line.data();
+  size_t len = line.size();
+  while (len) {
+    // MSG_NOSIGNAL: a parent that went away must give an error here, not SIGPIPE.
+    ssize_t n = send(g_sync_fd, p, len, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += n;
+    len -= n;
+  }
+  return true;
+}
+
+void send_type(const char *type) { send_line(strf("{\"type\":\"%s\"}", type)); }
+
+void die(const std::string &msg) {
+  std::string j = "{\"type\":\"error\",\"message\":";
+  json_quote(j, msg);
+  j += "}";
+  if (!send_line(j)) {
+    std::string l = "tsrun-init: " + msg + "\n";
+    write_all(2, l.data(), l.size());
+  }
+  if (g_status_fd >= 0) write_all(g_status_fd, "E", 1);
+  if (g_child > 0) {
+    // Stage 0 never leaves a half set-up child behind.
+    kill(g_child, SIGKILL);
+    waitpid(g_child, nullptr, 0);
+  }
+  _exit(1);
+}
+
+void die_err(int err, const std::string &msg) { die(msg + ": " + errstr(err)); }
+
+bool read_line(int fd, std::string &line) {
+  line.clear();
+  for (;;) {
+    char c;
+    ssize_t n = read(fd, &c, 1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    if (n == 0) return false;
+    if (c == '\n') return true;
+    line += c;
+  }
+}
+
+const JValue &req(const JValue &o, const char *key) {
+  const JValue *v = o.get(key);
+  if (!v) die(strf("plan: field %s is missing", key));
+  return *v;
+}
+
+std::string pstr(const JValue &o, const char *key) {
+  const JValue &v = req(o, key);
+  if (v.type != JValue::String) die(strf("plan: field %s must be a string", key));
+  return v.text;
+}
+
+int64_t jint(const JValue &v, const char *what) {
+  int64_t n;
+  if (!json_i64(v, n)) die(strf("plan: %s must be an integer", what));
+  return n;
+}
+
+int64_t pint(const JValue &o, const char *key) { return jint(req(o, key), key); }
+
+uint64_t pu64(const JValue &o, const char *key) {
+  uint64_t n;
+  if (!json_u64(req(o, key), n)) die(strf("plan: field %s must be an unsigned integer", key));
+  return n;
+}
+
+bool pbool(const JValue &o, const char *key) {
+  const JValue &v = req(o, key);
+  if (v.type != JValue::Bool) die(strf("plan: field %s must be a boolean", key));
+  return v.boolean;
+}
+
+const std::vector<JValue> &parr(const JValue &o, const char *key) {
+  const JValue &v = req(o, key);
+  if (v.type != JValue::Array) die(strf("plan: field %s must be an array", key));
+  return v.items;
+}
+
+std::vector<std::string> pstrs(const JValue &o, const char *key) {
+  std::vector<std::string> out;
+  for (auto &v : parr(o, key)) {
+    if (v.type != JValue::String) die(strf("plan: field %s must hold strings", key));
+    out.push_back(v.text);
+  }
+  return out;
+}
+
+int write_file(const char *path, const std::string &buf, int extra_flags) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC | extra_flags);
+  if (fd < 0) return errno;
+  int err = 0;
+  ssize_t n = write(fd, buf.data(), buf.size());
+  if (n < 0) err = errno;
+  else if ((size_t)n != buf.size()) err = EIO;
+  close(fd);
+  return err;
+}
+
+std::vector<char *> cstrs(const std::vector<std::string> &v) {
+  std::vector<char *> out;
+  for (auto &s : v) out.push_back(const_cast<char *>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}

@@ -1,0 +1,348 @@
+#include "process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+#include <grp.h>
+
+#include "common.h"
+#include "rootfs.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+namespace {
+
+bool send_fd(int sock, const std::string &data, int fd) {
+  struct iovec iov;
+  iov.iov_base = const_cast<char *>(data.data());
+  iov.iov_len = data.size();
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = u.buf;
+  msg.msg_controllen = sizeof u.buf;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  for (;;) {
+    ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+    if (n >= 0) return true;
+    if (errno != EINTR) return false;
+  }
+}
+
+std::string env_get(const std::vector<std::string> &env, const char *key) {
+  size_t kl = strlen(key);
+  std::string val;
+  bool found = false;
+  // The last definition wins, as for getenv after execve of a duplicated environment in Go.
+  for (auto &e : env)
+    if (e.size() > kl && e.compare(0, kl, key) == 0 && e[kl] == '=') {
+      val = e.substr(kl + 1);
+      found = true;
+    }
+  (void)found;
+  return val;
+}
+
+bool base64_decode(const std::string &in, std::string &out) {
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  unsigned acc = 0;
+  int bits = 0;
+  for (size_t i = 0; i < in.size(); i++) {
+    char c = in[i];
+    if (c == '=') break;
+    int v = val(c);
+    if (v < 0) return false;
+    acc = (acc << 6) | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += (char)((acc >> bits) & 0xff);
+    }
+  }
+  return true;
+}
+
+int cap_last_cap() {
+  int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return CAP_LAST_CAP;
+  char buf[16] = {0};
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return CAP_LAST_CAP;
+  return atoi(buf);
+}
+
+std::vector<int> caps_of(const JValue &caps, const char *set, int last) {
+  std::vector<int> out;
+  for (auto &v : parr(caps, set)) {
+    int64_t c = jint(v, set);
+    // Capabilities this kernel does not know are skipped, as runc does.
+    if (c >= 0 && c <= last) out.push_back((int)c);
+  }
+  return out;
+}
+
+void load_seccomp(const JValue &sc, int listener_fd, pid_t host_pid) {
+  std::string bpf;
+  if (!base64_decode(pstr(sc, "bpfBase64"), bpf) || bpf.empty() || bpf.size() % sizeof(struct sock_filter))
+    die("plan: process.seccomp.bpfBase64 is not a base64 BPF program");
+  struct sock_fprog prog;
+  prog.len = (unsigned short)(bpf.size() / sizeof(struct sock_filter));
+  prog.filter = (struct sock_filter *)bpf.data();
+  unsigned flags = (unsigned)pint(sc, "flags");
+  bool listen = !pstr(sc, "listenerPath").empty();
+  if (listen) flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+  long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+  if (r < 0) die_err(errno, "load seccomp filter");
+  if (listen) {
+    std::string state = pstr(sc, "listenerStatePrefix") + std::to_string(host_pid) + pstr(sc, "listenerStateSuffix");
+    if (!send_fd(listener_fd, state, (int)r)) die_err(errno, strf("send seccomp listener fd to %s", pstr(sc, "listenerPath").c_str()));
+    close((int)r);
+    close(listener_fd);
+  }
+}
+
+void write_attr(const char *path, const std::string &val, const char *what) {
+  int err = write_file(path, val);
+  if (err) die_err(err, strf("set %s %s", what, val.c_str()));
+}
+
+}  // namespace
+
+void setup_terminal(const JValue &proc, int console_fd, bool bind_dev_console) {
+  if (setsid() < 0) die_err(errno, "setsid");
+  if (!pbool(proc, "terminal")) return;
+  if (console_fd < 0) die("terminal requested but no console socket is connected");
+  int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) die_err(errno, "open /dev/ptmx");
+  int unlock = 0;
+  if (ioctl(master, TIOCSPTLCK, &unlock) < 0) die_err(errno, "unlockpt");
+  unsigned n;
+  if (ioctl(master, TIOCGPTN, &n) < 0) die_err(errno, "ptsname");
+  std::string name = strf("/dev/pts/%u", n);
+  int slave = open(name.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) die_err(errno, strf("open %s", name.c_str()));
+  int w = (int)pint(proc, "consoleWidth"), h = (int)pint(proc, "consoleHeight");
+  if (w > 0 || h > 0) {
+    struct winsize ws;
+    memset(&ws, 0, sizeof ws);
+    ws.ws_col = (unsigned short)w;
+    ws.ws_row = (unsigned short)h;
+    if (ioctl(master, TIOCSWINSZ, &ws) < 0) die_err(errno, "set console size");
+  }
+  if (!send_fd(console_fd, name, master)) die_err(errno, "send console master fd");
+  close(master);
+  close(console_fd);
+  if (bind_dev_console) bind_console(name);
+  for (int fd = 0; fd < 3; fd++)
+    if (dup2(slave, fd) < 0) die_err(errno, "dup2 console");
+  if (slave > 2) close(slave);
+  if (ioctl(0, TIOCSCTTY, 0) < 0) die_err(errno, "set controlling terminal");
+}
+
+std::string lookup_executable(const JValue &proc) {
+  auto args = pstrs(proc, "args");
+  if (args.empty() || args[0].empty()) die("process.args must not be empty");
+  const std::string &name = args[0];
+  struct stat st;
+  if (name.find('/') != std::string::npos) {
+    if (stat(name.c_str(), &st) < 0) die_err(errno, strf("exec %s", name.c_str()));
+    if (S_ISDIR(st.st_mode) || !(st.st_mode & 0111)) die_err(EACCES, strf("exec %s", name.c_str()));
+    return name;
+  }
+  std::string path = env_get(pstrs(proc, "env"), "PATH");
+  size_t i = 0;
+  for (;;) {
+    size_t j = path.find(':', i);
+    if (j == std::string::npos) j = path.size();
+    std::string dir = path.substr(i, j - i);
+    if (dir.empty()) dir = ".";  // an empty PATH element means the current directory
+    std::string cand = dir + "/" + name;
+    if (!path.empty() && stat(cand.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111)) return cand;
+    if (j >= path.size()) break;
+    i = j + 1;
+  }
+  die(strf("exec: \"%s\": executable file not found in $PATH", name.c_str()));
+}
+
+void run_hooks(const JValue &hooks, const std::string &state, const char *phase) {
+  if (hooks.type != JValue::Array) die(strf("plan: %s hooks must be an array", phase));
+  for (auto &h : hooks.items) {
+    std::string path = pstr(h, "path");
+    auto args = pstrs(h, "args");
+    if (args.empty()) args.push_back(path);
+    auto env = pstrs(h, "env");
+    int64_t timeout = pint(h, "timeout");
+    int in[2];
+    if (pipe2(in, O_CLOEXEC) < 0) die_err(errno, "pipe");
+    pid_t pid = fork();
+    if (pid < 0) die_err(errno, "fork hook");
+    if (pid == 0) {
+      dup2(in[0], 0);
+      // Hooks get stdin/stdout/stderr and nothing else of the init.
+      syscall(SYS_close_range, 3, ~0U, 0);
+      signal(SIGPIPE, SIG_DFL);
+      auto av = cstrs(args), ev = cstrs(env);
+      execve(path.c_str(), av.data(), ev.data());
+      _exit(127);
+    }
+    close(in[0]);
+    // A hook that does not read its stdin must not block or kill the init (SIGPIPE is ignored).
+    write_all(in[1], state.data(), state.size());
+    close(in[1]);
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (timeout > 0 && pidfd >= 0) {
+      struct pollfd p = {pidfd, POLLIN, 0};
+      int r;
+      do r = poll(&p, 1, (int)(timeout * 1000)); while (r < 0 && errno == EINTR);
+      if (r == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+        close(pidfd);
+        die(strf("%s hook %s timed out", phase, path.c_str()));
+      }
+    }
+    if (pidfd >= 0) close(pidfd);
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+      if (errno != EINTR) die_err(errno, "wait for hook");
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) continue;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+      die(strf("error running %s hook %s: exit status 127 (cannot execute?)", phase, path.c_str()));
+    if (WIFEXITED(status)) die(strf("error running %s hook %s: exit status %d", phase, path.c_str(), WEXITSTATUS(status)));
+    die(strf("error running %s hook %s: killed by signal %d", phase, path.c_str(), WTERMSIG(status)));
+  }
+}
+
+void finalize_and_exec(const JValue &proc, const std::string &exe, int listener_fd, pid_t host_pid) {
+  unsigned preserve = (unsigned)pint(proc, "preserveFds");
+  // CVE-2024-21626: no fd of ours (or leaked to us) may reach the container process. CLOEXEC
+  // rather than close: the seccomp listener socket is still needed below.
+  if (syscall(SYS_close_range, 3 + preserve, ~0U, CLOSE_RANGE_CLOEXEC) < 0) die_err(errno, "close_range");
+
+  for (auto &rl : parr(proc, "rlimits")) {
+    struct rlimit r;
+    int res = (int)pint(rl, "resource");
+    r.rlim_cur = pu64(rl, "soft");
+    r.rlim_max = pu64(rl, "hard");
+    if (setrlimit(res, &r) < 0) die_err(errno, strf("setrlimit %d", res));
+  }
+
+  bool nnp = pbool(proc, "noNewPrivileges");
+  if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die_err(errno, "set no_new_privs");
+  const JValue &sc = req(proc, "seccomp");
+  bool has_seccomp = sc.type == JValue::Object;
+  // Without no_new_privs the filter needs CAP_SYS_ADMIN, so it goes in before the caps drop.
+  if (has_seccomp && !nnp) load_seccomp(sc, listener_fd, host_pid);
+
+  std::string aa = pstr(proc, "apparmorProfile");
+  if (!aa.empty()) {
+    if (write_file("/proc/self/attr/apparmor/exec", "exec " + aa) != 0) write_attr("/proc/self/attr/exec", "exec " + aa, "apparmor profile");
+  }
+  std::string se = pstr(proc, "selinuxLabel");
+  if (!se.empty()) write_attr("/proc/self/attr/exec", se, "selinux label");
+
+  std::string cwd = pstr(proc, "cwd");
+  // As root first: the user may not be allowed to enter it yet still start in it (runc too).
+  bool cwd_done = chdir(cwd.c_str()) == 0;
+  int cwd_err = errno;
+  if (!cwd_done && cwd_err != EACCES && cwd_err != EPERM) die_err(cwd_err, strf("chdir to cwd (%s) set in config.json", cwd.c_str()));
+
+  const JValue &caps = req(proc, "capabilities");
+  bool has_caps = caps.type == JValue::Object;
+  int last = cap_last_cap();
+  if (has_caps) {
+    auto bounding = caps_of(caps, "bounding", last);
+    for (int c = 0; c <= last; c++) {
+      bool keep = false;
+      for (int b : bounding) keep |= b == c;
+      if (!keep && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) die_err(errno, strf("drop bounding capability %d", c));
+    }
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) die_err(errno, "set keepcaps");
+  }
+
+  uid_t uid = (uid_t)pint(proc, "uid");
+  gid_t gid = (gid_t)pint(proc, "gid");
+  std::vector<gid_t> groups;
+  for (auto &g : parr(proc, "additionalGids")) groups.push_back((gid_t)jint(g, "additionalGids"));
+  // In a user namespace whose setgroups is "deny" the call is forbidden; runc skips it there.
+  bool groups_allowed = true;
+  {
+    int fd = open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      char b[8] = {0};
+      if (read(fd, b, sizeof b - 1) > 0 && strncmp(b, "deny", 4) == 0) groups_allowed = false;
+      close(fd);
+    }
+  }
+  if (groups_allowed && setgroups(groups.size(), groups.data()) < 0) die_err(errno, "setgroups");
+  if (setresgid(gid, gid, gid) < 0) die_err(errno, strf("setresgid %u", gid));
+  if (setresuid(uid, uid, uid) < 0) die_err(errno, strf("setresuid %u", uid));
+
+  if (has_caps) {
+    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) die_err(errno, "clear keepcaps");
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    for (int c : caps_of(caps, "effective", last)) data[c / 32].effective |= 1u << (c % 32);
+    for (int c : caps_of(caps, "permitted", last)) data[c / 32].permitted |= 1u << (c % 32);
+    for (int c : caps_of(caps, "inheritable", last)) data[c / 32].inheritable |= 1u << (c % 32);
+    if (syscall(SYS_capset, &hdr, data) < 0) die_err(errno, "capset");
+    for (int c : caps_of(caps, "ambient", last))
+      if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0) die_err(errno, strf("raise ambient capability %d", c));
+  }
+
+  int64_t um = pint(proc, "umask");
+  if (um >= 0) umask((mode_t)um);
+  if (!cwd_done && chdir(cwd.c_str()) < 0) die_err(errno, strf("chdir to cwd (%s) set in config.json", cwd.c_str()));
+  // A cwd reached through a host fd (/proc/self/fd/N) lies outside the root: getcwd says so.
+  char buf[4096];
+  if (!getcwd(buf, sizeof buf)) {
+    if (errno == ENOENT) die(strf("cwd %s is outside of the container root: possible container breakout detected", cwd.c_str()));
+    die_err(errno, "getcwd");
+  }
+  if (buf[0] != '/') die(strf("cwd %s is outside of the container root: possible container breakout detected", cwd.c_str()));
+
+  if (has_seccomp && nnp) load_seccomp(sc, listener_fd, host_pid);
+
+  auto args = pstrs(proc, "args");
+  auto env = pstrs(proc, "env");
+  auto av = cstrs(args), ev = cstrs(env);
+  signal(SIGPIPE, SIG_DFL);
+  execve(exe.c_str(), av.data(), ev.data());
+  die_err(errno, strf("exec %s", exe.c_str()));
+}

@@ -1,0 +1,17 @@
+// The container process: terminal, executable lookup, hooks, and the final sequence to execve.
+#pragma once
+#include <sys/types.h>
+
+#include <string>
+
+#include "json.h"
+
+// setsid, and with process.terminal: a pty from the container's /dev/ptmx, its master sent on
+// console_fd, the slave as stdio and controlling terminal (bound on /dev/console if asked).
+void setup_terminal(const JValue &proc, int console_fd, bool bind_dev_console);
+// args[0] resolved with the plan env's PATH; errors use runc's wording.
+std::string lookup_executable(const JValue &proc);
+// Runs each hook (fork+exec, `state` on stdin, timeout); `phase` names them in errors.
+void run_hooks(const JValue &hooks, const std::string &state, const char *phase);
+// close_range, rlimits, no_new_privs, seccomp, capabilities/user, labels, umask, cwd, execve.
+[[noreturn]] void finalize_and_exec(const JValue &proc, const std::string &exe, int listener_fd, pid_t host_pid);

@@ -1,0 +1,438 @@
+#include "rootfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <deque>
+
+#include "common.h"
+
+namespace {
+
+struct Fd {
+  int fd = -1;
+  Fd() = default;
+  explicit Fd(int f) : fd(f) {}
+  Fd(const Fd &) = delete;
+  Fd &operator=(const Fd &) = delete;
+  Fd(Fd &&o) : fd(o.fd) { o.fd = -1; }
+  Fd &operator=(Fd &&o) {
+    if (this != &o) {
+      if (fd >= 0) close(fd);
+      fd = o.fd;
+      o.fd = -1;
+    }
+    return *this;
+  }
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+  int release() {
+    int f = fd;
+    fd = -1;
+    return f;
+  }
+};
+
+std::string fdpath(int fd) { return strf("/proc/self/fd/%d", fd); }
+
+// One component, never following anything: symlinks are expanded by resolve() itself so that
+// they are interpreted relative to the rootfs, and magic links are refused outright.
+int open_component(int dirfd, const std::string &name) {
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  for (;;) {
+    long r = syscall(SYS_openat2, dirfd, name.c_str(), &how, sizeof how);
+    if (r >= 0) return (int)r;
+    if (errno == EAGAIN || errno == EINTR) continue;  // openat2 asks to retry on rename races
+    return -1;
+  }
+}
+
+std::vector<std::string> split_path(const std::string &p) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i <= p.size()) {
+    size_t j = p.find('/', i);
+    if (j == std::string::npos) j = p.size();
+    if (j > i) out.push_back(p.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
+enum Create { kNoCreate, kCreateDirs, kCreateFile };
+
+// Resolves the container path `path` inside `rootfd` like the kernel would after chroot: ".."
+// stops at the root, absolute symlink targets restart at the root, so nothing resolves outside.
+// Missing components are created (directories with dir_mode; with kCreateFile the last one as
+// an empty file). With nofollow_last the last component itself is returned even if it is a
+// symlink. Returns an O_PATH fd, or -1 with errno set.
+int resolve(int rootfd, const std::string &path, Create create, mode_t dir_mode = 0755, bool nofollow_last = false) {
+  std::vector<Fd> stack;
+  stack.emplace_back(fcntl(rootfd, F_DUPFD_CLOEXEC, 0));
+  if (stack.back().fd < 0) return -1;
+  std::deque<std::string> todo;
+  for (auto &c : split_path(path)) todo.push_back(c);
+  int links = 0;
+  while (!todo.empty()) {
+    std::string comp = todo.front();
+    todo.pop_front();
+    if (comp == ".") continue;
+    if (comp == "..") {
+      if (stack.size() > 1) stack.pop_back();
+      continue;
+    }
+    bool last = todo.empty();
+    int fd = open_component(stack.back().fd, comp);
+    if (fd < 0 && errno == ENOENT && create != kNoCreate) {
+      int r;
+      if (last && create == kCreateFile) {
+        r = openat(stack.back().fd, comp.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (r >= 0) close(r);
+      } else {
+        r = mkdirat(stack.back().fd, comp.c_str(), dir_mode);
+      }
+      if (r < 0 && errno != EEXIST) return -1;
+      fd = open_component(stack.back().fd, comp);
+    }
+    if (fd < 0) return -1;
+    Fd cur(fd);
+    struct stat st;
+    if (fstat(fd, &st) < 0) return -1;
+    if (S_ISLNK(st.st_mode) && !(last && nofollow_last)) {
+      if (++links > 40) {
+        errno = ELOOP;
+        return -1;
+      }
+      char buf[PATH_MAX];
+      ssize_t n = readlinkat(fd, "", buf, sizeof buf - 1);
+      if (n < 0) return -1;
+      std::string target(buf, n);
+      if (!target.empty() && target[0] == '/') stack.resize(1);
+      auto parts = split_path(target);
+      for (auto it = parts.rbegin(); it != parts.rend(); ++it) todo.push_front(*it);
+      continue;
+    }
+    if (!last && !S_ISDIR(st.st_mode)) {
+      errno = ENOTDIR;
+      return -1;
+    }
+    stack.push_back(std::move(cur));
+  }
+  return stack.back().release();
+}
+
+// Resolves the directory containing `path` (created if missing) and returns the final name.
+int resolve_parent(int rootfd, const std::string &path, std::string &name) {
+  auto parts = split_path(path);
+  // Lexical clean first, so that the final name is a real entry ("/a/b/.." names "a").
+  std::vector<std::string> clean;
+  for (auto &p : parts) {
+    if (p == ".") continue;
+    if (p == "..") {
+      if (!clean.empty()) clean.pop_back();
+      continue;
+    }
+    clean.push_back(p);
+  }
+  if (clean.empty()) {
+    errno = EEXIST;
+    return -1;
+  }
+  name = clean.back();
+  std::string dir;
+  for (size_t i = 0; i + 1 < clean.size(); i++) dir += "/" + clean[i];
+  return resolve(rootfd, dir, kCreateDirs);
+}
+
+// The flags a bind remount must keep: in a user namespace the kernel refuses to clear them.
+unsigned long locked_flags(const std::string &path) {
+  struct statfs sfs;
+  if (statfs(path.c_str(), &sfs) < 0) return 0;
+  unsigned long f = 0;
+  if (sfs.f_flags & ST_NOSUID) f |= MS_NOSUID;
+  if (sfs.f_flags & ST_NODEV) f |= MS_NODEV;
+  if (sfs.f_flags & ST_NOEXEC) f |= MS_NOEXEC;
+  if (sfs.f_flags & ST_NOATIME) f |= MS_NOATIME;
+  if (sfs.f_flags & ST_NODIRATIME) f |= MS_NODIRATIME;
+  if (sfs.f_flags & ST_RELATIME) f |= MS_RELATIME;
+  return f;
+}
+
+std::string unescape_mountinfo(const std::string &s) {
+  std::string o;
+  for (size_t i = 0; i < s.size(); i++) {
+    if (s[i] == '\\' && i + 3 < s.size()) {
+      int v = (s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0');
+      o += (char)v;
+      i += 3;
+    } else {
+      o += s[i];
+    }
+  }
+  return o;
+}
+
+// pivot_root refuses a new root whose parent mount is shared (as it is when rootPropagation is
+// MS_SHARED); like runc, make that parent mount private.
+void make_parent_mount_private(const std::string &rootfs) {
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  if (!f) die_err(errno, "open /proc/self/mountinfo");
+  char *line = nullptr;
+  size_t cap = 0;
+  std::string best;
+  bool best_shared = false;
+  while (getline(&line, &cap, f) > 0) {
+    // id parent major:minor root mountpoint options [optional...] - ...
+    std::vector<std::string> fields;
+    char *save = nullptr;
+    for (char *t = strtok_r(line, " \n", &save); t; t = strtok_r(nullptr, " \n", &save)) fields.push_back(t);
+    if (fields.size() < 7) continue;
+    std::string mp = unescape_mountinfo(fields[4]);
+    bool shared = false;
+    for (size_t i = 6; i < fields.size() && fields[i] != "-"; i++)
+      if (fields[i].compare(0, 7, "shared:") == 0) shared = true;
+    bool prefix = mp == "/" || rootfs == mp || (rootfs.compare(0, mp.size(), mp) == 0 && rootfs[mp.size()] == '/');
+    if (prefix && mp.size() >= best.size()) {
+      best = mp;
+      best_shared = shared;
+    }
+  }
+  free(line);
+  fclose(f);
+  if (best_shared && mount(nullptr, best.c_str(), nullptr, MS_PRIVATE, nullptr) < 0)
+    die_err(errno, strf("make %s private", best.c_str()));
+}
+
+bool is_proc_or_sys(const std::string &dest, const std::string &fstype) {
+  std::string d = dest;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  return d == "/proc" || d == "/sys" || fstype == "proc" || fstype == "sysfs";
+}
+
+void mount_step(int rootfd, const JValue &step) {
+  std::string source = pstr(step, "source");
+  std::string dest = pstr(step, "destination");
+  std::string fstype = pstr(step, "fstype");
+  unsigned long flags = (unsigned long)pint(step, "flags");
+  std::string data = pstr(step, "data");
+  unsigned long remount = (unsigned long)pint(step, "remountFlags");
+  bool is_dir = pbool(step, "sourceIsDir");
+  bool bind = flags & MS_BIND;
+  std::string what = strf("mount %s on %s", source.empty() ? fstype.c_str() : source.c_str(), dest.c_str());
+
+  if (is_proc_or_sys(dest, fstype)) {
+    // runc refuses these too: a symlinked /proc or /sys would be followed somewhere the
+    // container chose, where later writes (sysctl, masks) would not land on procfs.
+    std::string name;
+    Fd parent(resolve_parent(rootfd, dest, name));
+    if (parent.fd < 0) die_err(errno, what);
+    int fd = open_component(parent.fd, name);
+    if (fd >= 0) {
+      struct stat st;
+      int r = fstat(fd, &st);
+      close(fd);
+      if (r == 0 && S_ISLNK(st.st_mode)) die(strf("%s: destination %s is a symlink, refusing to mount over it", what.c_str(), dest.c_str()));
+    }
+  }
+  Fd target(resolve(rootfd, dest, bind && !is_dir ? kCreateFile : kCreateDirs));
+  if (target.fd < 0) die_err(errno, what);
+  if (mount(source.c_str(), fdpath(target.fd).c_str(), fstype.empty() ? nullptr : fstype.c_str(), flags,
+            data.empty() ? nullptr : data.c_str()) < 0)
+    die_err(errno, what);
+  // The fd still names the covered directory: look the destination up again to reach the new mount.
+  std::vector<JValue> props = parr(step, "propagation");
+  uint64_t attr_set = (uint64_t)pint(step, "recursiveAttrSet");
+  uint64_t attr_clr = (uint64_t)pint(step, "recursiveAttrClear");
+  if (!(bind && remount) && props.empty() && !attr_set && !attr_clr) return;
+  Fd mnt(resolve(rootfd, dest, kNoCreate));
+  if (mnt.fd < 0) die_err(errno, what);
+  std::string mp = fdpath(mnt.fd);
+  if (bind && remount) {
+    unsigned long f = MS_BIND | MS_REMOUNT | remount | locked_flags(mp);
+    if (mount("", mp.c_str(), nullptr, f, nullptr) < 0) die_err(errno, strf("remount %s", dest.c_str()));
+  }
+  for (auto &p : props) {
+    if (mount("", mp.c_str(), nullptr, (unsigned long)jint(p, "propagation"), nullptr) < 0)
+      die_err(errno, strf("change propagation of %s", dest.c_str()));
+  }
+  if (attr_set || attr_clr) {
+    struct {
+      uint64_t set, clr, prop, userns;
+    } attr = {attr_set, attr_clr, 0, 0};
+    if (syscall(SYS_mount_setattr, mnt.fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+      die_err(errno, strf("mount_setattr %s", dest.c_str()));
+  }
+}
+
+void symlink_in_root(int rootfd, const std::string &target, const std::string &link) {
+  std::string name;
+  Fd parent(resolve_parent(rootfd, link, name));
+  if (parent.fd < 0) die_err(errno, strf("symlink %s %s", target.c_str(), link.c_str()));
+  if (symlinkat(target.c_str(), parent.fd, name.c_str()) < 0 && errno != EEXIST)
+    die_err(errno, strf("symlink %s %s", target.c_str(), link.c_str()));
+}
+
+void bind_device(int rootfd, const std::string &path) {
+  Fd target(resolve(rootfd, path, kCreateFile));
+  if (target.fd < 0) die_err(errno, strf("create device mount point %s", path.c_str()));
+  if (mount(path.c_str(), fdpath(target.fd).c_str(), nullptr, MS_BIND, nullptr) < 0)
+    die_err(errno, strf("bind mount device %s", path.c_str()));
+}
+
+void create_device(int rootfd, const JValue &d) {
+  std::string path = pstr(d, "path");
+  std::string type = pstr(d, "type");
+  if (pbool(d, "bind")) return bind_device(rootfd, path);
+  mode_t kind;
+  if (type == "c" || type == "u") kind = S_IFCHR;
+  else if (type == "b") kind = S_IFBLK;
+  else if (type == "p") kind = S_IFIFO;
+  else die(strf("plan: device %s has unknown type %s", path.c_str(), type.c_str()));
+  std::string name;
+  Fd parent(resolve_parent(rootfd, path, name));
+  if (parent.fd < 0) die_err(errno, strf("mknod %s", path.c_str()));
+  mode_t mode = kind | ((mode_t)pint(d, "fileMode") & 07777);
+  dev_t dev = makedev((unsigned)pint(d, "major"), (unsigned)pint(d, "minor"));
+  if (mknodat(parent.fd, name.c_str(), mode, dev) < 0) {
+    if (errno == EEXIST) return;  // runc keeps what the rootfs or a mount already provides
+    if (errno == EPERM) return bind_device(rootfd, path);
+    die_err(errno, strf("mknod %s", path.c_str()));
+  }
+  if (fchownat(parent.fd, name.c_str(), (uid_t)pint(d, "uid"), (gid_t)pint(d, "gid"), AT_SYMLINK_NOFOLLOW) < 0)
+    die_err(errno, strf("chown %s", path.c_str()));
+}
+
+}  // namespace
+
+std::string setup_rootfs(const JValue &plan) {
+  char real[PATH_MAX];
+  std::string rootfs_in = pstr(plan, "rootfs");
+  if (!realpath(rootfs_in.c_str(), real)) die_err(errno, strf("rootfs %s", rootfs_in.c_str()));
+  std::string rootfs = real;
+  if (mount(nullptr, "/", nullptr, (unsigned long)pint(plan, "rootPropagation"), nullptr) < 0)
+    die_err(errno, "set propagation of /");
+  make_parent_mount_private(rootfs);
+  if (mount(rootfs.c_str(), rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
+    die_err(errno, strf("bind mount rootfs %s", rootfs.c_str()));
+  Fd root(open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (root.fd < 0) die_err(errno, strf("open rootfs %s", rootfs.c_str()));
+
+  for (auto &step : parr(plan, "mountSteps")) {
+    std::string kind = pstr(step, "kind");
+    if (kind == "mount") {
+      mount_step(root.fd, step);
+    } else if (kind == "symlink") {
+      symlink_in_root(root.fd, pstr(step, "target"), pstr(step, "linkPath"));
+    } else if (kind == "mkdir") {
+      std::string p = pstr(step, "path");
+      Fd d(resolve(root.fd, p, kCreateDirs, (mode_t)pint(step, "mode") & 07777));
+      if (d.fd < 0) die_err(errno, strf("mkdir %s", p.c_str()));
+    } else {
+      die(strf("plan: unknown mount step kind %s", kind.c_str()));
+    }
+  }
+  for (auto &d : parr(plan, "devices")) create_device(root.fd, d);
+  for (auto &l : parr(plan, "devSymlinks")) symlink_in_root(root.fd, pstr(l, "target"), pstr(l, "linkPath"));
+  return rootfs;
+}
+
+void enter_rootfs(const std::string &rootfs, bool no_pivot) {
+  if (no_pivot) {
+    if (chdir(rootfs.c_str()) < 0) die_err(errno, strf("chdir %s", rootfs.c_str()));
+    if (mount(rootfs.c_str(), "/", nullptr, MS_MOVE, nullptr) < 0) die_err(errno, strf("move mount %s to /", rootfs.c_str()));
+    if (chroot(".") < 0) die_err(errno, "chroot .");
+    if (chdir("/") < 0) die_err(errno, "chdir /");
+    return;
+  }
+  // runc's way: no put_old directory inside the rootfs is needed, and the old root is detached
+  // while we still stand on it.
+  Fd oldroot(open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+  if (oldroot.fd < 0) die_err(errno, "open /");
+  Fd newroot(open(rootfs.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+  if (newroot.fd < 0) die_err(errno, strf("open %s", rootfs.c_str()));
+  if (fchdir(newroot.fd) < 0) die_err(errno, strf("chdir %s", rootfs.c_str()));
+  if (syscall(SYS_pivot_root, ".", ".") < 0) die_err(errno, strf("pivot_root %s", rootfs.c_str()));
+  if (fchdir(oldroot.fd) < 0) die_err(errno, "chdir to old root");
+  // Unmounting must not propagate back to the host's mounts.
+  if (mount("", ".", nullptr, MS_SLAVE | MS_REC, nullptr) < 0) die_err(errno, "make old root slave");
+  if (umount2(".", MNT_DETACH) < 0) die_err(errno, "unmount old root");
+  if (chdir("/") < 0) die_err(errno, "chdir /");
+}
+
+void finish_rootfs(const JValue &plan) {
+  for (auto &s : parr(plan, "sysctl")) {
+    std::string key = pstr(s, "key");
+    std::string path = "/proc/sys/";
+    for (char c : key) path += c == '.' ? '/' : c;
+    int err = write_file(path.c_str(), pstr(s, "value"), O_TRUNC);
+    if (err) die_err(err, strf("write sysctl %s", key.c_str()));
+  }
+  auto masked = pstrs(plan, "maskedPaths");
+  bool null_checked = false;
+  for (auto &p : masked) {
+    struct stat st;
+    if (stat(p.c_str(), &st) < 0) {
+      if (errno == ENOENT) continue;
+      die_err(errno, strf("mask %s", p.c_str()));
+    }
+    if (S_ISDIR(st.st_mode)) {
+      if (mount("tmpfs", p.c_str(), "tmpfs", MS_RDONLY, nullptr) < 0) die_err(errno, strf("mask %s", p.c_str()));
+      continue;
+    }
+    if (!null_checked) {
+      // The container controls its /dev: binding a "null" that is really something else would
+      // expose it wherever a path is masked.
+      struct stat ns;
+      if (stat("/dev/null", &ns) < 0) die_err(errno, "stat /dev/null");
+      if (!S_ISCHR(ns.st_mode) || major(ns.st_rdev) != 1 || minor(ns.st_rdev) != 3)
+        die(strf("mask %s: /dev/null is not the null device (char 1:3)", p.c_str()));
+      null_checked = true;
+    }
+    if (mount("/dev/null", p.c_str(), nullptr, MS_BIND, nullptr) < 0) die_err(errno, strf("mask %s", p.c_str()));
+  }
+  for (auto &p : pstrs(plan, "readonlyPaths")) {
+    if (mount(p.c_str(), p.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0) {
+      if (errno == ENOENT) continue;
+      die_err(errno, strf("bind mount %s read-only", p.c_str()));
+    }
+    unsigned long f = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | locked_flags(p);
+    if (mount(p.c_str(), p.c_str(), nullptr, f, nullptr) < 0) die_err(errno, strf("remount %s read-only", p.c_str()));
+  }
+  if (pbool(plan, "rootfsReadonly")) {
+    unsigned long f = MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags("/");
+    if (mount("", "/", nullptr, f, nullptr) < 0) die_err(errno, "remount / read-only");
+  }
+  if (pbool(plan, "rootPropagationExplicit")) {
+    if (mount("", "/", nullptr, (unsigned long)pint(plan, "rootPropagation"), nullptr) < 0)
+      die_err(errno, "set propagation of /");
+  }
+}
+
+void bind_console(const std::string &pts) {
+  struct stat st;
+  if (lstat("/dev/console", &st) < 0) {
+    if (errno != ENOENT) die_err(errno, "stat /dev/console");
+    int fd = open("/dev/console", O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) die_err(errno, "create /dev/console");
+    close(fd);
+  } else if (S_ISLNK(st.st_mode)) {
+    die("bind console: /dev/console is a symlink");
+  }
+  if (mount(pts.c_str(), "/dev/console", nullptr, MS_BIND, nullptr) < 0) die_err(errno, strf("bind mount %s on /dev/console", pts.c_str()));
+}

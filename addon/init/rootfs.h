@@ -1,0 +1,14 @@
+// The container's root filesystem: mount steps resolved inside the rootfs, devices, pivot_root,
+// and what follows it (sysctl, masked and read-only paths).
+#pragma once
+#include "json.h"
+
+// Everything before the exec fifo: "/" propagation, the rootfs bind, mountSteps, devices,
+// devSymlinks. Returns the host path of the rootfs actually used (realpath).
+std::string setup_rootfs(const JValue &plan);
+// pivot_root (or MS_MOVE + chroot when noPivot) into rootfs.
+void enter_rootfs(const std::string &rootfs, bool no_pivot);
+// sysctl, maskedPaths, readonlyPaths, readonly root, explicit root propagation.
+void finish_rootfs(const JValue &plan);
+// Binds the pty slave `pts` onto /dev/console (after pivot_root), creating the file if needed.
+void bind_console(const std::string &pts);
