@@ -1,0 +1,195 @@
+/**
+ * The Manager interface shared by the v1/hybrid and v2 implementations, and the parts of them
+ * that do not depend on the cgroup version (OOM polling, destroy retries, stats skeleton).
+ */
+import * as fs from 'node:fs';
+import type { PlanMountStep } from '../native/init-plan';
+import type { DeviceRule } from './devices';
+import type { CgroupLayout } from './layout';
+import type { CgroupStats, LinuxResources } from './types';
+import { errCode, errnoText, rmdirTree, sleep } from './util';
+
+export interface CgroupState {
+  layout: CgroupLayout;
+  /**
+   * Absolute host directories of the container's cgroup, runc's cgroup_paths: one key per v1
+   * controller ("cpu", "memory", "name=systemd", ...), "" for the cgroup2 one (v2, and the
+   * unified hierarchy of a hybrid host).
+   */
+  paths: Record<string, string>;
+}
+
+export interface DestroyOptions {
+  /** SIGKILL whatever is still in the cgroup between retries (off by default: delete decides). */
+  killLeftovers?: boolean;
+  /** Give up after this long (default 5 s). */
+  timeoutMs?: number;
+}
+
+export interface CgroupManager {
+  readonly state: CgroupState;
+  create(): void;
+  apply(pid: number): void;
+  update(resources: LinuxResources): void;
+  freeze(): Promise<void>;
+  thaw(): Promise<void>;
+  isFrozen(): boolean;
+  pids(): number[];
+  killAll(signal: number): void;
+  stats(): CgroupStats;
+  watchOom(onOom: () => void): () => void;
+  destroy(opts?: DestroyOptions): Promise<void>;
+  mountSteps(destination: string, flags: number, newCgroupNamespace: boolean): PlanMountStep[];
+}
+
+export interface ManagerOptions {
+  resources?: LinuxResources;
+  /** Device nodes of linux.devices: runc allows them in the device cgroup too. */
+  extraDeviceRules?: DeviceRule[];
+  rootless?: boolean;
+  warn?: (msg: string) => void;
+}
+
+/**
+ * Removes every directory, retrying while the last processes are still exiting (rmdir returns
+ * EBUSY until the kernel has dropped them from the cgroup). Idempotent: a missing dir is done.
+ */
+export async function removeDirs(dirs: string[], killAll: (() => void) | null, timeoutMs = 5000): Promise<void> {
+  // Deepest first, so that a nested path (parent/child both ours) goes in the right order.
+  const pending = [...new Set(dirs.filter(Boolean))].sort((a, b) => b.length - a.length);
+  const deadline = Date.now() + timeoutMs;
+  let delay = 10;
+  let lastErr: Map<string, unknown> = new Map();
+  while (pending.length) {
+    lastErr = new Map();
+    for (let i = 0; i < pending.length; ) {
+      try {
+        rmdirTree(pending[i]);
+        pending.splice(i, 1);
+      } catch (e) {
+        lastErr.set(pending[i], e);
+        i++;
+      }
+    }
+    if (!pending.length) return;
+    if (Date.now() >= deadline) break;
+    if (killAll) {
+      try {
+        killAll();
+      } catch {}
+    }
+    await sleep(delay);
+    delay = Math.min(delay * 2, 200);
+  }
+  const why = pending.map((d) => `${d}: ${errnoText(lastErr.get(d))}`).join('; ');
+  const busy = pending.some((d) => errCode(lastErr.get(d)) === 'EBUSY');
+  throw new Error(`failed to remove cgroup ${why}${busy ? ' (processes are still in it)' : ''}`);
+}
+
+/**
+ * Polls a counter (the kernel's oom_kill count) and calls onOom once per increase. Polling is what
+ * we have without an eventfd in Node; 200 ms is well under the default events interval.
+ */
+export function pollCounter(read: () => number | undefined, onOom: () => void, intervalMs = 200, watchFile?: string): () => void {
+  let last = read() ?? 0;
+  let stopped = false;
+  const check = () => {
+    if (stopped) return;
+    let now: number | undefined;
+    try {
+      now = read();
+    } catch {
+      return;
+    }
+    if (now !== undefined && now > last) {
+      last = now;
+      onOom();
+    } else if (now !== undefined) last = now;
+  };
+  const timer = setInterval(check, intervalMs);
+  timer.unref();
+  let watcher: { close(): void } | null = null;
+  if (watchFile) {
+    // cgroup2 files signal modifications through inotify: faster than the poll, same check.
+    try {
+      const w = fs.watch(watchFile, { persistent: false }, () => check());
+      w.on('error', () => {});
+      watcher = w;
+    } catch {}
+  }
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+    watcher?.close();
+  };
+}
+
+export function emptyStats(): CgroupStats {
+  return {
+    cpu: { usage: { kernel: 0, user: 0 }, throttling: {} },
+    cpuset: {},
+    memory: { usage: { limit: 0, failcnt: 0 }, swap: { limit: 0, failcnt: 0 }, kernel: { limit: 0, failcnt: 0 }, kernelTCP: { limit: 0, failcnt: 0 } },
+    pids: {},
+    blkio: {},
+    hugetlb: {},
+    intel_rdt: {},
+    network_interfaces: null,
+  };
+}
+
+/** Drops zero/empty members that runc marks omitempty, so our JSON matches runc's. */
+export function omitZero<T extends object>(o: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (v === 0 || v === undefined || (Array.isArray(v) && v.length === 0)) continue;
+    out[k] = v;
+  }
+  return out as T;
+}
+
+/** /sys/kernel/mm/hugepages/hugepages-2048kB → "2MB" (runc's HugePageSizes naming). */
+export function hugePageSizes(): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync('/sys/kernel/mm/hugepages');
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const n of names) {
+    const m = /^hugepages-(\d+)kB$/.exec(n);
+    if (!m) continue;
+    let size = Number(m[1]);
+    let unit = 0;
+    const units = ['KB', 'MB', 'GB', 'TB', 'PB'];
+    while (size >= 1024 && size % 1024 === 0 && unit < units.length - 1) {
+      size /= 1024;
+      unit++;
+    }
+    out.push(`${size}${units[unit]}`);
+  }
+  return out;
+}
+
+/** runc's cgroups.ConvertCPUSharesToCgroupV2Value: [2, 262144] → [1, 10000]. */
+export function sharesToWeight(shares: number): number {
+  if (shares === 0) return 0;
+  return 1 + Math.floor(((shares - 2) * 9999) / 262142);
+}
+
+/** runc's cgroups.ConvertBlkIOToIOWeightValue: [10, 1000] → [1, 10000]. */
+export function blkioWeightToIOWeight(weight: number): number {
+  if (weight === 0) return 0;
+  return 1 + Math.floor(((weight - 10) * 9999) / 990);
+}
+
+/** runc's ConvertMemorySwapToCgroupV2Value: v1 memsw (memory+swap) → v2 swap.max (swap only). */
+export function memorySwapToV2(swap: number, memory: number): number {
+  // -1 memory with no swap given: "unlimited both", as on v1.
+  if (memory === -1 && swap === 0) return -1;
+  if (swap === -1 || swap === 0) return swap;
+  if (memory === 0 || memory === -1) throw new Error('linux.resources.memory.swap: unable to set swap limit without memory limit');
+  if (memory < 0) throw new Error(`linux.resources.memory.limit: invalid memory value: ${memory}`);
+  if (swap < memory) throw new Error(`linux.resources.memory.swap: memory+swap limit (${swap}) should be >= memory limit (${memory})`);
+  return swap - memory;
+}

@@ -1,0 +1,231 @@
+/**
+ * Small cgroupfs helpers shared by the v1 and v2 managers: writes whose errors name the file and
+ * the value (the one thing a user needs to fix a bad config), tolerant readers, runc's CleanPath.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** strerror(3) texts (glibc wording, as runc/Go print them) for the errnos cgroupfs returns. */
+const ERRNO_TEXT: Record<string, string> = {
+  EINVAL: 'invalid argument',
+  EBUSY: 'device or resource busy',
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOSPC: 'no space left on device',
+  EROFS: 'read-only file system',
+  ERANGE: 'numerical result out of range',
+  EOPNOTSUPP: 'operation not supported',
+  ENOTSUP: 'operation not supported',
+  ENODEV: 'no such device',
+  ENXIO: 'no such device or address',
+  ESRCH: 'no such process',
+  EEXIST: 'file exists',
+  ENOTDIR: 'not a directory',
+  EIO: 'input/output error',
+  ENOMEM: 'cannot allocate memory',
+  EAGAIN: 'resource temporarily unavailable',
+  E2BIG: 'argument list too long',
+  EFBIG: 'file too large',
+};
+
+export function errnoText(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  if (err && err.code && ERRNO_TEXT[err.code]) return ERRNO_TEXT[err.code];
+  // The kernel's internal ENOTSUPP (524) leaks out of some cgroup v1 files (kmem limits).
+  if (err && (err.errno === -524 || err.errno === 524)) return 'unknown error 524';
+  if (err && err.code) return err.code.toLowerCase();
+  return String((e as Error)?.message ?? e);
+}
+
+export function errCode(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException)?.code;
+}
+
+/** An error carrying the errno code of the failed syscall (so callers can still branch on it). */
+export class CgroupError extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+    this.name = 'CgroupError';
+  }
+}
+
+/**
+ * Writes one value to a cgroup file in a single write(2) (cgroupfs parses each write as a whole).
+ * Never creates the file: a missing interface file is an error, not an empty regular file.
+ * Errors read "<file>: write <value>: <errno text>".
+ */
+export function writeCgroupFile(file: string, value: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+  } catch (e) {
+    throw new CgroupError(`${file}: write ${value}: ${errnoText(e)}`, errCode(e));
+  }
+  try {
+    fs.writeSync(fd, value);
+  } catch (e) {
+    throw new CgroupError(`${file}: write ${value}: ${errnoText(e)}`, errCode(e));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export function readCgroupFile(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CgroupError(`${file}: read: ${errnoText(e)}`, errCode(e));
+  }
+}
+
+/** Reads a file, or returns null when it does not exist (optional controllers and files). */
+export function readOptional(file: string): string | null {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if (errCode(e) === 'ENOENT' || errCode(e) === 'ENODEV' || errCode(e) === 'EOPNOTSUPP') return null;
+    throw new CgroupError(`${file}: read: ${errnoText(e)}`, errCode(e));
+  }
+}
+
+export function exists(file: string): boolean {
+  try {
+    fs.accessSync(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** "max" and kernel "unlimited" values become Number.MAX_SAFE_INTEGER-safe numbers. */
+export function parseUint(s: string): number {
+  const t = s.trim();
+  if (t === 'max') return 18446744073709551615; // what runc reports (math.MaxUint64)
+  const n = Number(t);
+  return Number.isFinite(n) && n >= 0 ? n : 0;
+}
+
+/** Reads a single-number file; missing file → undefined. */
+export function readUintOptional(file: string): number | undefined {
+  const s = readOptional(file);
+  return s === null ? undefined : parseUint(s);
+}
+
+/** "key value" lines (memory.stat, cpu.stat, memory.events, ...). */
+export function parseFlatKeyed(text: string | null): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (!text) return out;
+  for (const line of text.split('\n')) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k && v !== undefined) out[k] = parseUint(v);
+  }
+  return out;
+}
+
+/** "0-3,5,7-8" → [0,1,2,3,5,7,8]. */
+export function parseCpuList(s: string | null): number[] {
+  const out: number[] = [];
+  if (!s) return out;
+  for (const part of s.trim().split(',')) {
+    if (!part) continue;
+    const [a, b] = part.split('-').map((x) => Number(x));
+    if (!Number.isInteger(a)) continue;
+    for (let i = a; i <= (Number.isInteger(b) ? b : a); i++) out.push(i);
+  }
+  return out;
+}
+
+/**
+ * runc's utils.CleanPath: lexical clean, and a relative path can never climb above its base
+ * ("../../x" → "x") — cgroupsPath comes from an untrusted bundle.
+ */
+export function cleanPath(p: string): string {
+  if (p === '') return '';
+  const cleaned = path.posix.normalize(p);
+  if (path.posix.isAbsolute(cleaned)) return cleaned.replace(/\/+$/, '') || '/';
+  const rel = path.posix.relative('/', path.posix.normalize('/' + cleaned));
+  return rel === '' ? '' : rel;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Lists every pid in cgroup.procs of `dir` and all its descendants. */
+export function allPids(dir: string, procsFile = 'cgroup.procs'): number[] {
+  const out: number[] = [];
+  const walk = (d: string) => {
+    const text = readOptional(path.join(d, procsFile));
+    if (text === null) return;
+    for (const l of text.split('\n')) if (l.trim()) out.push(Number(l));
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) if (e.isDirectory()) walk(path.join(d, e.name));
+  };
+  walk(dir);
+  return out;
+}
+
+/**
+ * rmdir a cgroup dir and its sub-cgroups (children first; a cgroup dir only holds kernel files,
+ * which rmdir removes with it). ENOENT is success (idempotent).
+ */
+export function rmdirTree(dir: string): void {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch (e) {
+    if (errCode(e) === 'ENOENT') return;
+    throw e;
+  }
+  for (const e of entries) if (e.isDirectory()) rmdirTree(path.join(dir, e.name));
+  try {
+    fs.rmdirSync(dir);
+  } catch (e) {
+    if (errCode(e) !== 'ENOENT') throw e;
+  }
+}
+
+/**
+ * mkdir -p that records which directories it created (so a failed create removes exactly those,
+ * never a parent that existed before).
+ */
+export function mkdirRecording(dir: string, created: string[], mode = 0o755): void {
+  const missing: string[] = [];
+  let d = dir;
+  while (!exists(d)) {
+    missing.unshift(d);
+    const parent = path.dirname(d);
+    if (parent === d) break;
+    d = parent;
+  }
+  for (const m of missing) {
+    try {
+      fs.mkdirSync(m, { mode });
+      created.push(m);
+    } catch (e) {
+      if (errCode(e) !== 'EEXIST') throw new CgroupError(`mkdir ${m}: ${errnoText(e)}`, errCode(e));
+    }
+  }
+}
+
+/** Removes the recorded directories, deepest first, ignoring what cannot be removed. */
+export function undoCreated(created: string[]): void {
+  for (const d of [...created].reverse()) {
+    try {
+      rmdirTree(d);
+    } catch {}
+  }
+}
+
+export function warnDefault(msg: string): void {
+  process.stderr.write(`tsrun: warning: ${msg}\n`);
+}
