@@ -159,14 +159,16 @@ pid_t wait_release(int release_rd) {
 void report_ready(bool close_sync) {
   // Stage 0 exits after this; the death signal must not follow us into the container's life.
   prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+  // Stage 0 first: once the parent has "ready" it may signal us, and stage 0 must then already
+  // know that set-up succeeded (a death from then on is the container's, reported as its exit).
+  write_all(g_status_fd, &kReady, 1);
+  close(g_status_fd);
+  g_status_fd = -1;
   send_type("ready");
   if (close_sync) {
     close(g_sync_fd);
     g_sync_fd = -1;
   }
-  write_all(g_status_fd, &kReady, 1);
-  close(g_status_fd);
-  g_status_fd = -1;
 }
 
 [[noreturn]] void container_init(const JValue &plan, int release_rd, int status_wr, int console_fd, int listener_fd,
@@ -210,6 +212,9 @@ void report_ready(bool close_sync) {
   umask(old_umask);
 
   setup_terminal(proc, console_fd, true);
+  // As runc: the user, capabilities and cwd are in place before "ready", so that their errors
+  // fail `create`; only the exec fifo, startContainer hooks, late seccomp and execve come after.
+  prepare_process(proc, listener_fd, host_pid);
   std::string exe = lookup_executable(proc);
   report_ready(true);
   if (fifo >= 0) {
@@ -220,7 +225,7 @@ void report_ready(bool close_sync) {
     close(fifo);
   }
   run_hooks(req(plan, "startContainerHooks"), plan_state(plan, host_pid), "startContainer");
-  finalize_and_exec(proc, exe, listener_fd, host_pid);
+  exec_process(proc, exe, listener_fd, host_pid);
 }
 
 void make_pipes(int release[2], int status[2]) {
@@ -320,11 +325,12 @@ int connect_listener(const JValue &proc) {
   pid_t host_pid = wait_release(release_rd);
   const JValue &proc = req(plan, "process");
   setup_terminal(proc, console_fd, false);
+  prepare_process(proc, listener_fd, host_pid);
   std::string exe = lookup_executable(proc);
-  // The sync socket stays open (close-on-exec) so that a failure of the final sequence still
-  // reaches the parent as an error.
+  // The sync socket stays open (close-on-exec) so that a failure of the late seccomp load or of
+  // execve still reaches the parent as an error.
   report_ready(false);
-  finalize_and_exec(proc, exe, listener_fd, host_pid);
+  exec_process(proc, exe, listener_fd, host_pid);
 }
 
 [[noreturn]] void stage0_exec(const JValue &plan) {

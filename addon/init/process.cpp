@@ -248,7 +248,7 @@ void run_hooks(const JValue &hooks, const std::string &state, const char *phase)
   }
 }
 
-void finalize_and_exec(const JValue &proc, const std::string &exe, int listener_fd, pid_t host_pid) {
+void prepare_process(const JValue &proc, int listener_fd, pid_t host_pid) {
   unsigned preserve = (unsigned)pint(proc, "preserveFds");
   // CVE-2024-21626: no fd of ours (or leaked to us) may reach the container process. CLOEXEC
   // rather than close: the seccomp listener socket is still needed below.
@@ -337,8 +337,12 @@ void finalize_and_exec(const JValue &proc, const std::string &exe, int listener_
   }
   if (buf[0] != '/') die(strf("cwd %s is outside of the container root: possible container breakout detected", cwd.c_str()));
 
-  if (has_seccomp && nnp) load_seccomp(sc, listener_fd, host_pid);
+}
 
+void exec_process(const JValue &proc, const std::string &exe, int listener_fd, pid_t host_pid) {
+  const JValue &sc = req(proc, "seccomp");
+  // With no_new_privs the filter comes last, so that it only has to allow execve of what it runs.
+  if (sc.type == JValue::Object && pbool(proc, "noNewPrivileges")) load_seccomp(sc, listener_fd, host_pid);
   auto args = pstrs(proc, "args");
   auto env = pstrs(proc, "env");
   auto av = cstrs(args), ev = cstrs(env);

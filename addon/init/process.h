@@ -13,5 +13,9 @@ void setup_terminal(const JValue &proc, int console_fd, bool bind_dev_console);
 std::string lookup_executable(const JValue &proc);
 // Runs each hook (fork+exec, `state` on stdin, timeout); `phase` names them in errors.
 void run_hooks(const JValue &hooks, const std::string &state, const char *phase);
-// close_range, rlimits, no_new_privs, seccomp, capabilities/user, labels, umask, cwd, execve.
-[[noreturn]] void finalize_and_exec(const JValue &proc, const std::string &exe, int listener_fd, pid_t host_pid);
+// Everything up to the exec that can fail and must be reported while the parent still listens:
+// close_range (close-on-exec), rlimits, no_new_privs, seccomp (without no_new_privs),
+// apparmor/selinux labels, capabilities and user switch, umask, cwd (verified inside the root).
+void prepare_process(const JValue &proc, int listener_fd, pid_t host_pid);
+// Seccomp (with no_new_privs, as late as possible) and execve.
+[[noreturn]] void exec_process(const JValue &proc, const std::string &exe, int listener_fd, pid_t host_pid);

@@ -1,0 +1,423 @@
+/**
+ * tsrun-init driven directly through src/native/init-process.ts with hand-built plans: no CLI, no
+ * spec conversion. Each test runs real containers as root and cleans up in a finally (processes
+ * killed, temp dirs removed).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnInit, type InitEvent, type InitProcess } from '../src/native/init-process';
+import type { CreatePlan, ExecPlan, PlanMountStep, PlanProcess } from '../src/native/init-plan';
+import { copyRootfs } from './helpers/rootfs';
+
+const MS_RDONLY = 1;
+const MS_NOSUID = 2;
+const MS_NODEV = 4;
+const MS_NOEXEC = 8;
+const MS_BIND = 4096;
+const MS_REC = 16384;
+const MS_SLAVE = 1 << 19;
+
+const REPO = path.resolve(__dirname, '..');
+if (!fs.existsSync(path.join(REPO, 'addon/init/tsrun-init'))) {
+  const r = spawnSync('make', ['-C', path.join(REPO, 'addon/init')], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('make -C addon/init failed');
+}
+
+function processPlan(args: string[], over: Partial<PlanProcess> = {}): PlanProcess {
+  return {
+    args,
+    env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root'],
+    cwd: '/',
+    uid: 0,
+    gid: 0,
+    additionalGids: [],
+    umask: 0o22,
+    terminal: false,
+    consoleWidth: 0,
+    consoleHeight: 0,
+    rlimits: [],
+    oomScoreAdj: null,
+    noNewPrivileges: true,
+    capabilities: null,
+    seccomp: null,
+    apparmorProfile: '',
+    selinuxLabel: '',
+    preserveFds: 0,
+    ...over,
+  };
+}
+
+function mountStep(source: string, destination: string, fstype: string, flags: number, data = '', over: Partial<PlanMountStep> = {}): PlanMountStep {
+  return { kind: 'mount', source, destination, fstype, flags, data, remountFlags: 0, propagation: [], recursiveAttrSet: 0, recursiveAttrClear: 0, sourceIsDir: true, ...over } as PlanMountStep;
+}
+
+const procMount = () => mountStep('proc', '/proc', 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC, '', { sourceIsDir: false });
+
+class Sandbox {
+  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-native-'));
+  readonly rootfs = path.join(this.dir, 'rootfs');
+  readonly inits: InitProcess[] = [];
+  readonly pids: number[] = [];
+  readonly fds: number[] = [];
+  private outputs = 0;
+
+  constructor() {
+    copyRootfs(this.rootfs);
+  }
+
+  plan(args: string[], over: Partial<CreatePlan> = {}, proc: Partial<PlanProcess> = {}): CreatePlan {
+    return {
+      mode: 'create',
+      id: path.basename(this.dir),
+      process: processPlan(args, proc),
+      consoleSocket: '',
+      waitForExit: true,
+      namespaces: [{ type: 'pid' }, { type: 'mount' }, { type: 'uts' }, { type: 'ipc' }, { type: 'network' }],
+      uidMappings: [],
+      gidMappings: [],
+      timeOffsets: {},
+      hostname: null,
+      domainname: null,
+      rootfs: this.rootfs,
+      rootfsReadonly: false,
+      rootPropagation: MS_SLAVE | MS_REC,
+      rootPropagationExplicit: false,
+      mountSteps: [procMount()],
+      devices: [],
+      devSymlinks: [],
+      setupDev: false,
+      noPivot: false,
+      sysctl: [],
+      maskedPaths: [],
+      readonlyPaths: [],
+      syncRuntimeHooks: false,
+      createContainerHooks: [],
+      startContainerHooks: [],
+      statePrefix: '{"ociVersion":"1.2.0","id":"t","status":"creating","pid":',
+      stateSuffix: ',"bundle":"/nonexistent"}',
+      execFifo: '',
+      personality: -1,
+      ...over,
+    };
+  }
+
+  /** Spawns the init with stdout/stderr going to files, sends the plan. */
+  start(plan: CreatePlan | ExecPlan, extraFds: number[] = []) {
+    const n = this.outputs++;
+    const outPath = path.join(this.dir, `stdout-${n}`);
+    const errPath = path.join(this.dir, `stderr-${n}`);
+    const nul = fs.openSync('/dev/null', 'r');
+    const out = fs.openSync(outPath, 'w');
+    const err = fs.openSync(errPath, 'w');
+    let init: InitProcess;
+    try {
+      init = spawnInit({ stdio: [nul, out, err], extraFds });
+    } finally {
+      for (const fd of [nul, out, err]) fs.closeSync(fd);
+    }
+    this.inits.push(init);
+    init.sendPlan(plan);
+    return {
+      init,
+      stdout: () => fs.readFileSync(outPath, 'utf8'),
+      stderr: () => fs.readFileSync(errPath, 'utf8'),
+    };
+  }
+
+  /** Reads messages until `until` matches (or eof/exit/error), with a deadline. */
+  async collect(init: InitProcess, until: (e: InitEvent) => boolean = () => false, ms = 15000): Promise<InitEvent[]> {
+    const seen: InitEvent[] = [];
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no message within ${ms} ms (got ${JSON.stringify(seen)})`);
+      let timer: NodeJS.Timeout | undefined;
+      const e = await Promise.race([init.next(), new Promise<null>((r) => (timer = setTimeout(() => r(null), left)))]);
+      clearTimeout(timer);
+      if (!e) continue;
+      seen.push(e);
+      if (e.type === 'pid') this.pids.push(e.pid);
+      if (until(e) || e.type === 'eof' || e.type === 'error' || e.type === 'exit') return seen;
+    }
+  }
+
+  /** Runs a create plan with waitForExit to the end. */
+  async run(plan: CreatePlan | ExecPlan, extraFds: number[] = []) {
+    const h = this.start(plan, extraFds);
+    const msgs = await this.collect(h.init);
+    const exit = msgs.find((m) => m.type === 'exit') as { status: number } | undefined;
+    const error = msgs.find((m) => m.type === 'error') as { message: string } | undefined;
+    const pid = (msgs.find((m) => m.type === 'pid') as { pid: number } | undefined)?.pid ?? 0;
+    return { msgs, status: exit?.status, error: error?.message, pid, stdout: h.stdout(), stderr: h.stderr(), init: h.init };
+  }
+
+  cleanup() {
+    for (const i of this.inits) i.kill();
+    for (const p of this.pids) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {}
+    }
+    for (const fd of this.fds) {
+      try {
+        fs.closeSync(fd);
+      } catch {}
+    }
+    // A killed pid namespace init takes a moment to go; its mounts go with its mount namespace.
+    const deadline = Date.now() + 5000;
+    while (this.pids.some(alive) && Date.now() < deadline) spawnSync('sleep', ['0.05']);
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z/.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+function sandboxTest(name: string, body: (s: Sandbox) => Promise<void>) {
+  test(name, async () => {
+    const s = new Sandbox();
+    try {
+      await body(s);
+    } finally {
+      s.cleanup();
+    }
+  });
+}
+
+sandboxTest('echo: output, exit status 0, pid reported before exit', async (s) => {
+  const r = await s.run(s.plan(['echo', 'hello from tsrun-init']));
+  assert.is(r.error, undefined);
+  assert.is(r.stdout, 'hello from tsrun-init\n');
+  assert.is(r.status, 0);
+  assert.equal(r.msgs.map((m) => m.type), ['pid', 'ready', 'exit']);
+  assert.ok(r.pid > 1);
+});
+
+sandboxTest('exit codes and signals are reported', async (s) => {
+  assert.is((await s.run(s.plan(['sh', '-c', 'exit 3']))).status, 3);
+  // pid 1 cannot be killed from inside its namespace: the signal comes from here.
+  const h = s.start(s.plan(['sleep', '30']));
+  const msgs = await s.collect(h.init, (e) => e.type === 'ready');
+  process.kill((msgs[0] as { pid: number }).pid, 'SIGKILL');
+  const rest = await s.collect(h.init);
+  assert.equal(rest, [{ type: 'exit', status: 128 + 9 }]);
+});
+
+sandboxTest('hostname, domainname, pid 1, cwd and env', async (s) => {
+  const plan = s.plan(['sh', '-c', 'hostname; cat /proc/sys/kernel/domainname; echo $$; pwd; echo $FOO'], { hostname: 'box1', domainname: 'ex.test' }, { cwd: '/tmp', env: ['PATH=/bin', 'FOO=bar'] });
+  const r = await s.run(plan);
+  assert.is(r.error, undefined);
+  assert.is(r.stdout, 'box1\nex.test\n1\n/tmp\nbar\n');
+});
+
+sandboxTest('tmpfs mount with flags and data, dirs created', async (s) => {
+  const plan = s.plan(['sh', '-c', 'grep " /a/b/data " /proc/self/mountinfo']);
+  plan.mountSteps.push(mountStep('tmpfs', '/a/b/data', 'tmpfs', MS_NOSUID | MS_NODEV, 'size=1024k,mode=700'));
+  const r = await s.run(plan);
+  assert.is(r.error, undefined);
+  assert.match(r.stdout, /\/a\/b\/data rw,nosuid,nodev.* - tmpfs tmpfs rw.*size=1024k.*mode=700/);
+  assert.ok(fs.statSync(path.join(s.rootfs, 'a/b/data')).isDirectory(), 'mount point created in the rootfs');
+});
+
+sandboxTest('bind mounts: directory, file (created), read-only remount', async (s) => {
+  const src = path.join(s.dir, 'src');
+  fs.mkdirSync(src);
+  fs.writeFileSync(path.join(src, 'hello'), 'from the host\n');
+  const file = path.join(s.dir, 'file.txt');
+  fs.writeFileSync(file, 'single file\n');
+  const plan = s.plan(['sh', '-c', 'cat /mnt/src/hello /etc/bound.txt; touch /mnt/src/new 2>/dev/null || echo ro-refused']);
+  plan.mountSteps.push(mountStep(src, '/mnt/src', '', MS_BIND | MS_REC, '', { remountFlags: MS_RDONLY }));
+  plan.mountSteps.push(mountStep(file, '/etc/bound.txt', '', MS_BIND | MS_REC, '', { sourceIsDir: false }));
+  const r = await s.run(plan);
+  assert.is(r.error, undefined);
+  assert.is(r.stdout, 'from the host\nsingle file\nro-refused\n');
+  assert.ok(fs.statSync(path.join(s.rootfs, 'etc/bound.txt')).isFile(), 'file mount point created');
+  assert.not.ok(fs.existsSync(path.join(src, 'new')));
+});
+
+sandboxTest('symlinked destinations pointing outside the rootfs stay inside it', async (s) => {
+  const host = path.join(s.dir, 'host-target');
+  const host2 = path.join(s.dir, 'host-target2');
+  for (const d of [host, host2]) {
+    fs.mkdirSync(d);
+    fs.writeFileSync(path.join(d, 'keep'), 'untouched');
+  }
+  // An absolute host path, and a relative path climbing far above the root.
+  fs.symlinkSync(host, path.join(s.rootfs, 'abs-escape'));
+  fs.symlinkSync(`../../../../../../..${host2}/rel`, path.join(s.rootfs, 'rel-escape'));
+  const plan = s.plan(['sh', '-c', `grep -c " ${host} " /proc/self/mountinfo; grep -c " ${host2}/rel/sub " /proc/self/mountinfo; ls -A /abs-escape/`]);
+  plan.mountSteps.push(mountStep('tmpfs', '/abs-escape', 'tmpfs', 0, 'size=64k'));
+  plan.mountSteps.push(mountStep('tmpfs', '/rel-escape/sub', 'tmpfs', 0, 'size=64k'));
+  const r = await s.run(plan);
+  assert.is(r.error, undefined);
+  // Both mounts landed on the container-side path, i.e. <rootfs><host>, shadowing nothing.
+  assert.is(r.stdout, '1\n1\n');
+  for (const d of [host, host2]) {
+    assert.equal(fs.readdirSync(d), ['keep']);
+    assert.is(fs.readFileSync(path.join(d, 'keep'), 'utf8'), 'untouched');
+  }
+  assert.ok(fs.statSync(path.join(s.rootfs, host2, 'rel/sub')).isDirectory(), 'created inside the rootfs');
+  assert.ok(fs.statSync(path.join(s.rootfs, host)).isDirectory(), 'created inside the rootfs');
+});
+
+sandboxTest('a /proc destination that is a symlink is refused, nothing runs', async (s) => {
+  fs.rmSync(path.join(s.rootfs, 'proc'), { recursive: true });
+  fs.symlinkSync('/tmp', path.join(s.rootfs, 'proc'));
+  const r = await s.run(s.plan(['touch', '/tmp/ran']));
+  assert.match(r.error ?? '', /\/proc/);
+  assert.match(r.error ?? '', /symlink/);
+  assert.is(r.status, undefined);
+  assert.not.ok(fs.existsSync(path.join(s.rootfs, 'tmp/ran')));
+  const exit = await r.init.stage0Exit;
+  assert.is(exit.code, 1);
+  assert.not.ok(alive(r.pid), 'container init is gone');
+});
+
+sandboxTest('missing or non-executable executables: runc\'s messages, before ready', async (s) => {
+  fs.writeFileSync(path.join(s.rootfs, 'bin/noexec'), '#!/bin/sh\n', { mode: 0o644 });
+  const cases: [string, string][] = [
+    ['nope', 'exec: "nope": executable file not found in $PATH'],
+    ['/bin/nope', 'exec /bin/nope: no such file or directory'],
+    ['/bin/noexec', 'exec /bin/noexec: permission denied'],
+  ];
+  for (const [arg, msg] of cases) {
+    const r = await s.run(s.plan([arg]));
+    assert.is(r.error, msg);
+    assert.equal(r.msgs.map((m) => m.type), ['pid', 'error']);
+    assert.is((await r.init.stage0Exit).code, 1);
+  }
+});
+
+sandboxTest('a cwd reached through a host fd (/proc/self/fd/3) is refused', async (s) => {
+  const hostDir = fs.openSync(s.dir, 'r');
+  s.fds.push(hostDir);
+  const plan = s.plan(['sh', '-c', 'echo escaped; ls'], {}, { cwd: '/proc/self/fd/3', preserveFds: 1 });
+  const r = await s.run(plan, [hostDir]);
+  assert.match(r.error ?? '', /cwd \/proc\/self\/fd\/3 is outside of the container root/, `error: ${r.error}, stdout: ${r.stdout}`);
+  assert.not.match(r.stdout, 'escaped');
+});
+
+sandboxTest('fds beyond preserveFds do not reach the container; preserved ones do', async (s) => {
+  // libuv dups the extra fd into the init without close-on-exec, like a leaked fd would be.
+  const leaky = fs.openSync(path.join(s.dir, 'secret'), 'w');
+  s.fds.push(leaky);
+  const list = ['sh', '-c', 'ls /proc/self/fd | sort -n | tr "\\n" " "'];
+  const leaked = await s.run(s.plan(list, {}, { preserveFds: 0 }), [leaky]);
+  assert.is(leaked.error, undefined);
+  assert.is(leaked.stdout.trim(), '0 1 2 3', 'only stdio (+ ls\'s own directory fd)');
+  const kept = await s.run(s.plan(['sh', '-c', 'readlink /proc/self/fd/3'], {}, { preserveFds: 1 }), [leaky]);
+  assert.is(kept.stdout.trim(), path.join(s.dir, 'secret'));
+});
+
+sandboxTest('the waiting init: memfd exe, RSS under 4 MB, runs only after the fifo byte', async (s) => {
+  const fifo = path.join(s.dir, 'exec.fifo');
+  assert.is(spawnSync('mkfifo', ['-m', '0622', fifo]).status, 0);
+  const plan = s.plan(['sh', '-c', 'echo started'], { execFifo: fifo, waitForExit: false });
+  const h = s.start(plan);
+  const msgs = await s.collect(h.init, (e) => e.type === 'ready');
+  assert.equal(msgs.map((m) => m.type), ['pid', 'ready']);
+  const pid = (msgs[0] as { pid: number }).pid;
+  const exit = await h.init.stage0Exit;
+  assert.is(exit.code, 0, 'stage 0 exits once the init is ready');
+
+  assert.match(fs.readlinkSync(`/proc/${pid}/exe`), /^\/memfd:tsrun-init/);
+  const rss = Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+  console.log(`    waiting init VmRSS: ${rss} kB`);
+  assert.ok(rss < 4096, `VmRSS ${rss} kB`);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.is(h.stdout(), '', 'nothing ran before start');
+  assert.ok(alive(pid));
+  const w = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+  fs.writeSync(w, '0');
+  fs.closeSync(w);
+  const deadline = Date.now() + 5000;
+  while (h.stdout() === '' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.is(h.stdout(), 'started\n');
+});
+
+sandboxTest('user namespace: uid/gid maps written, root inside; the init is not dumpable, the process is', async (s) => {
+  fs.chmodSync(s.dir, 0o755); // the mapped root must be able to reach its rootfs
+  const fifo = path.join(s.dir, 'exec.fifo');
+  assert.is(spawnSync('mkfifo', ['-m', '0622', fifo]).status, 0);
+  const plan = s.plan(['sh', '-c', 'cat /proc/self/uid_map /proc/self/gid_map; id -u; readlink /proc/self/ns/user; exec sleep 100'], {
+    namespaces: [{ type: 'user' }, { type: 'pid' }, { type: 'mount' }, { type: 'uts' }, { type: 'ipc' }, { type: 'network' }],
+    uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
+    gidMappings: [{ containerID: 0, hostID: 200000, size: 65536 }],
+    execFifo: fifo,
+  });
+  // The runtime gives the fifo to the container's root (runc does the same).
+  fs.chownSync(fifo, 100000, 200000);
+  const h = s.start(plan);
+  const msgs = await s.collect(h.init, (e) => e.type === 'ready');
+  assert.equal(msgs.map((m) => m.type), ['pid', 'ready'], JSON.stringify(msgs));
+  const pid = (msgs[0] as { pid: number }).pid;
+  assert.match(fs.readFileSync(`/proc/${pid}/status`, 'utf8'), /\nUid:\s+100000\s/);
+  // Files under /proc/<pid> of a non-dumpable process belong to root, of a dumpable one to its
+  // (host) uid (the directory itself is exempt).
+  assert.is(fs.statSync(`/proc/${pid}/environ`).uid, 0, 'waiting init is not dumpable');
+  const w = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+  fs.writeSync(w, '0');
+  fs.closeSync(w);
+  const deadline = Date.now() + 5000;
+  while (h.stdout().split('\n').length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const lines = h.stdout().trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
+  assert.equal(lines.slice(0, 3), ['0 100000 65536', '0 200000 65536', '0']);
+  assert.is.not(lines[3], fs.readlinkSync('/proc/self/ns/user'));
+  assert.is(fs.statSync(`/proc/${pid}/environ`).uid, 100000, 'the exec\'d process is dumpable again');
+});
+
+sandboxTest('createContainer hook gets the state on stdin; a slow hook times out', async (s) => {
+  const out = path.join(s.dir, 'hook-state.json');
+  const plan = s.plan(['true'], {
+    createContainerHooks: [{ path: '/bin/sh', args: ['sh', '-c', `cat > ${out}; echo; echo "$HOOKVAR"`], env: ['HOOKVAR=yes'], timeout: 0 }],
+  });
+  const r = await s.run(plan);
+  assert.is(r.error, undefined);
+  const json = fs.readFileSync(out, 'utf8');
+  const env = r.stdout.trim();
+  assert.is(JSON.parse(json).pid, r.pid);
+  assert.is(env, 'yes');
+
+  const slow = s.plan(['true'], { createContainerHooks: [{ path: '/bin/sleep', args: ['sleep', '30'], env: [], timeout: 1 }] });
+  const t0 = Date.now();
+  const r2 = await s.run(slow);
+  assert.is(r2.error, 'createContainer hook /bin/sleep timed out');
+  assert.ok(Date.now() - t0 < 10000);
+  const failing = s.plan(['true'], { createContainerHooks: [{ path: '/bin/sh', args: ['sh', '-c', 'exit 4'], env: [], timeout: 0 }] });
+  assert.is((await s.run(failing)).error, 'error running createContainer hook /bin/sh: exit status 4');
+});
+
+sandboxTest('exec mode: joins a running container\'s namespaces', async (s) => {
+  const c = s.start(s.plan(['sleep', '100'], { hostname: 'execbox', waitForExit: false }));
+  const msgs = await s.collect(c.init, (e) => e.type === 'ready');
+  const initPid = (msgs[0] as { pid: number }).pid;
+  assert.is(msgs[1].type, 'ready');
+  const exec: ExecPlan = {
+    mode: 'exec',
+    id: 'x',
+    initPid,
+    joinNamespaces: ['pid', 'mount', 'uts', 'ipc', 'network'],
+    process: processPlan(['sh', '-c', 'hostname; cat /proc/1/cmdline | tr "\\0" " "; echo; exit 7']),
+    consoleSocket: '',
+    waitForExit: true,
+  };
+  const r = await s.run(exec);
+  assert.is(r.error, undefined);
+  assert.is(r.stdout, 'execbox\nsleep 100 \n');
+  assert.is(r.status, 7);
+  assert.ok(r.pid > 0 && r.pid !== initPid);
+  const bad = await s.run({ ...exec, process: processPlan(['nope']) });
+  assert.is(bad.error, 'exec: "nope": executable file not found in $PATH');
+});
+
+test.run();
