@@ -1,0 +1,374 @@
+/**
+ * A validated config (src/spec/load.ts) → the InitPlan tsrun-init executes (src/native/init-plan.ts).
+ * Everything is resolved here into numbers and absolute host paths, as runc's specconv and
+ * rootfs_linux do it, so the C++ side never interprets a name: mount options → MS_* flags, data,
+ * remount flags, propagation and mount_setattr attributes; rootfsPropagation → MS_*; rlimit,
+ * capability and personality names → numbers; default devices and /dev symlinks; hooks with
+ * their defaults. The only file system access is stat(2) of bind sources and of /proc/kcore.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type {
+  CreatePlan,
+  ExecPlan,
+  PlanCapabilities,
+  PlanDevice,
+  PlanHook,
+  PlanMountStep,
+  PlanNamespace,
+  PlanProcess,
+  PlanRlimit,
+  PlanSeccomp,
+} from '../native/init-plan';
+import { capabilityNumbers } from './capabilities';
+import { RLIMITS, SpecError, strerror } from './load';
+import { MS_BIND, MS_PRIVATE, MS_REC, MS_RDONLY, MS_REMOUNT, MS_SHARED, MS_SLAVE, MS_UNBINDABLE, parseMountOptions } from './mount-options';
+import type { Hook, Namespace, NamespaceType, Process, Rlimit, Spec } from './types';
+
+export interface CreatePlanOptions {
+  id: string;
+  bundle: string;
+  config: Spec;
+  execFifo: string;
+  consoleSocket: string;
+  noPivot: boolean;
+  preserveFds: number;
+  waitForExit: boolean;
+  /** OCI state JSON split around the pid. */
+  statePrefix: string;
+  stateSuffix: string;
+  /** Compiled elsewhere (src/seccomp). */
+  seccomp: PlanSeccomp | null;
+  /** From the cgroup manager, for mounts of type "cgroup". */
+  cgroupMountSteps: (destination: string, flags: number, newCgroupNamespace: boolean) => PlanMountStep[];
+  warn: (msg: string) => void;
+}
+
+export interface ExecPlanOptions {
+  id: string;
+  initPid: number;
+  process: Process;
+  /** The container's config. */
+  config: Spec;
+  consoleSocket: string;
+  preserveFds: number;
+  waitForExit: boolean;
+  seccomp: PlanSeccomp | null;
+  warn: (msg: string) => void;
+}
+
+/** runc's rootfsPropagation mapping ("" = not set). */
+export const ROOTFS_PROPAGATION: Readonly<Record<string, number>> = {
+  private: MS_PRIVATE,
+  rprivate: MS_PRIVATE | MS_REC,
+  shared: MS_SHARED,
+  rshared: MS_SHARED | MS_REC,
+  slave: MS_SLAVE,
+  rslave: MS_SLAVE | MS_REC,
+  unbindable: MS_UNBINDABLE,
+  runbindable: MS_UNBINDABLE | MS_REC,
+};
+
+/** runc's default for "/" before the rootfs is set up: no mount event leaks back to the host. */
+export const DEFAULT_ROOT_PROPAGATION = MS_SLAVE | MS_REC;
+
+export const PERSONALITY: Readonly<Record<string, number>> = { LINUX: 0x0000, LINUX32: 0x0008 };
+
+/** The device nodes every container gets (runc's AllowedDevices with a path), in runc's order. */
+export const DEFAULT_DEVICES: readonly Omit<PlanDevice, 'bind'>[] = [
+  { path: '/dev/null', type: 'c', major: 1, minor: 3, fileMode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/random', type: 'c', major: 1, minor: 8, fileMode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/full', type: 'c', major: 1, minor: 7, fileMode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/tty', type: 'c', major: 5, minor: 0, fileMode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/zero', type: 'c', major: 1, minor: 5, fileMode: 0o666, uid: 0, gid: 0 },
+  { path: '/dev/urandom', type: 'c', major: 1, minor: 9, fileMode: 0o666, uid: 0, gid: 0 },
+];
+
+const U64_MAX = 18446744073709551615n;
+
+/** A container path, cleaned: "/a//b/../c/" → "/a/c". */
+function cleanPath(p: string): string {
+  return path.posix.resolve('/', p);
+}
+
+function rlimitValue(v: number | string): number | string {
+  if (typeof v === 'string') return v;
+  if (Number.isSafeInteger(v)) return v;
+  // A double above 2^53 that did not come through the loader: the nearest u64, as a string.
+  const b = BigInt(Math.trunc(v));
+  return (b > U64_MAX ? U64_MAX : b).toString();
+}
+
+export function planRlimits(rlimits: readonly Rlimit[] | undefined): PlanRlimit[] {
+  return (rlimits ?? []).map((r, i) => {
+    const resource = RLIMITS[r.type];
+    if (resource === undefined) throw new SpecError(`config.json: /process/rlimits/${i}/type: unknown rlimit ${JSON.stringify(r.type)}`);
+    return { resource, soft: rlimitValue(r.soft), hard: rlimitValue(r.hard) };
+  });
+}
+
+/** Capability names → numbers; null when the process has no capabilities object (runc: untouched). */
+export function planCapabilities(caps: Process['capabilities'], warn: (m: string) => void): PlanCapabilities | null {
+  if (!caps) return null;
+  const unknown = new Set<string>();
+  const out: PlanCapabilities = {
+    bounding: capabilityNumbers(caps.bounding, unknown),
+    effective: capabilityNumbers(caps.effective, unknown),
+    permitted: capabilityNumbers(caps.permitted, unknown),
+    inheritable: capabilityNumbers(caps.inheritable, unknown),
+    ambient: capabilityNumbers(caps.ambient, unknown),
+  };
+  // One warning for all sets, in runc's words.
+  if (unknown.size) warn(`ignoring unknown or unavailable capabilities: [${[...unknown].sort().join(' ')}]`);
+  return out;
+}
+
+export function planProcess(
+  proc: Process,
+  o: { seccomp: PlanSeccomp | null; preserveFds: number; warn: (m: string) => void },
+): PlanProcess {
+  if (!proc.args || proc.args.length === 0) throw new SpecError('args must not be empty');
+  return {
+    args: [...proc.args],
+    env: [...(proc.env ?? [])],
+    cwd: proc.cwd,
+    uid: proc.user?.uid ?? 0,
+    gid: proc.user?.gid ?? 0,
+    additionalGids: [...(proc.user?.additionalGids ?? [])],
+    // runc applies 0022 when the config has no umask.
+    umask: proc.user?.umask ?? 0o022,
+    terminal: !!proc.terminal,
+    consoleWidth: proc.consoleSize?.width ?? 0,
+    consoleHeight: proc.consoleSize?.height ?? 0,
+    rlimits: planRlimits(proc.rlimits),
+    oomScoreAdj: proc.oomScoreAdj ?? null,
+    noNewPrivileges: !!proc.noNewPrivileges,
+    capabilities: planCapabilities(proc.capabilities, o.warn),
+    seccomp: o.seccomp,
+    apparmorProfile: proc.apparmorProfile ?? '',
+    selinuxLabel: proc.selinuxLabel ?? '',
+    preserveFds: o.preserveFds,
+  };
+}
+
+/** Stable order with the user namespace first: the others are then owned by it. */
+function userFirst<T extends { type: NamespaceType }>(list: readonly T[]): T[] {
+  return [...list.filter((n) => n.type === 'user'), ...list.filter((n) => n.type !== 'user')];
+}
+
+function planHooks(hooks: readonly Hook[] | undefined): PlanHook[] {
+  return (hooks ?? []).map((h) => ({
+    path: h.path,
+    // args[0] is argv[0], as for execve; runc uses the path when args is absent.
+    args: h.args && h.args.length > 0 ? [...h.args] : [h.path],
+    env: [...(h.env ?? [])],
+    timeout: h.timeout ?? 0,
+  }));
+}
+
+/** Are we ourselves inside a user namespace (then mknod is impossible, as in a new one)? */
+function runningInUserNs(): boolean {
+  try {
+    const map = fs.readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
+    return !(map.length === 3 && map[0] === '0' && map[1] === '0' && map[2] === '4294967295');
+  } catch {
+    return false;
+  }
+}
+
+function isBindMount(m: { type?: string }, flags: number): boolean {
+  // The spec makes bind/rbind in options decide; type "bind" alone is taken as a bind as well,
+  // since mount(2) has no "bind" file system type and the intent is unambiguous.
+  return (flags & MS_BIND) !== 0 || m.type === 'bind';
+}
+
+function planMounts(o: CreatePlanOptions, newCgroupNs: boolean): { steps: PlanMountStep[]; setupDev: boolean } {
+  const steps: PlanMountStep[] = [];
+  let setupDev = true;
+  for (const [i, m] of (o.config.mounts ?? []).entries()) {
+    const where = `config.json: /mounts/${i}`;
+    const destination = cleanPath(m.destination);
+    const opts = parseMountOptions(m.options);
+    if (opts.unsupported.length) throw new SpecError(`${where}/options: ${opts.unsupported.map((u) => JSON.stringify(u)).join(', ')} not supported`);
+    const bind = isBindMount(m, opts.flags);
+    if (m.type === 'cgroup' && !bind) {
+      steps.push(...o.cgroupMountSteps(destination, opts.flags, newCgroupNs));
+      continue;
+    }
+    if (bind) {
+      if (destination === '/dev') setupDev = false; // runc: a bind-mounted /dev is the caller's, never populated
+      if (!m.source) throw new SpecError(`${where}: bind mount on ${destination} has no source`);
+      const source = path.resolve(o.bundle, m.source);
+      let sourceIsDir: boolean;
+      try {
+        sourceIsDir = fs.statSync(source).isDirectory();
+      } catch (e) {
+        throw new SpecError(`${where}: bind mount ${source} on ${destination}: stat ${source}: ${strerror(e)}`);
+      }
+      steps.push({
+        kind: 'mount',
+        source,
+        destination,
+        fstype: '',
+        flags: (MS_BIND | (opts.flags & MS_REC)) >>> 0,
+        data: opts.data,
+        // What a bind cannot apply by itself (ro, nosuid...) needs the second, remount call.
+        remountFlags: (opts.flags & ~(MS_BIND | MS_REC | MS_REMOUNT)) >>> 0,
+        propagation: opts.propagation,
+        recursiveAttrSet: opts.recursiveAttrSet,
+        recursiveAttrClear: opts.recursiveAttrClear,
+        sourceIsDir,
+      });
+      continue;
+    }
+    if (!m.type) throw new SpecError(`${where}/type: required for a mount that is not a bind mount`);
+    let flags = opts.flags;
+    if (destination === '/dev' && flags & MS_RDONLY) {
+      // runc mounts /dev read-write, creates the devices, and remounts it read-only at the end;
+      // the plan has no late remount step yet, so /dev stays writable rather than empty.
+      flags &= ~MS_RDONLY;
+      o.warn(`mount /dev: read-only /dev is not supported yet; mounted read-write`);
+    }
+    steps.push({
+      kind: 'mount',
+      source: m.source ?? m.type,
+      destination,
+      fstype: m.type,
+      flags: flags >>> 0,
+      data: opts.data,
+      remountFlags: 0,
+      propagation: opts.propagation,
+      recursiveAttrSet: opts.recursiveAttrSet,
+      recursiveAttrClear: opts.recursiveAttrClear,
+      sourceIsDir: true,
+    });
+  }
+  return { steps, setupDev };
+}
+
+/** Default devices, then linux.devices (same path: the config's wins), as runc's createDevices. */
+export function planDevices(config: Spec, bind: boolean, warn: (m: string) => void): PlanDevice[] {
+  const configured = new Map<string, PlanDevice>();
+  for (const d of config.linux?.devices ?? []) {
+    const p = cleanPath(d.path);
+    if (p === '/dev/ptmx') {
+      // runc replaces /dev/ptmx with a symlink to the container's devpts instance in any case.
+      warn('linux.devices: /dev/ptmx is always a symlink to pts/ptmx; device entry ignored');
+      continue;
+    }
+    configured.set(p, {
+      path: p,
+      // 'u' (unbuffered) is a character device for mknod, as in runc.
+      type: d.type === 'u' ? 'c' : d.type,
+      major: d.major ?? 0,
+      minor: d.minor ?? 0,
+      fileMode: (d.fileMode ?? 0o666) & 0o7777,
+      uid: d.uid ?? 0,
+      gid: d.gid ?? 0,
+      bind,
+    });
+  }
+  const defaults = DEFAULT_DEVICES.filter((d) => !configured.has(d.path)).map((d) => ({ ...d, bind }));
+  return [...defaults, ...configured.values()];
+}
+
+export function devSymlinks(): { target: string; linkPath: string }[] {
+  const links = [
+    // First: a /dev/ptmx that exists would otherwise shadow the container's devpts instance.
+    { target: 'pts/ptmx', linkPath: '/dev/ptmx' },
+    { target: '/proc/self/fd', linkPath: '/dev/fd' },
+    { target: '/proc/self/fd/0', linkPath: '/dev/stdin' },
+    { target: '/proc/self/fd/1', linkPath: '/dev/stdout' },
+    { target: '/proc/self/fd/2', linkPath: '/dev/stderr' },
+  ];
+  // Kernels without CONFIG_PROC_KCORE have no /proc/kcore: no dangling link then (runc's rule).
+  if (fs.existsSync('/proc/kcore')) links.push({ target: '/proc/kcore', linkPath: '/dev/core' });
+  return links;
+}
+
+export function buildCreatePlan(o: CreatePlanOptions): CreatePlan {
+  const config = o.config;
+  if (!config.root) throw new SpecError('config.json: /root: required (the container\'s root filesystem)');
+  if (!config.process) throw new SpecError('config.json: /process: required to create a container');
+  const linux = config.linux ?? {};
+  const namespaces: Namespace[] = linux.namespaces ?? [];
+  const has = (t: NamespaceType) => namespaces.some((n) => n.type === t);
+  const isNew = (t: NamespaceType) => namespaces.some((n) => n.type === t && !n.path);
+
+  const { steps, setupDev } = planMounts(o, isNew('cgroup'));
+  // Devices are bind-mounted from the host whenever mknod would fail: in any user namespace.
+  const bindDevices = has('user') || runningInUserNs();
+
+  let rootPropagation = DEFAULT_ROOT_PROPAGATION;
+  const rp = linux.rootfsPropagation ?? '';
+  if (rp !== '') {
+    const v = ROOTFS_PROPAGATION[rp];
+    if (v === undefined) throw new SpecError(`config.json: /linux/rootfsPropagation: ${JSON.stringify(rp)} is not supported`);
+    rootPropagation = v;
+  }
+
+  let personality = -1;
+  if (linux.personality) {
+    const v = PERSONALITY[linux.personality.domain];
+    if (v === undefined) throw new SpecError(`config.json: /linux/personality/domain: ${JSON.stringify(linux.personality.domain)} is not supported`);
+    personality = v;
+    if (linux.personality.flags?.length) o.warn(`linux.personality.flags ${JSON.stringify(linux.personality.flags)} are not supported; ignored`);
+  }
+
+  const timeOffsets: CreatePlan['timeOffsets'] = {};
+  for (const clock of ['monotonic', 'boottime'] as const) {
+    const t = linux.timeOffsets?.[clock];
+    if (t) timeOffsets[clock] = { secs: t.secs ?? 0, nanosecs: t.nanosecs ?? 0 };
+  }
+
+  const hooks = config.hooks ?? {};
+  return {
+    mode: 'create',
+    id: o.id,
+    process: planProcess(config.process, { seccomp: o.seccomp, preserveFds: o.preserveFds, warn: o.warn }),
+    consoleSocket: o.consoleSocket,
+    waitForExit: o.waitForExit,
+    namespaces: userFirst(namespaces).map((n): PlanNamespace => (n.path ? { type: n.type, path: n.path } : { type: n.type })),
+    uidMappings: (linux.uidMappings ?? []).map((m) => ({ containerID: m.containerID, hostID: m.hostID, size: m.size })),
+    gidMappings: (linux.gidMappings ?? []).map((m) => ({ containerID: m.containerID, hostID: m.hostID, size: m.size })),
+    timeOffsets,
+    // runc only calls sethostname/setdomainname for a non-empty value.
+    hostname: config.hostname ? config.hostname : null,
+    domainname: config.domainname ? config.domainname : null,
+    rootfs: path.resolve(o.bundle, config.root.path),
+    rootfsReadonly: !!config.root.readonly,
+    rootPropagation: rootPropagation >>> 0,
+    rootPropagationExplicit: rp !== '',
+    mountSteps: steps,
+    devices: setupDev ? planDevices(config, bindDevices, o.warn) : [],
+    devSymlinks: setupDev ? devSymlinks() : [],
+    setupDev,
+    noPivot: o.noPivot,
+    sysctl: Object.entries(linux.sysctl ?? {}).map(([key, value]) => ({ key, value })),
+    maskedPaths: [...(linux.maskedPaths ?? [])],
+    readonlyPaths: [...(linux.readonlyPaths ?? [])],
+    syncRuntimeHooks: (hooks.prestart?.length ?? 0) + (hooks.createRuntime?.length ?? 0) > 0,
+    createContainerHooks: planHooks(hooks.createContainer),
+    startContainerHooks: planHooks(hooks.startContainer),
+    statePrefix: o.statePrefix,
+    stateSuffix: o.stateSuffix,
+    execFifo: o.execFifo,
+    personality,
+  };
+}
+
+export function buildExecPlan(o: ExecPlanOptions): ExecPlan {
+  if (typeof o.process.cwd !== 'string' || !path.isAbsolute(o.process.cwd)) {
+    throw new SpecError(`process: cwd ${JSON.stringify(o.process.cwd)} is not an absolute path`);
+  }
+  return {
+    mode: 'exec',
+    id: o.id,
+    process: planProcess(o.process, { seccomp: o.seccomp, preserveFds: o.preserveFds, warn: o.warn }),
+    consoleSocket: o.consoleSocket,
+    waitForExit: o.waitForExit,
+    initPid: o.initPid,
+    // Every namespace the container has, whether it created or joined it: the init is in all.
+    joinNamespaces: userFirst(o.config.linux?.namespaces ?? []).map((n) => n.type),
+  };
+}
