@@ -420,4 +420,80 @@ sandboxTest('exec mode: joins a running container\'s namespaces', async (s) => {
   assert.is(bad.error, 'exec: "nope": executable file not found in $PATH');
 });
 
+sandboxTest('user, groups, capabilities (bounding, ambient), no_new_privs, umask, rlimits', async (s) => {
+  const NET_BIND = 10;
+  const KILL = 5;
+  const plan = s.plan(['sh', '-c', 'grep -E "^(Uid|Gid|Groups|Cap...|NoNewPrivs):" /proc/self/status; umask; ulimit -n'], {}, {
+    uid: 1000,
+    gid: 1001,
+    additionalGids: [10, 20],
+    umask: 0o27,
+    noNewPrivileges: true,
+    rlimits: [{ resource: 7 /* RLIMIT_NOFILE */, soft: 123, hard: 456 }],
+    capabilities: { bounding: [NET_BIND, KILL, 999], effective: [NET_BIND], permitted: [NET_BIND, KILL], inheritable: [NET_BIND], ambient: [NET_BIND] },
+  });
+  const r = await s.run(plan);
+  assert.is(r.error, undefined);
+  const f = Object.fromEntries(r.stdout.trim().split('\n').filter((l) => l.includes(':')).map((l) => l.split(/:\s*/)).map(([k, v]) => [k, v.trim().split(/\s+/).join(' ')]));
+  assert.is(f.Uid, '1000 1000 1000 1000');
+  assert.is(f.Gid, '1001 1001 1001 1001');
+  assert.is(f.Groups, '10 20');
+  // Non-root after exec: permitted and effective are what the ambient set carries.
+  assert.is(f.CapBnd, '0000000000000420');
+  assert.is(f.CapInh, '0000000000000400');
+  assert.is(f.CapPrm, '0000000000000400');
+  assert.is(f.CapEff, '0000000000000400');
+  assert.is(f.CapAmb, '0000000000000400');
+  assert.is(f.NoNewPrivs, '1');
+  assert.match(r.stdout, /\n0027\n123\n$/);
+});
+
+sandboxTest('terminal: master fd on the console socket (one fd, pty name), slave is stdio, size set', async (s) => {
+  const sock = path.join(s.dir, 'console.sock');
+  const receiver = spawn('python3', ['-c', `
+import socket, array, os, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); print('listening', flush=True)
+c, _ = s.accept()
+msg, anc, flags, addr = c.recvmsg(1024, socket.CMSG_SPACE(16))
+fds = []
+for lvl, typ, data in anc:
+    fds += array.array('i', data[:len(data) - len(data) % 4])
+print('fds', len(fds), 'name', msg.decode(), flush=True)
+out = b''
+while True:
+    try:
+        b = os.read(fds[0], 4096)
+    except OSError:
+        break
+    if not b:
+        break
+    out += b
+sys.stdout.write(out.decode(errors='replace')); sys.stdout.flush()
+`, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+  s.pids.push(receiver.pid!);
+  let output = '';
+  receiver.stdout!.on('data', (d) => (output += d));
+  const done = new Promise((r) => receiver.on('exit', r));
+  const deadline = Date.now() + 5000;
+  while (!output.includes('listening') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const plan = s.plan(['sh', '-c', 'tty; stty size; stat -c %t:%T /dev/console $(tty); echo console-ok'], { consoleSocket: sock }, { terminal: true, consoleWidth: 100, consoleHeight: 30 });
+  plan.mountSteps.push(
+    mountStep('tmpfs', '/dev', 'tmpfs', MS_NOSUID, 'mode=755'),
+    mountStep('devpts', '/dev/pts', 'devpts', MS_NOSUID | MS_NOEXEC, 'newinstance,ptmxmode=0666,mode=0620'),
+  );
+  plan.devSymlinks = [{ target: 'pts/ptmx', linkPath: '/dev/ptmx' }];
+  const r = await s.run(plan);
+  assert.is(r.error, undefined);
+  assert.is(r.status, 0);
+  await done;
+  const lines = output.replace(/\r/g, '').trim().split('\n');
+  assert.match(lines[1], /^fds 1 name \/dev\/pts\/\d+$/);
+  const name = lines[1].split(' ')[3];
+  assert.is(lines[2], name, 'stdin is the pty slave');
+  assert.is(lines[3], '30 100');
+  assert.is(lines[4], lines[5], '/dev/console is the slave (same device numbers)');
+  assert.match(lines[4], /^88:\d+$/);
+  assert.is(lines[6], 'console-ok');
+});
+
 test.run();
