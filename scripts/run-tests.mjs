@@ -47,7 +47,7 @@ const matches = (f) => filters.length === 0 || filters.some((w) => f.includes(w)
 for (const file of testFiles(path.join(root, 'test')).filter(matches)) {
   const rel = path.relative(path.join(root, 'test'), file);
   const pattern = '^' + rel.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&') + '$';
-  const r = run(rel, node, ['-r', 'esbuild-register', 'node_modules/uvu/bin.js', 'test', pattern]);
+  const r = run(rel, node, ['node_modules/uvu/bin.js', '-r', 'esbuild-register', 'test', pattern]);
   const num = (re) => Number((r.stdout.match(re) ?? [])[1] ?? 0);
   const total = num(/Total:\s+(\d+)/);
   const passed = num(/Passed:\s+(\d+)/);
