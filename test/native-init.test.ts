@@ -407,13 +407,13 @@ sandboxTest('exec mode: joins a running container\'s namespaces', async (s) => {
     id: 'x',
     initPid,
     joinNamespaces: ['pid', 'mount', 'uts', 'ipc', 'network'],
-    process: processPlan(['sh', '-c', 'hostname; cat /proc/1/cmdline | tr "\\0" " "; echo; exit 7']),
+    process: processPlan(['sh', '-c', 'hostname; cat /proc/1/cmdline | tr "\\0" " "; echo; cat /proc/self/oom_score_adj; exit 7'], { oomScoreAdj: 123 }),
     consoleSocket: '',
     waitForExit: true,
   };
   const r = await s.run(exec);
   assert.is(r.error, undefined);
-  assert.is(r.stdout, 'execbox\nsleep 100 \n');
+  assert.is(r.stdout, 'execbox\nsleep 100 \n123\n');
   assert.is(r.status, 7);
   assert.ok(r.pid > 0 && r.pid !== initPid);
   const bad = await s.run({ ...exec, process: processPlan(['nope']) });

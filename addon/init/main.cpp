@@ -228,6 +228,38 @@ void report_ready(bool close_sync) {
   exec_process(proc, exe, listener_fd, host_pid);
 }
 
+// The host's /proc, opened before any namespace is joined: once stage 0 is in the container's
+// mount namespace, "/proc" there does not show the child's host pid.
+int g_host_proc = -1;
+
+void open_host_proc() {
+  g_host_proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (g_host_proc < 0) die_err(errno, "open /proc");
+}
+
+// Writes /proc/<pid>/<file> of the host's /proc.
+void write_proc(pid_t pid, const char *file, const std::string &data) {
+  std::string rel = strf("%d/%s", pid, file);
+  int fd = openat(g_host_proc, rel.c_str(), O_WRONLY | O_CLOEXEC);
+  int err = 0;
+  if (fd < 0) {
+    err = errno;
+  } else {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0) err = errno;
+    else if ((size_t)n != data.size()) err = EIO;
+    close(fd);
+  }
+  if (err) die_err(err, strf("write /proc/%s", rel.c_str()));
+}
+
+// Before the child is released, so that nothing of the container runs with the host's value.
+void write_oom_score_adj(const JValue &proc, pid_t child) {
+  const JValue &oom = req(proc, "oomScoreAdj");
+  if (oom.type == JValue::Null) return;
+  write_proc(child, "oom_score_adj", std::to_string(jint(oom, "oomScoreAdj")));
+}
+
 void make_pipes(int release[2], int status[2]) {
   if (pipe2(release, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0) die_err(errno, "pipe");
 }
@@ -305,17 +337,10 @@ int connect_listener(const JValue &proc) {
   // Stage 0 is root in the parent user namespace, so it writes the maps without newuidmap.
   if (clone_flags & CLONE_NEWUSER) {
     std::string uids = id_map(plan, "uidMappings"), gids = id_map(plan, "gidMappings");
-    int err;
-    if (!uids.empty() && (err = write_file(strf("/proc/%d/uid_map", child).c_str(), uids)))
-      die_err(err, strf("write /proc/%d/uid_map", child));
-    if (!gids.empty() && (err = write_file(strf("/proc/%d/gid_map", child).c_str(), gids)))
-      die_err(err, strf("write /proc/%d/gid_map", child));
+    if (!uids.empty()) write_proc(child, "uid_map", uids);
+    if (!gids.empty()) write_proc(child, "gid_map", gids);
   }
-  const JValue &oom = req(proc, "oomScoreAdj");
-  if (oom.type != JValue::Null) {
-    int err = write_file(strf("/proc/%d/oom_score_adj", child).c_str(), std::to_string(jint(oom, "oomScoreAdj")));
-    if (err) die_err(err, "write oom_score_adj");
-  }
+  write_oom_score_adj(proc, child);
   supervise(plan, child, release[1], status[0]);
 }
 
@@ -369,6 +394,7 @@ int connect_listener(const JValue &proc) {
   close(status[1]);
   if (console_fd >= 0) close(console_fd);
   if (listener_fd >= 0) close(listener_fd);
+  write_oom_score_adj(proc, child);
   supervise(plan, child, release[1], status[0]);
 }
 
@@ -405,6 +431,7 @@ int main(int argc, char **argv) {
   if (!json_parse(line, plan, err)) die("plan: invalid JSON: " + err);
   if (plan.type != JValue::Object) die("plan: not a JSON object");
   std::string mode = pstr(plan, "mode");
+  open_host_proc();
   if (mode == "create") stage0_create(plan);
   if (mode == "exec") stage0_exec(plan);
   die(strf("plan: unknown mode %s", mode.c_str()));
