@@ -232,7 +232,15 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     const waitForExit = runMode?.waitForExit ?? false;
     // run does create+start in one go: no fifo, the init execs as soon as it is ready.
     const execFifo = runMode ? '' : path.join(dir, EXEC_FIFO);
-    if (execFifo) native().mkfifo(execFifo, 0o622);
+    if (execFifo) {
+      native().mkfifo(execFifo, 0o622);
+      // The init opens it as the container's root: in a user namespace that is the mapped uid/gid.
+      const hostRoot = (maps: { containerID: number; hostID: number; size: number }[] | undefined) =>
+        maps?.find((m) => m.containerID === 0)?.hostID ?? 0;
+      if (config.linux?.namespaces?.some((n) => n.type === 'user' && !n.path)) {
+        fs.chownSync(execFifo, hostRoot(config.linux.uidMappings), hostRoot(config.linux.gidMappings));
+      }
+    }
 
     const creatingState = ociState(saved, 'creating');
     const seccomp = await compileSeccompFor(config, creatingState, ctx);
