@@ -204,7 +204,7 @@ export interface CreatePlan extends InitPlanCommon {
   devices: PlanDevice[];
   /** Symlinks made in /dev after the devices (/dev/fd, stdin, stdout, stderr, ptmx, core). */
   devSymlinks: { target: string; linkPath: string }[];
-  /** A /dev mount exists in the config (runc only populates /dev then). */
+  /** Populate /dev (devices, symlinks): true unless /dev is a bind mount, as runc decides. */
   setupDev: boolean;
   noPivot: boolean;
   /** linux.sysctl, written under /proc/sys after pivot_root: key "net.ipv4.ip_forward". */
