@@ -1,0 +1,247 @@
+// Module entry and the small system-call wrappers Node lacks (flock, mkfifo, fd passing, pidfd,
+// subreaper, non-blocking waitpid). Everything is synchronous: each call is one or two syscalls.
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "common.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+namespace tsrun {
+
+void ThrowErrno(Napi::Env env, const std::string &op, int err) {
+  Napi::Error e = Napi::Error::New(env, op + ": " + strerror(err));
+  const char *name = strerrorname_np(err);
+  e.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("syscall", Napi::String::New(env, op));
+  throw e;
+}
+
+void ThrowCode(Napi::Env env, const std::string &msg, const char *code) {
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, code));
+  throw e;
+}
+
+int32_t ArgInt(const Napi::CallbackInfo &info, size_t i, const char *name) {
+  if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (d != (double)(int32_t)d) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a 32-bit integer");
+  return (int32_t)d;
+}
+
+bool ArgBool(const Napi::CallbackInfo &info, size_t i, const char *name) {
+  if (info.Length() <= i || !info[i].IsBoolean()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a boolean");
+  return info[i].As<Napi::Boolean>().Value();
+}
+
+std::string ArgString(const Napi::CallbackInfo &info, size_t i, const char *name) {
+  if (info.Length() <= i || !info[i].IsString()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a string");
+  std::string s = info[i].As<Napi::String>().Utf8Value();
+  // A C API would silently stop at an embedded NUL and act on a different path.
+  if (s.find('\0') != std::string::npos) throw Napi::TypeError::New(info.Env(), std::string(name) + " must not contain NUL bytes");
+  return s;
+}
+
+namespace {
+
+Napi::Value Flock(const Napi::CallbackInfo &info) {
+  int fd = ArgInt(info, 0, "fd");
+  int op = (ArgBool(info, 1, "exclusive") ? LOCK_EX : LOCK_SH) | (ArgBool(info, 2, "nonblocking") ? LOCK_NB : 0);
+  int r;
+  do r = flock(fd, op);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) ThrowErrno(info.Env(), "flock", errno);
+  return info.Env().Undefined();
+}
+
+Napi::Value Funlock(const Napi::CallbackInfo &info) {
+  int fd = ArgInt(info, 0, "fd");
+  if (flock(fd, LOCK_UN) < 0) ThrowErrno(info.Env(), "flock", errno);
+  return info.Env().Undefined();
+}
+
+Napi::Value Mkfifo(const Napi::CallbackInfo &info) {
+  std::string path = ArgString(info, 0, "path");
+  int mode = ArgInt(info, 1, "mode");
+  if (mkfifo(path.c_str(), (mode_t)mode) < 0) ThrowErrno(info.Env(), "mkfifo " + path, errno);
+  return info.Env().Undefined();
+}
+
+Napi::Value Socketpair(const Napi::CallbackInfo &info) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) ThrowErrno(info.Env(), "socketpair", errno);
+  Napi::Array a = Napi::Array::New(info.Env(), 2);
+  a.Set(0u, Napi::Number::New(info.Env(), sv[0]));
+  a.Set(1u, Napi::Number::New(info.Env(), sv[1]));
+  return a;
+}
+
+Napi::Value SendFd(const Napi::CallbackInfo &info) {
+  int sock = ArgInt(info, 0, "sockFd");
+  int fd = ArgInt(info, 1, "fd");
+  std::string data = ArgString(info, 2, "data");
+  // A stream socket cannot carry ancillary data without at least one byte of payload.
+  if (data.empty()) data.assign(1, '\0');
+  struct iovec iov = {(void *)data.data(), data.size()};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = u.buf;
+  msg.msg_controllen = sizeof u.buf;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  ssize_t n;
+  do n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) ThrowErrno(info.Env(), "sendmsg", errno);
+  // The fd went with the first byte; the rest of a short write is plain data.
+  size_t off = (size_t)n;
+  while (off < data.size()) {
+    ssize_t m = send(sock, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (m < 0 && errno == EINTR) continue;
+    if (m < 0) ThrowErrno(info.Env(), "send", errno);
+    off += (size_t)m;
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value RecvFd(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int sock = ArgInt(info, 0, "sockFd");
+  // Large enough for a ContainerProcessState with annotations; one recvmsg, like runc's RecvFd.
+  std::vector<char> data(1 << 16);
+  struct iovec iov = {data.data(), data.size()};
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * 8)];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = u.buf;
+  msg.msg_controllen = sizeof u.buf;
+  ssize_t n;
+  do n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) ThrowErrno(env, "recvmsg", errno);
+  std::vector<int> fds;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      fds.push_back(fd);
+    }
+  }
+  // Never leak what we received when refusing it.
+  auto closeAll = [&] {
+    for (int fd : fds) close(fd);
+  };
+  if (msg.msg_flags & MSG_CTRUNC) {
+    closeAll();
+    ThrowCode(env, "recvmsg: control data truncated (more than one fd sent)", "EMSGSIZE");
+  }
+  if (fds.size() != 1) {
+    closeAll();
+    if (n == 0) ThrowCode(env, "recvmsg: connection closed before a file descriptor arrived", "ENOMSG");
+    ThrowCode(env, "recvmsg: expected exactly one file descriptor, got " + std::to_string(fds.size()), "ENOMSG");
+  }
+  std::string s(data.data(), (size_t)n);
+  // sendFd pads an empty payload with one NUL byte (see SendFd); runc's console name has none.
+  while (!s.empty() && s.back() == '\0') s.pop_back();
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("fd", Napi::Number::New(env, fds[0]));
+  r.Set("data", Napi::String::New(env, s));
+  return r;
+}
+
+Napi::Value PidfdOpen(const Napi::CallbackInfo &info) {
+  int pid = ArgInt(info, 0, "pid");
+  if (pid <= 0) throw Napi::TypeError::New(info.Env(), "pid must be positive");
+  long fd = syscall(SYS_pidfd_open, pid, 0);  // pidfds are always close-on-exec
+  if (fd < 0) ThrowErrno(info.Env(), "pidfd_open", errno);
+  return Napi::Number::New(info.Env(), (double)fd);
+}
+
+Napi::Value PidfdSendSignal(const Napi::CallbackInfo &info) {
+  int fd = ArgInt(info, 0, "pidfd");
+  int sig = ArgInt(info, 1, "sig");
+  if (syscall(SYS_pidfd_send_signal, fd, sig, nullptr, 0) < 0) ThrowErrno(info.Env(), "pidfd_send_signal", errno);
+  return info.Env().Undefined();
+}
+
+Napi::Value SetChildSubreaper(const Napi::CallbackInfo &info) {
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) ThrowErrno(info.Env(), "prctl(PR_SET_CHILD_SUBREAPER)", errno);
+  return info.Env().Undefined();
+}
+
+Napi::Value WaitpidNohang(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int pid = ArgInt(info, 0, "pid");
+  int st = 0;
+  pid_t r;
+  do r = waitpid(pid, &st, WNOHANG);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) ThrowErrno(env, "waitpid", errno);
+  if (r == 0) return env.Null();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pid", Napi::Number::New(env, r));
+  o.Set("status", Napi::Number::New(env, st));
+  o.Set("exitCode", WIFEXITED(st) ? Napi::Number::New(env, WEXITSTATUS(st)) : env.Null());
+  o.Set("signal", WIFSIGNALED(st) ? Napi::Number::New(env, WTERMSIG(st)) : env.Null());
+  return o;
+}
+
+}  // namespace
+
+void InitSys(Napi::Env env, Napi::Object exports) {
+  exports.Set("flock", Napi::Function::New(env, Flock, "flock"));
+  exports.Set("funlock", Napi::Function::New(env, Funlock, "funlock"));
+  exports.Set("mkfifo", Napi::Function::New(env, Mkfifo, "mkfifo"));
+  exports.Set("socketpair", Napi::Function::New(env, Socketpair, "socketpair"));
+  exports.Set("sendFd", Napi::Function::New(env, SendFd, "sendFd"));
+  exports.Set("recvFd", Napi::Function::New(env, RecvFd, "recvFd"));
+  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
+  exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal, "pidfdSendSignal"));
+  exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper, "setChildSubreaper"));
+  exports.Set("waitpidNohang", Napi::Function::New(env, WaitpidNohang, "waitpidNohang"));
+}
+
+}  // namespace tsrun
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  tsrun::InitSys(env, exports);
+  tsrun::InitSeccomp(env, exports);
+  tsrun::InitDeviceFilter(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(tsrun_native, Init)

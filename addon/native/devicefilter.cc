@@ -1,0 +1,4 @@
+#include "common.h"
+namespace tsrun {
+void InitDeviceFilter(Napi::Env env, Napi::Object exports) {}
+}

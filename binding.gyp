@@ -1,0 +1,19 @@
+{
+  # The N-API addon (build/Release/tsrun_native.node). Only the runtime process loads it, lazily
+  # (src/native/addon.ts); nothing in here runs inside a container.
+  "targets": [
+    {
+      "target_name": "tsrun_native",
+      "sources": [
+        "addon/native/addon.cc",
+        "addon/native/seccomp.cc",
+        "addon/native/devicefilter.cc"
+      ],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+      "cflags_cc!": ["-std=gnu++17", "-std=gnu++20"],
+      "libraries": ["-lseccomp"]
+    }
+  ]
+}

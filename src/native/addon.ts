@@ -1,0 +1,122 @@
+/**
+ * The typed, lazily loaded N-API addon (build/Release/tsrun_native.node, built from addon/native/
+ * by `node-gyp rebuild`). Nothing is loaded at import time: commands that never need a syscall
+ * Node lacks (list, state, spec...) never pay for dlopen or libseccomp.
+ *
+ * Location: $TSRUN_NATIVE when set, else <repo root>/build/Release/tsrun_native.node, the repo root
+ * being the first directory above this file (or the esbuild bundle in dist/) with a package.json.
+ *
+ * Every function is synchronous and throws an Error whose message is "<op>: <strerror>" and whose
+ * `code` is the errno name ("EAGAIN", "ESRCH"...), like Node's own fs errors.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export interface WaitResult {
+  pid: number;
+  /** The raw wait status. */
+  status: number;
+  /** Exit code when the process exited, else null. */
+  exitCode: number | null;
+  /** Terminating signal number when killed by a signal, else null. */
+  signal: number | null;
+}
+
+/** One device cgroup rule (src/cgroups/devices.ts DeviceRule): -1 major/minor = any. */
+export interface NativeDeviceRule {
+  allow: boolean;
+  type: 'a' | 'b' | 'c';
+  major: number;
+  minor: number;
+  /** Subset of "rwm". */
+  access: string;
+}
+
+export interface NativeSeccompArg {
+  index: number;
+  /** 64-bit values: bigint keeps them exact (JSON numbers above 2^53 are not). */
+  value: bigint | number;
+  valueTwo?: bigint | number;
+  op: string;
+}
+
+/** The runtime-spec seccomp shape the native compiler reads (already validated by compile.ts). */
+export interface NativeSeccompProfile {
+  defaultAction: string;
+  defaultErrnoRet?: number;
+  architectures?: string[];
+  syscalls?: { names: string[]; action: string; errnoRet?: number; args?: NativeSeccompArg[] }[];
+}
+
+export interface NativeAddon {
+  /** flock(2): LOCK_EX or LOCK_SH, with LOCK_NB when nonblocking (then EWOULDBLOCK if held). */
+  flock(fd: number, exclusive: boolean, nonblocking: boolean): void;
+  funlock(fd: number): void;
+  /** mkfifo(3): the process umask applies to `mode`. */
+  mkfifo(path: string, mode: number): void;
+  /** AF_UNIX SOCK_STREAM pair, both ends close-on-exec. */
+  socketpair(): [number, number];
+  /** One sendmsg with `data` and exactly one fd (SCM_RIGHTS). Empty data is sent as one NUL byte. */
+  sendFd(sockFd: number, fd: number, data: string): void;
+  /**
+   * One recvmsg (up to 64 KiB of data) that must carry exactly one fd (received close-on-exec);
+   * otherwise every received fd is closed and an Error with code ENOMSG/EMSGSIZE is thrown.
+   * Trailing NUL bytes of the data are dropped.
+   */
+  recvFd(sockFd: number): { fd: number; data: string };
+  /** pidfd_open(2); the fd is close-on-exec. */
+  pidfdOpen(pid: number): number;
+  pidfdSendSignal(pidfd: number, sig: number): void;
+  /** prctl(PR_SET_CHILD_SUBREAPER, 1). */
+  setChildSubreaper(): void;
+  /**
+   * waitpid(pid, WNOHANG); pid -1 = any child. null: nothing has exited yet. Throws ECHILD when
+   * there is no such child. Beware: -1 can also reap children Node's child_process is tracking.
+   */
+  waitpidNohang(pid: number): WaitResult | null;
+  /**
+   * Attaches a BPF_PROG_TYPE_CGROUP_DEVICE program implementing `rules` (runc's semantics) to the
+   * cgroup v2 directory, with BPF_F_ALLOW_MULTI, replacing the program this runtime attached before.
+   */
+  loadDeviceFilter(cgroupDirPath: string, rules: NativeDeviceRule[]): void;
+  /**
+   * libseccomp → classic BPF (struct sock_filter[]), with runc's -ENOSYS stub prepended. `arch`:
+   * "" for the machine's own architecture, or an SCMP_ARCH_* name to build for another one.
+   * `onUnknown` is called with each syscall name libseccomp does not know (the rule is skipped).
+   */
+  seccompCompile(profile: NativeSeccompProfile, arch: string, onUnknown?: (name: string) => void): Buffer;
+  /** The syscall number of `name` for `arch` ("" = native), -1 when unknown to libseccomp. */
+  seccompSyscallNumber(name: string, arch?: string): number;
+  /** SCMP_ARCH_* name of this machine ("SCMP_ARCH_X86_64"). */
+  seccompNativeArch(): string;
+}
+
+let loaded: NativeAddon | null = null;
+
+function repoRoot(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`tsrun native addon: no package.json above ${__dirname}`);
+  }
+}
+
+/** The addon path that native() loads. */
+export function nativeAddonPath(): string {
+  return process.env.TSRUN_NATIVE || path.join(repoRoot(), 'build', 'Release', 'tsrun_native.node');
+}
+
+/** The addon, loaded on first use. */
+export function native(): NativeAddon {
+  if (loaded) return loaded;
+  const file = nativeAddonPath();
+  const mod = { exports: {} as NativeAddon };
+  try {
+    // process.dlopen instead of require: the esbuild bundle must not try to resolve the path.
+    process.dlopen(mod, file);
+  } catch (e) {
+    throw new Error(`cannot load the tsrun native addon ${file} (build it with \`npx node-gyp rebuild\`): ${(e as Error).message}`);
+  }
+  loaded = mod.exports;
+  return loaded;
+}
+
