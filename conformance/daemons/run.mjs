@@ -1,0 +1,203 @@
+#!/usr/bin/env node
+// The runc contract as the real daemons use it: a private containerd (containerd-shim-runc-v2
+// with --runc-binary) and a private dockerd (runtimes entry in daemon.json) drive the runtime
+// under test through their normal paths.
+//
+//   RUNTIME=/usr/sbin/runc node conformance/daemons/run.mjs [--filter <substring>]... [--list]
+//
+// Without RUNTIME it tests <repo>/bin/tsrun. Needs root. Installs containerd, docker.io, tini
+// and bsdutils with apt-get if they are missing. Prints `ID RESULT scenario detail` rows and
+// `N passed, N failed[, N skipped]`; exit status 1 if anything failed, 2 if it could not start.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Env, ensurePackages } from './lib/daemons.mjs';
+import { buildImage, IMAGE_REF } from './lib/image.mjs';
+import { run, short } from './lib/proc.mjs';
+import ctrCases from './cases/containerd.mjs';
+import dockerCases from './cases/docker.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
+const CASE_TIMEOUT_MS = 90000;
+
+const filters = [];
+let listOnly = false;
+const argv = process.argv.slice(2);
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i];
+  if (a === '--filter' && argv[i + 1] !== undefined) filters.push(argv[++i]);
+  else if (a.startsWith('--filter=')) filters.push(a.slice(9));
+  else if (a === '--list') listOnly = true;
+  else {
+    console.log('usage: [RUNTIME=/path/to/runtime] [DOCKER=docker-client] node conformance/daemons/run.mjs [--filter <substring>]... [--list]');
+    process.exit(a === '-h' || a === '--help' ? 0 : 2);
+  }
+}
+
+const all = [...ctrCases.map((c) => ({ ...c, daemon: 'containerd' })), ...dockerCases.map((c) => ({ ...c, daemon: 'dockerd' }))];
+const ids = new Set();
+for (const c of all) {
+  if (ids.has(c.id)) throw new Error(`duplicate case id ${c.id}`);
+  ids.add(c.id);
+}
+const selected = all.filter((c) => filters.length === 0 || filters.some((f) => c.id.includes(f)));
+if (listOnly) {
+  for (const c of selected) console.log(`${c.id}  ${c.scenario}`);
+  process.exit(0);
+}
+
+const runtime = path.resolve(process.env.RUNTIME || path.join(repo, 'bin', 'tsrun'));
+const log = (m) => console.error(`# ${m}`);
+if (process.getuid() !== 0) {
+  console.error('conformance/daemons needs root (it starts containerd and dockerd and runs containers)');
+  process.exit(2);
+}
+if (!fs.existsSync(runtime)) {
+  console.error(`runtime ${runtime} does not exist (set RUNTIME, or build tsrun: node scripts/build.mjs)`);
+  process.exit(2);
+}
+if (!fs.existsSync('/bin/busybox')) {
+  console.error('/bin/busybox is missing (apt-get install busybox-static)');
+  process.exit(2);
+}
+
+class Failure extends Error {}
+class Skip extends Error {}
+
+// Per-case context: the environment, assertions, and deferred cleanups (run pass or fail).
+class Ctx {
+  constructor(env) {
+    this.env = env;
+    this.deferred = [];
+    this.notes = [];
+  }
+  defer(fn) { this.deferred.push(fn); }
+  note(s) { this.notes.push(s); }
+  fail(msg) { throw new Failure(msg); }
+  skip(msg) { throw new Skip(msg); }
+  ok(cond, msg) { if (!cond) throw new Failure(msg); }
+  eq(actual, expected, what) {
+    if (actual !== expected) throw new Failure(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+  }
+  // A command result must have exited with `code`; the message carries its stderr.
+  exit(r, code, what) {
+    if (r.timedOut) throw new Failure(`${what}: timed out after ${r.ms} ms; stderr: ${short(r.stderr)}`);
+    if (r.code !== code) throw new Failure(`${what}: exit ${r.code}${r.signal ? ` (${r.signal})` : ''}, expected ${code}; stdout: ${short(r.stdout)} stderr: ${short(r.stderr)}`);
+  }
+  async cleanup() {
+    for (const fn of this.deferred.reverse()) {
+      try { await fn(); } catch (e) { log(`case cleanup: ${e.message}`); }
+    }
+    this.deferred = [];
+  }
+}
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsd-'));
+const tag = `tsrunconf${process.pid}`;
+const env = new Env({ tmp, tag, runtime, log });
+
+let cleaning = null;
+const cleanupOnce = () => (cleaning ??= env.cleanup().catch((e) => log(`cleanup failed: ${e.stack}`)));
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, async () => {
+    log(`${sig}: stopping daemons and removing what this run created`);
+    await cleanupOnce();
+    process.exit(130);
+  });
+}
+
+const results = [];
+const started = Date.now();
+let exitCode = 0;
+try {
+  const inst = await ensurePackages(log);
+  const setup = { containerd: null, dockerd: null }; // null = up; string = why not
+  if (!inst.ok) {
+    setup.containerd = setup.dockerd = `skipped: ${inst.reason}`;
+  } else {
+    const img = await buildImage(path.join(tmp, 'image'));
+    const needCtr = selected.some((c) => c.daemon === 'containerd');
+    const needDocker = selected.some((c) => c.daemon === 'dockerd');
+    // dockerd uses the private containerd too, so containerd starts whenever anything runs.
+    try {
+      await env.startContainerd();
+      if (needCtr) {
+        const r = await env.ctr(['image', 'import', img.archive], { timeoutMs: 60000 });
+        if (r.code !== 0) setup.containerd = `ctr image import failed: ${short(r.stderr)}`;
+      }
+    } catch (e) {
+      setup.containerd = e.message;
+    }
+    if (needDocker) {
+      if (!env.containerd || env.containerd.exitCode !== null) setup.dockerd = `containerd is not running: ${setup.containerd}`;
+      else {
+        try {
+          await env.startDockerd();
+          const r = await env.docker(['load', '-i', img.archive], { timeoutMs: 60000 });
+          if (r.code !== 0) setup.dockerd = `docker load failed: ${short(r.stderr)}`;
+        } catch (e) {
+          setup.dockerd = e.message;
+        }
+      }
+    }
+    const versions = [
+      (await run(['containerd', '--version'])).stdout.trim(),
+      env.dockerd ? `dockerd ${(await env.docker(['version', '--format', '{{.Server.Version}} (client {{.Client.Version}})'])).stdout.trim()}` : '',
+      `runtime ${runtime}: ${(await run([runtime, '--version'])).stdout.trim().split('\n')[0]}`,
+    ].filter(Boolean);
+    for (const v of versions) log(v);
+    log(`setup took ${((Date.now() - started) / 1000).toFixed(1)} s; image ${IMAGE_REF}`);
+  }
+
+  for (const c of selected) {
+    const t0 = Date.now();
+    const why = setup[c.daemon];
+    if (why) {
+      // A daemon that could not be installed is an environment gap (skipped); one that was
+      // installed but did not start or take the image is a failure someone must look at.
+      const skipped = why.startsWith('skipped: ');
+      results.push({ c, result: skipped ? 'SKIP' : 'FAIL', detail: skipped ? why.slice(9) : `setup: ${why}` });
+      continue;
+    }
+    const t = new Ctx(env);
+    let result = 'PASS';
+    let detail = '';
+    try {
+      let timer;
+      const timeout = new Promise((_, rej) => { timer = setTimeout(() => rej(new Failure(`case timed out after ${CASE_TIMEOUT_MS / 1000} s`)), CASE_TIMEOUT_MS); });
+      try {
+        detail = (await Promise.race([c.run(t), timeout])) ?? '';
+      } finally {
+        clearTimeout(timer);
+      }
+    } catch (e) {
+      if (e instanceof Skip) { result = 'SKIP'; detail = e.message; }
+      else { result = 'FAIL'; detail = e instanceof Failure ? e.message : `error: ${e.stack}`; }
+    } finally {
+      await t.cleanup();
+    }
+    if (t.notes.length) detail = [detail, ...t.notes].filter(Boolean).join('; ');
+    results.push({ c, result, detail: `${detail} (${((Date.now() - t0) / 1000).toFixed(1)} s)` });
+    console.error(`# ${c.id} ${result}`);
+  }
+} catch (e) {
+  console.error(`conformance/daemons could not run: ${e.stack}`);
+  exitCode = 2;
+} finally {
+  await cleanupOnce();
+}
+
+if (results.length) {
+  const w = Math.max(...results.map((r) => r.c.id.length));
+  console.log(`${'ID'.padEnd(w)}  RESULT  scenario — detail`);
+  for (const r of results) console.log(`${r.c.id.padEnd(w)}  ${r.result.padEnd(6)}  ${r.c.scenario} — ${r.detail}`);
+}
+const n = (k) => results.filter((r) => r.result === k).length;
+const skipped = n('SKIP');
+console.log(`${n('PASS')} passed, ${n('FAIL')} failed${skipped ? `, ${skipped} skipped` : ''}`);
+console.error(`# total ${((Date.now() - started) / 1000).toFixed(1)} s against ${runtime}`);
+if (exitCode === 0 && n('FAIL') > 0) exitCode = 1;
+process.exit(exitCode);
