@@ -322,8 +322,15 @@ void prepare_process(const JValue &proc, int listener_fd, pid_t host_pid) {
     for (int c : caps_of(caps, "permitted", last)) data[c / 32].permitted |= 1u << (c % 32);
     for (int c : caps_of(caps, "inheritable", last)) data[c / 32].inheritable |= 1u << (c % 32);
     if (syscall(SYS_capset, &hdr, data) < 0) die_err(errno, "capset");
-    for (int c : caps_of(caps, "ambient", last))
+    // The kernel only lets a capability be ambient while it is permitted and inheritable. runc
+    // (gocapability) ignores the refusal, so bundles such as `runc spec`'s — ambient without
+    // inheritable — run with an empty ambient set; tsrun does the same, deliberately.
+    for (int c : caps_of(caps, "ambient", last)) {
+      bool inheritable = data[c / 32].inheritable & (1u << (c % 32));
+      bool permitted = data[c / 32].permitted & (1u << (c % 32));
+      if (!inheritable || !permitted) continue;
       if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0) die_err(errno, strf("raise ambient capability %d", c));
+    }
   }
 
   int64_t um = pint(proc, "umask");
