@@ -101,15 +101,33 @@ const env = new Env({ tmp, tag, runtime, log });
 
 let cleaning = null;
 const cleanupOnce = () => (cleaning ??= env.cleanup().catch((e) => log(`cleanup failed: ${e.stack}`)));
+let interrupted = null;
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, async () => {
+    if (interrupted) process.exit(130); // a second signal: leave now
+    interrupted = sig;
+    // Only the cases that finished before the signal count; the one in flight is cut off.
+    const done = results.length;
     log(`${sig}: stopping daemons and removing what this run created`);
     await cleanupOnce();
+    report(results.slice(0, done));
+    console.log(`interrupted by ${sig}: the run is incomplete`);
     process.exit(130);
   });
 }
 
 const results = [];
+function report(rows = results) {
+  if (rows.length) {
+    const w = Math.max(...rows.map((r) => r.c.id.length));
+    console.log(`${'ID'.padEnd(w)}  RESULT  scenario — detail`);
+    for (const r of rows) console.log(`${r.c.id.padEnd(w)}  ${r.result.padEnd(6)}  ${r.c.scenario} — ${r.detail}`);
+  }
+  const n = (k) => rows.filter((r) => r.result === k).length;
+  const skipped = n('SKIP');
+  for (const r of rows.filter((x) => x.result === 'SKIP')) console.log(`skipped ${r.c.id}: ${r.detail}`);
+  console.log(`${n('PASS')} passed, ${n('FAIL')} failed${skipped ? `, ${skipped} skipped` : ''}`);
+}
 const started = Date.now();
 let exitCode = 0;
 try {
@@ -153,6 +171,7 @@ try {
   }
 
   for (const c of selected) {
+    if (interrupted) break;
     const t0 = Date.now();
     const why = setup[c.daemon];
     if (why) {
@@ -189,15 +208,10 @@ try {
 } finally {
   await cleanupOnce();
 }
+// On a signal, the handler reports and exits.
+if (interrupted) await new Promise(() => {});
 
-if (results.length) {
-  const w = Math.max(...results.map((r) => r.c.id.length));
-  console.log(`${'ID'.padEnd(w)}  RESULT  scenario — detail`);
-  for (const r of results) console.log(`${r.c.id.padEnd(w)}  ${r.result.padEnd(6)}  ${r.c.scenario} — ${r.detail}`);
-}
-const n = (k) => results.filter((r) => r.result === k).length;
-const skipped = n('SKIP');
-console.log(`${n('PASS')} passed, ${n('FAIL')} failed${skipped ? `, ${skipped} skipped` : ''}`);
+report();
 console.error(`# total ${((Date.now() - started) / 1000).toFixed(1)} s against ${runtime}`);
-if (exitCode === 0 && n('FAIL') > 0) exitCode = 1;
+if (exitCode === 0 && results.some((r) => r.result === 'FAIL')) exitCode = 1;
 process.exit(exitCode);

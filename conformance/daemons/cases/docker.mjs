@@ -41,14 +41,15 @@ async function runDetached(t, name, cmd, extra = []) {
   return { id, pid };
 }
 
-// dockerd picks the runtime's --root itself (<exec-root>/runtime-<something>/<namespace>);
-// find the one that holds this container rather than hard-coding dockerd's naming.
-function runtimeRootOf(e, id) {
+// dockerd picks the runtime's --root itself (20.10: <exec-root>/runtime-runc/<namespace>,
+// whatever the runtime's name); find the one where the runtime knows this container rather
+// than hard-coding dockerd's naming or the runtime's state layout.
+async function runtimeRootOf(e, id) {
   let dirs = [];
   try { dirs = fs.readdirSync(e.dockerExec).filter((d) => d.startsWith('runtime-')); } catch { return null; }
   for (const d of dirs) {
     const root = path.join(e.dockerExec, d, e.dockerNs);
-    if (exists(path.join(root, id))) return root;
+    if (exists(root) && !(await runtimeState(e, root, id)).error) return root;
   }
   return null;
 }
@@ -122,8 +123,8 @@ export default [
       t.eq(await inspect(e, name, '{{.HostConfig.Runtime}}'), 'tsrun', 'HostConfig.Runtime');
       t.eq(cmdline(pid)?.join(' '), 'sleep 1000', 'init cmdline on the host');
       t.ok(nsLink(pid, 'pid') !== nsLink('self', 'pid'), 'container shares the host pid namespace');
-      const root = runtimeRootOf(e, id);
-      t.ok(root, `no state dir for ${id} under ${e.dockerExec}/runtime-*/${e.dockerNs}`);
+      const root = await runtimeRootOf(e, id);
+      t.ok(root, `${e.runtime} state ${id} fails with every --root under ${e.dockerExec}/runtime-*/${e.dockerNs}`);
       const st = await runtimeState(e, root, id);
       t.ok(!st.error, `${e.runtime} --root ${root} state: ${st.error}`);
       t.eq(st.status, 'running', 'runtime state status');
@@ -209,7 +210,7 @@ export default [
       t.ok(await waitFor(() => counter(pid) > 0, { timeoutMs: 5000 }), 'counter never started');
       t.exit(await e.docker(['pause', name], { timeoutMs: 15000 }), 0, 'docker pause');
       t.eq(await inspect(e, name, '{{.State.Status}}'), 'paused', 'State.Status after pause');
-      const root = runtimeRootOf(e, id);
+      const root = await runtimeRootOf(e, id);
       t.eq(root && (await runtimeState(e, root, id)).status, 'paused', 'runtime state status after pause');
       t.eq(freezerState(`${e.cgroupParent}/${id}`), 'FROZEN', 'freezer.state');
       const f = await counterFrozen(pid);
@@ -303,7 +304,7 @@ export default [
       const e = t.env;
       const name = newName('rmf');
       const { id, pid } = await runDetached(t, name, ['sh', '-c', 'sleep 1001 & exec sleep 1002']);
-      const root = runtimeRootOf(e, id);
+      const root = await runtimeRootOf(e, id);
       t.ok(root, 'no runtime state dir for the container');
       const child = await waitFor(() => children(pid)[0], { timeoutMs: 5000 });
       t.exit(await e.docker(['rm', '-f', name], { timeoutMs: 30000 }), 0, 'docker rm -f');
