@@ -49,7 +49,7 @@ export interface NativeSeccompProfile {
 }
 
 export interface NativeAddon {
-  /** flock(2): LOCK_EX or LOCK_SH, with LOCK_NB when nonblocking (then EWOULDBLOCK if held). */
+  /** flock(2): LOCK_EX or LOCK_SH, with LOCK_NB when nonblocking (then code EAGAIN, = EWOULDBLOCK, if held). */
   flock(fd: number, exclusive: boolean, nonblocking: boolean): void;
   funlock(fd: number): void;
   /** mkfifo(3): the process umask applies to `mode`. */
@@ -79,6 +79,8 @@ export interface NativeAddon {
    * cgroup v2 directory, with BPF_F_ALLOW_MULTI, replacing the program this runtime attached before.
    */
   loadDeviceFilter(cgroupDirPath: string, rules: NativeDeviceRule[]): void;
+  /** How many device programs are attached to the cgroup directory (tests, diagnostics). */
+  deviceFilterCount(cgroupDirPath: string): number;
   /**
    * libseccomp → classic BPF (struct sock_filter[]), with runc's -ENOSYS stub prepended. `arch`:
    * "" for the machine's own architecture, or an SCMP_ARCH_* name to build for another one.
@@ -120,3 +122,11 @@ export function native(): NativeAddon {
   return loaded;
 }
 
+
+/**
+ * For src/cgroups/v2.ts, which looks this export up by name (without loading the addon at import)
+ * to find the eBPF device filter loader.
+ */
+export function loadDeviceFilter(cgroupDirPath: string, rules: NativeDeviceRule[]): void {
+  native().loadDeviceFilter(cgroupDirPath, rules);
+}

@@ -1,0 +1,274 @@
+// The N-API addon (addon/native, loaded through src/native/addon.ts): each function against the
+// real kernel, in this process and in child processes.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { native, nativeAddonPath, type NativeDeviceRule } from '../src/native/addon';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-addon-'));
+const n = native();
+
+function code(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code;
+  }
+  return undefined;
+}
+
+test('loads from <repo root>/build/Release, is cached, and errors carry op, strerror and code', () => {
+  assert.is(nativeAddonPath(), path.resolve(__dirname, '../build/Release/tsrun_native.node'));
+  assert.is(native(), n);
+  try {
+    n.flock(987654, true, true);
+    assert.unreachable('flock on a closed fd');
+  } catch (e) {
+    assert.is((e as Error).message, 'flock: Bad file descriptor');
+    assert.is((e as NodeJS.ErrnoException).code, 'EBADF');
+    assert.is((e as NodeJS.ErrnoException).errno, 9);
+  }
+  assert.throws(() => (n.flock as unknown as (x: string) => void)('3'), /fd must be a number/);
+  assert.throws(() => n.mkfifo('a\0b', 0o600), /path must not contain NUL bytes/);
+});
+
+test('TSRUN_NATIVE overrides the path (checked in a fresh process)', () => {
+  const r = spawnSync(process.execPath, ['-r', 'esbuild-register', '-e', "try { require('./src/native/addon').native() } catch (e) { console.log(e.message) }"], {
+    cwd: path.resolve(__dirname, '..'),
+    env: { ...process.env, TSRUN_NATIVE: '/nonexistent/x.node' },
+    encoding: 'utf8',
+  });
+  assert.match(r.stdout, /^cannot load the tsrun native addon \/nonexistent\/x\.node/);
+});
+
+test('flock: two open file descriptions contend; shared locks coexist; funlock releases', () => {
+  const f = path.join(tmp, 'lock');
+  fs.writeFileSync(f, '');
+  const a = fs.openSync(f, 'r');
+  const b = fs.openSync(f, 'r');
+  try {
+    n.flock(a, true, true);
+    assert.is(code(() => n.flock(b, true, true)), 'EAGAIN');
+    assert.is(code(() => n.flock(b, false, true)), 'EAGAIN');
+    n.funlock(a);
+    n.flock(b, true, true);
+    n.funlock(b);
+    n.flock(a, false, true);
+    n.flock(b, false, true); // two shared locks
+    assert.is(code(() => n.flock(fs.openSync(f, 'r'), true, true)), 'EAGAIN');
+  } finally {
+    fs.closeSync(a);
+    fs.closeSync(b);
+  }
+});
+
+test('flock: a lock held by another process blocks us until it exits', async () => {
+  const f = path.join(tmp, 'lock2');
+  fs.writeFileSync(f, '');
+  // -o: the lock stays with flock itself (not inherited by the command); its own process group so
+  // the whole tree can be killed.
+  const child = spawn('flock', ['-o', '-x', f, 'sh', '-c', 'echo held; exec sleep 30'], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  await new Promise<void>((res) => child.stdout!.once('data', () => res()));
+  const fd = fs.openSync(f, 'r');
+  try {
+    assert.is(code(() => n.flock(fd, false, true)), 'EAGAIN');
+    const exited = new Promise((res) => child.once('exit', res));
+    process.kill(-child.pid!, 'SIGKILL');
+    await exited;
+    n.flock(fd, true, true);
+  } finally {
+    fs.closeSync(fd);
+  }
+});
+
+test('mkfifo: a fifo with the mode (umask applied); EEXIST the second time', () => {
+  const p = path.join(tmp, 'fifo');
+  const old = process.umask(0o022);
+  try {
+    n.mkfifo(p, 0o622);
+  } finally {
+    process.umask(old);
+  }
+  const st = fs.statSync(p);
+  assert.ok(st.isFIFO());
+  assert.is(st.mode & 0o777, 0o600);
+  assert.is(code(() => n.mkfifo(p, 0o622)), 'EEXIST');
+  try {
+    n.mkfifo(p, 0o622);
+  } catch (e) {
+    assert.is((e as Error).message, `mkfifo ${p}: File exists`);
+  }
+});
+
+test('socketpair + sendFd/recvFd: an fd and its data cross, exactly one fd, CLOEXEC', () => {
+  const [s0, s1] = n.socketpair();
+  try {
+    const flags = spawnSync('cat', [`/proc/${process.pid}/fdinfo/${s0}`], { encoding: 'utf8' }).stdout;
+    assert.ok((parseInt(/flags:\s+(\d+)/.exec(flags)![1], 8) & 0o2000000) !== 0, 'socket is O_CLOEXEC');
+    const file = path.join(tmp, 'passed');
+    fs.writeFileSync(file, 'through the socket');
+    const fd = fs.openSync(file, 'r');
+    n.sendFd(s0, fd, 'pty name /dev/pts/7');
+    fs.closeSync(fd);
+    const got = n.recvFd(s1);
+    assert.is(got.data, 'pty name /dev/pts/7');
+    assert.is.not(got.fd, fd === got.fd ? -1 : fd - 100000); // any valid number
+    assert.is(fs.readFileSync(got.fd, 'utf8'), 'through the socket');
+    const info = fs.readFileSync(`/proc/self/fdinfo/${got.fd}`, 'utf8');
+    assert.ok((parseInt(/flags:\s+(\d+)/.exec(info)![1], 8) & 0o2000000) !== 0, 'received fd is O_CLOEXEC');
+    fs.closeSync(got.fd);
+    // Empty data still works (one NUL byte on the wire).
+    const fd2 = fs.openSync(file, 'r');
+    n.sendFd(s0, fd2, '');
+    fs.closeSync(fd2);
+    const got2 = n.recvFd(s1);
+    assert.is(got2.data, '');
+    fs.closeSync(got2.fd);
+    // Data without an fd is refused.
+    fs.writeSync(s0, 'no fd here');
+    assert.is(code(() => n.recvFd(s1)), 'ENOMSG');
+    // A large payload (ContainerProcessState with annotations) arrives whole.
+    const big = 'x'.repeat(30000);
+    const fd3 = fs.openSync(file, 'r');
+    n.sendFd(s0, fd3, big);
+    fs.closeSync(fd3);
+    const got3 = n.recvFd(s1);
+    assert.is(got3.data.length, 30000);
+    fs.closeSync(got3.fd);
+  } finally {
+    fs.closeSync(s0);
+  }
+  // Peer closed: EOF is an error, not an empty success.
+  assert.is(code(() => n.recvFd(s1)), 'ENOMSG');
+  fs.closeSync(s1);
+  assert.is(code(() => n.sendFd(987654, 0, 'x')), 'EBADF');
+});
+
+test('pidfd: open, signal, ESRCH for a gone process', async () => {
+  const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+  const exited = new Promise<NodeJS.Signals | null>((res) => child.once('exit', (_c, s) => res(s)));
+  const pidfd = n.pidfdOpen(child.pid!);
+  try {
+    n.pidfdSendSignal(pidfd, 15);
+    assert.is(await exited, 'SIGTERM');
+    // The pidfd still refers to the (now reaped) process: no signal reaches a recycled pid.
+    assert.is(code(() => n.pidfdSendSignal(pidfd, 15)), 'ESRCH');
+  } finally {
+    fs.closeSync(pidfd);
+  }
+  assert.is(code(() => n.pidfdOpen(child.pid!)), 'ESRCH');
+  assert.throws(() => n.pidfdOpen(0), /pid must be positive/);
+});
+
+test('setChildSubreaper + waitpidNohang: an orphaned grandchild is ours to reap', async () => {
+  // In a separate process: a subreaper is for life, and waitpid(-1) must not race Node's own
+  // child_process reaping in this test process.
+  const script = `
+    const n = require('./src/native/addon').native();
+    const { spawnSync } = require('node:child_process');
+    n.setChildSubreaper();
+    const pid = Number(spawnSync('sh', ['-c', 'sh -c "sleep 0.3; exit 7" >/dev/null 2>&1 </dev/null & echo $!'], { encoding: 'utf8' }).stdout);
+    const first = n.waitpidNohang(pid);
+    const deadline = Date.now() + 5000;
+    let r = null;
+    while (!r && Date.now() < deadline) r = n.waitpidNohang(-1);
+    let again; try { n.waitpidNohang(pid) } catch (e) { again = e.code }
+    console.log(JSON.stringify({ pid, first, r, again }));`;
+  const out = spawnSync(process.execPath, ['-r', 'esbuild-register', '-e', script], { cwd: path.resolve(__dirname, '..'), encoding: 'utf8' });
+  const { pid, first, r, again } = JSON.parse(out.stdout);
+  assert.is(first, null); // still running: WNOHANG
+  assert.equal(r, { pid, status: 7 << 8, exitCode: 7, signal: null });
+  assert.is(again, 'ECHILD'); // reaped: no longer our child
+});
+
+// ---- cgroup v2 device filter --------------------------------------------------------------------
+
+function v2Root(): string | null {
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    const dash = f.indexOf('-');
+    if (dash > 0 && f[dash + 1] === 'cgroup2') return f[4];
+  }
+  return null;
+}
+
+const deny = (): NativeDeviceRule => ({ allow: false, type: 'a', major: -1, minor: -1, access: 'rwm' });
+const cdev = (major: number, minor: number, access: string, allow = true): NativeDeviceRule => ({ allow, type: 'c', major, minor, access });
+
+/** Runs `script` in a shell moved into the cgroup first; returns its stdout+stderr. */
+function inCgroup(dir: string, script: string): string {
+  const r = spawnSync('sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec sh -c '${script}' 2>&1`], { encoding: 'utf8' });
+  return r.stdout + r.stderr;
+}
+// Never through /dev/null itself (2>/dev/null would be denied too): stderr closed, reads captured.
+const probe = 'for d in null zero; do (printf x > /dev/$d) 2>&- && echo w-$d-ok || echo w-$d-no; v=$(head -c1 /dev/$d 2>&-) && echo r-$d-ok || echo r-$d-no; done';
+
+test('loadDeviceFilter on a real cgroup v2 directory: allow-list, access bits, deny-list, replace', () => {
+  const root = v2Root();
+  if (!root) {
+    console.log('  SKIPPED: no cgroup2 mount on this host; loadDeviceFilter not exercised');
+    return;
+  }
+  const dir = path.join(root, `tsrun-addon-test-${process.pid}`);
+  fs.mkdirSync(dir);
+  try {
+    const lines = () => inCgroup(dir, probe).trim().split('\n');
+    // Without a program everything works (the test can fail).
+    assert.equal(lines(), ['w-null-ok', 'r-null-ok', 'w-zero-ok', 'r-zero-ok']);
+    n.loadDeviceFilter(dir, [deny(), cdev(1, 3, 'rwm')]);
+    assert.is(n.deviceFilterCount(dir), 1);
+    assert.equal(lines(), ['w-null-ok', 'r-null-ok', 'w-zero-no', 'r-zero-no']);
+    // Replacing: still exactly one program, the new rules apply (/dev/zero read-only).
+    n.loadDeviceFilter(dir, [deny(), cdev(1, 3, 'rwm'), cdev(1, 5, 'r')]);
+    assert.is(n.deviceFilterCount(dir), 1);
+    assert.equal(lines(), ['w-null-ok', 'r-null-ok', 'w-zero-no', 'r-zero-ok']);
+    // Wildcard minor: every 1:* char device, read/write only.
+    n.loadDeviceFilter(dir, [deny(), cdev(1, -1, 'rw')]);
+    assert.equal(lines(), ['w-null-ok', 'r-null-ok', 'w-zero-ok', 'r-zero-ok']);
+    // Block devices do not match a char rule.
+    n.loadDeviceFilter(dir, [deny(), { allow: true, type: 'b', major: 1, minor: -1, access: 'rwm' }]);
+    assert.equal(lines(), ['w-null-no', 'r-null-no', 'w-zero-no', 'r-zero-no']);
+  } finally {
+    for (let i = 0; i < 50 && fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim(); i++) spawnSync('sleep', ['0.05']);
+    fs.rmdirSync(dir);
+  }
+});
+
+test('loadDeviceFilter: rule semantics of runc (deny-list mode, hole punching refused, bad rules)', () => {
+  const root = v2Root();
+  if (!root) {
+    console.log('  SKIPPED: no cgroup2 mount on this host');
+    return;
+  }
+  const dir = path.join(root, `tsrun-addon-test2-${process.pid}`);
+  fs.mkdirSync(dir);
+  try {
+    const lines = () => inCgroup(dir, probe).trim().split('\n');
+    // Deny-list: allow everything, then deny /dev/zero writes only.
+    n.loadDeviceFilter(dir, [{ allow: true, type: 'a', major: -1, minor: -1, access: 'rwm' }, cdev(1, 5, 'w', false)]);
+    assert.equal(lines(), ['w-null-ok', 'r-null-ok', 'w-zero-no', 'r-zero-ok']);
+    // Removing part of a wildcard exception would silently do nothing in cgroup v1: refused.
+    assert.throws(() => n.loadDeviceFilter(dir, [deny(), cdev(1, -1, 'rw'), cdev(1, 3, 'w', false)]), /^device rule c 1:3 w cannot punch a hole in the wildcard rule c 1:\* rw$/);
+    // The failed call left the previous program in place.
+    assert.is(n.deviceFilterCount(dir), 1);
+    assert.equal(lines(), ['w-null-ok', 'r-null-ok', 'w-zero-no', 'r-zero-ok']);
+    // Exact rule removed by a later deny: the device is denied again.
+    n.loadDeviceFilter(dir, [deny(), cdev(1, 3, 'rwm'), cdev(1, 5, 'rwm'), cdev(1, 3, 'rwm', false)]);
+    assert.equal(lines(), ['w-null-no', 'r-null-no', 'w-zero-ok', 'r-zero-ok']);
+    // The rule list tsrun actually sends (src/cgroups/devices.ts order: spec rules, then defaults).
+    n.loadDeviceFilter(dir, [deny(), { allow: true, type: 'c', major: -1, minor: -1, access: 'm' }, { allow: true, type: 'b', major: -1, minor: -1, access: 'm' }, cdev(1, 3, 'rwm'), cdev(1, 5, 'rwm')]);
+    assert.equal(lines(), ['w-null-ok', 'r-null-ok', 'w-zero-ok', 'r-zero-ok']);
+    assert.throws(() => n.loadDeviceFilter(dir, [{ ...deny(), type: 'x' as 'a' }]), /rules\[0\]\.type must be 'a', 'b' or 'c'/);
+    assert.throws(() => n.loadDeviceFilter(dir, [cdev(1, 3, 'rwx')]), /rules\[0\]\.access must be a combination of r, w and m/);
+    assert.throws(() => n.loadDeviceFilter(path.join(dir, 'nope'), [deny()]), /^open .*nope: No such file or directory$/);
+  } finally {
+    for (let i = 0; i < 50 && fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim(); i++) spawnSync('sleep', ['0.05']);
+    fs.rmdirSync(dir);
+  }
+});
+
+test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+test.run();
