@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { CTR_IMAGE_REF } from '../lib/image.mjs';
 import { waitFor, pidAlive, nsLink, cmdline, short, sleep, children } from '../lib/proc.mjs';
-import { underPty, COUNTER_CMD, counter, counterFrozen, freezerState, runtimeState, exists } from '../lib/common.mjs';
+import { underPty, COUNTER_CMD, counter, counterFrozen, freezerState, runtimeState, exists, cgroupDirs } from '../lib/common.mjs';
 
 const rtFlags = (e) => ['--runc-binary', e.runtime, '--runc-root', e.runcRoot];
 // The shim runs the runtime with --root <runc-root>/<namespace>.
@@ -159,14 +159,18 @@ export default [
       const e = t.env;
       const id = newId('metrics');
       await runDetached(t, id, ['sh', '-c', 'sleep 1001 & sleep 1002 & wait']);
-      await sleep(300);
-      const r = await e.ctr(['task', 'metrics', '--format', 'json', id], { timeoutMs: 15000 });
+      // Poll: the two sleeps may not be forked yet when the task is reported RUNNING.
+      let r;
+      await waitFor(async () => {
+        r = await e.ctr(['task', 'metrics', '--format', 'json', id], { timeoutMs: 15000 });
+        try { return JSON.parse(r.stdout)?.pids?.current === 3; } catch { return false; }
+      }, { timeoutMs: 5000, intervalMs: 200 });
       t.exit(r, 0, 'ctr task metrics');
       let m;
       try { m = JSON.parse(r.stdout); } catch { t.fail(`metrics output is not JSON: ${short(r.stdout)}`); }
-      // v1 metrics (hybrid host): { pids: { current }, memory: { usage: { usage } }, ... }
+      // v1 metrics: { pids: { current }, memory: { usage: { usage } } }; v2: memory.usage is a number.
       const pids = m?.pids?.current;
-      const mem = m?.memory?.usage?.usage;
+      const mem = m?.memory?.usage?.usage ?? m?.memory?.usage;
       t.eq(pids, 3, 'pids.current (sh + two sleeps)');
       t.ok(mem > 0, `memory usage ${mem}`);
       return `pids.current ${pids}, memory ${mem} B`;
@@ -192,8 +196,8 @@ export default [
       t.exit(await e.ctr(['container', 'rm', id], { timeoutMs: 15000 }), 0, 'ctr container rm');
       const st = await runtimeState(e, rtRoot(e), id);
       t.ok(st.error, `runtime still knows ${id} after task rm: ${JSON.stringify(st)}`);
-      t.ok(!exists(`/sys/fs/cgroup/memory${cgPath(e, id)}`), `cgroup ${cgPath(e, id)} left in memory hierarchy`);
-      t.ok(!exists(`/sys/fs/cgroup/freezer${cgPath(e, id)}`), `cgroup ${cgPath(e, id)} left in freezer hierarchy`);
+      const left = cgroupDirs(cgPath(e, id)).filter(exists);
+      t.eq(left.join(' '), '', 'cgroup directories left');
       return 'exit 7 via trap, state and cgroups gone';
     },
   },

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { IMAGE_REF } from '../lib/image.mjs';
 import { waitFor, pidAlive, nsLink, cmdline, short, sleep, children } from '../lib/proc.mjs';
-import { underPty, COUNTER_CMD, counter, counterFrozen, freezerState, runtimeState, exists } from '../lib/common.mjs';
+import { underPty, COUNTER_CMD, counter, counterFrozen, freezerState, runtimeState, exists, cgroupDirs, memoryLimit, memswLimit } from '../lib/common.mjs';
 
 // Docker's default capability set (14 caps) and the mask the kernel shows for it.
 const DEFAULT_CAPEFF = '00000000a80425fb';
@@ -54,7 +54,7 @@ async function runtimeRootOf(e, id) {
   return null;
 }
 
-const cgroupDir = (e, ctl, id) => `/sys/fs/cgroup/${ctl}${e.cgroupParent}/${id}`;
+const cgPath = (e, id) => `${e.cgroupParent}/${id}`;
 
 export default [
   {
@@ -190,8 +190,12 @@ export default [
       const e = t.env;
       const name = newName('stats');
       await runDetached(t, name, ['sh', '-c', 'sleep 1001 & sleep 1002 & wait']);
-      await sleep(300);
-      const r = await e.docker(['stats', '--no-stream', '--format', '{{.PIDs}}|{{.MemUsage}}', name], { timeoutMs: 30000 });
+      // Poll: the two sleeps may not be forked yet when the container is reported running.
+      let r;
+      await waitFor(async () => {
+        r = await e.docker(['stats', '--no-stream', '--format', '{{.PIDs}}|{{.MemUsage}}', name], { timeoutMs: 30000 });
+        return r.stdout.startsWith('3|');
+      }, { timeoutMs: 8000, intervalMs: 200 });
       t.exit(r, 0, 'docker stats');
       const [pids, mem] = r.stdout.trim().split('|');
       t.eq(pids, '3', 'PIDs (sh + two sleeps)');
@@ -212,7 +216,7 @@ export default [
       t.eq(await inspect(e, name, '{{.State.Status}}'), 'paused', 'State.Status after pause');
       const root = await runtimeRootOf(e, id);
       t.eq(root && (await runtimeState(e, root, id)).status, 'paused', 'runtime state status after pause');
-      t.eq(freezerState(`${e.cgroupParent}/${id}`), 'FROZEN', 'freezer.state');
+      t.eq(freezerState(cgPath(e, id)), 'FROZEN', 'freezer state');
       const f = await counterFrozen(pid);
       t.ok(f.frozen, `counter moved while paused (${f.a} → ${f.b})`);
       t.exit(await e.docker(['unpause', name], { timeoutMs: 15000 }), 0, 'docker unpause');
@@ -233,11 +237,11 @@ export default [
       // dockerd refuses --memory alone once a swap limit exists; give both.
       const r = await e.docker(['update', '--memory', '64m', '--memory-swap', '128m', name], { timeoutMs: 30000 });
       t.exit(r, 0, 'docker update');
-      const lim = fs.readFileSync(`${cgroupDir(e, 'memory', id)}/memory.limit_in_bytes`, 'utf8').trim();
-      t.eq(lim, String(64 << 20), 'host memory.limit_in_bytes');
-      const sw = fs.readFileSync(`${cgroupDir(e, 'memory', id)}/memory.memsw.limit_in_bytes`, 'utf8').trim();
-      t.eq(sw, String(128 << 20), 'host memory.memsw.limit_in_bytes');
-      const inside = await e.docker(['exec', name, 'cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes'], { timeoutMs: 15000 });
+      const lim = memoryLimit(cgPath(e, id));
+      t.eq(lim, String(64 << 20), 'host memory limit');
+      const sw = memswLimit(cgPath(e, id));
+      t.eq(sw, String(128 << 20), 'host memory+swap limit');
+      const inside = await e.docker(['exec', name, 'sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max'], { timeoutMs: 15000 });
       t.exit(inside, 0, 'docker exec cat memory.limit_in_bytes');
       t.eq(inside.stdout.trim(), String(64 << 20), 'memory.limit_in_bytes seen in the container');
       t.eq(await inspect(e, name, '{{.HostConfig.Memory}}'), String(64 << 20), 'HostConfig.Memory');
@@ -313,8 +317,8 @@ export default [
       t.ok(!child || !pidAlive(child), `child ${child} still alive`);
       const st = await runtimeState(e, root, id);
       t.ok(st.error, `runtime still has state: ${JSON.stringify(st)}`);
-      const left = await waitFor(() => !exists(cgroupDir(e, 'memory', id)) && !exists(cgroupDir(e, 'pids', id)), { timeoutMs: 5000 });
-      t.ok(left, `cgroup ${e.cgroupParent}/${id} still exists`);
+      const gone = await waitFor(() => cgroupDirs(cgPath(e, id)).every((d) => !exists(d)), { timeoutMs: 5000 });
+      t.ok(gone, `cgroup directories left: ${cgroupDirs(cgPath(e, id)).filter(exists).join(' ')}`);
       return 'container, processes, state and cgroups gone';
     },
   },

@@ -29,9 +29,39 @@ export async function counterFrozen(pid, ms = 400) {
   return { frozen: a !== null && a === b, a, b };
 }
 
-// The freezer state of a v1 cgroup path (relative to the hierarchy), or null.
+// cgroup v2 only (unified at /sys/fs/cgroup) or v1/hybrid (this VM): the daemons use one or
+// the other, so the host-side checks read whichever the host has.
+export const UNIFIED = fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
+
+// Directories a container's cgroup path (relative to the hierarchy root) occupies on the host.
+export function cgroupDirs(cgPath) {
+  return UNIFIED ? [`/sys/fs/cgroup${cgPath}`] : ['memory', 'pids', 'freezer', 'cpu'].map((c) => `/sys/fs/cgroup/${c}${cgPath}`);
+}
+
+// 'FROZEN' / 'THAWED' (v1 freezer.state; v2 cgroup.freeze mapped to the same words), or null.
 export function freezerState(cgPath) {
+  if (UNIFIED) {
+    const s = readText(`/sys/fs/cgroup${cgPath}/cgroup.freeze`);
+    return s === null ? null : s.trim() === '1' ? 'FROZEN' : 'THAWED';
+  }
   const s = readText(`/sys/fs/cgroup/freezer${cgPath}/freezer.state`);
+  return s === null ? null : s.trim();
+}
+
+// The memory limit of a cgroup path as a string of bytes ('max' on v2 when unlimited).
+export function memoryLimit(cgPath) {
+  const s = UNIFIED ? readText(`/sys/fs/cgroup${cgPath}/memory.max`) : readText(`/sys/fs/cgroup/memory${cgPath}/memory.limit_in_bytes`);
+  return s === null ? null : s.trim();
+}
+
+// Memory + swap limit: v1 memory.memsw.limit_in_bytes; v2 memory.swap.max is swap alone.
+export function memswLimit(cgPath) {
+  if (UNIFIED) {
+    const m = readText(`/sys/fs/cgroup${cgPath}/memory.max`);
+    const sw = readText(`/sys/fs/cgroup${cgPath}/memory.swap.max`);
+    return m === null || sw === null ? null : String(Number(m) + Number(sw));
+  }
+  const s = readText(`/sys/fs/cgroup/memory${cgPath}/memory.memsw.limit_in_bytes`);
   return s === null ? null : s.trim();
 }
 
