@@ -8,9 +8,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Sandbox, TSRUN, waitFor } from './helpers/tsrun';
+import { Sandbox, TSRUN, selected, waitFor } from './helpers/tsrun';
 
 function withSandbox(name: string, args: string[], body: (s: Sandbox) => Promise<void> | void) {
+  if (!selected(name)) return;
   test(name, async () => {
     const s = new Sandbox(args);
     try {

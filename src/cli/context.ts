@@ -40,8 +40,10 @@ export function action<A extends GlobalArgs>(body: (argv: A, ctx: RuntimeContext
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       const log = cliLogger(argv);
-      log.error(msg);
-      if (log.toFile) process.stderr.write(msg + '\n');
+      // One plain line on stderr for people and scripts; the log file (containerd reads its last
+      // error record) gets the formatted record too.
+      if (log.toFile) log.error(msg);
+      process.stderr.write(msg + '\n');
       code = (e as { exitCode?: number }).exitCode ?? 1;
     }
     process.exitCode = code;

@@ -28,7 +28,22 @@ function versionText(): string {
   return `tsrun version ${VERSION}\ncommit: ${COMMIT}\nspec: ${SPEC_VERSION}`;
 }
 
-export async function main(args: string[]): Promise<void> {
+/** yargs reads a lone "-" as a positional; runc (and containerd) pass `--resources -` for stdin. */
+function joinDashValues(args: string[]): string[] {
+  // Only `update` has such an option; an exec'd command line must stay as it is.
+  if (!args.includes('update') || args.includes('exec')) return args;
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if ((args[i] === '--resources' || args[i] === '-r') && args[i + 1] === '-') {
+      out.push('--resources=-');
+      i++;
+    } else out.push(args[i]);
+  }
+  return out;
+}
+
+export async function main(rawArgs: string[]): Promise<void> {
+  const args = joinDashValues(rawArgs);
   // runc prints its version with -v/--version and exits, whatever else is on the line.
   if (args.includes('-v') || args.includes('--version')) {
     process.stdout.write(versionText() + '\n');

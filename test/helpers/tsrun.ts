@@ -2,7 +2,7 @@
  * Running bin/tsrun against throw-away bundles, each test with its own --root, and proving that
  * nothing is left behind: no state dir, no cgroup, no host mount, no process.
  */
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -80,33 +80,52 @@ export class Sandbox {
     fs.writeFileSync(path.join(this.bundle, 'config.json'), JSON.stringify(config, null, 2));
   }
 
-  /** Runs tsrun with this sandbox's --root. */
-  tsrun(args: string[], opts: { input?: string; timeout?: number; env?: NodeJS.ProcessEnv } = {}): Result {
-    const r: SpawnSyncReturns<string> = spawnSync(TSRUN, ['--root', this.root, ...args], {
-      encoding: 'utf8',
-      input: opts.input ?? '',
-      timeout: opts.timeout ?? 30_000,
-      env: opts.env ?? process.env,
-      cwd: this.dir,
-    });
-    if (r.error) throw r.error;
-    return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+  /**
+   * Runs tsrun with this sandbox's --root. Its stdout/stderr are files, not pipes: a created or
+   * detached container inherits them (as with runc), so a pipe would not see EOF until it exits.
+   */
+  tsrun(args: string[], opts: { timeout?: number; env?: NodeJS.ProcessEnv } = {}): Result {
+    const out = path.join(this.dir, `.out-${process.pid}`);
+    const err = path.join(this.dir, `.err-${process.pid}`);
+    const outFd = fs.openSync(out, 'w+');
+    const errFd = fs.openSync(err, 'w+');
+    try {
+      const r = spawnSync(TSRUN, ['--root', this.root, ...args], {
+        stdio: ['ignore', outFd, errFd],
+        timeout: opts.timeout ?? 30_000,
+        env: opts.env ?? process.env,
+        cwd: this.dir,
+      });
+      if (r.error) throw r.error;
+      return { status: r.status, signal: r.signal, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8') };
+    } finally {
+      fs.closeSync(outFd);
+      fs.closeSync(errFd);
+      fs.rmSync(out, { force: true });
+      fs.rmSync(err, { force: true });
+    }
   }
 
-  /** Like tsrun() but asynchronous, for commands that block (run, start with a waiting reader). */
+  /** Like tsrun() but asynchronous, for commands that block (run, racing calls). */
   tsrunAsync(args: string[], opts: { timeout?: number } = {}): Promise<Result> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(TSRUN, ['--root', this.root, ...args], { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
+    const tag = `${process.pid}-${Math.random().toString(36).slice(2)}`;
+    const out = path.join(this.dir, `.out-${tag}`);
+    const err = path.join(this.dir, `.err-${tag}`);
+    const outFd = fs.openSync(out, 'w+');
+    const errFd = fs.openSync(err, 'w+');
+    return new Promise<Result>((resolve, reject) => {
+      const child = spawn(TSRUN, ['--root', this.root, ...args], { cwd: this.dir, stdio: ['ignore', outFd, errFd] });
       const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeout ?? 30_000);
       child.on('error', reject);
-      child.on('close', (status, signal) => {
+      child.on('exit', (status, signal) => {
         clearTimeout(timer);
-        resolve({ status, signal, stdout, stderr });
+        resolve({ status, signal, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8') });
       });
+    }).finally(() => {
+      fs.closeSync(outFd);
+      fs.closeSync(errFd);
+      fs.rmSync(out, { force: true });
+      fs.rmSync(err, { force: true });
     });
   }
 
@@ -206,4 +225,10 @@ export async function waitFor(cond: () => boolean, timeoutMs = 10_000, what = 'c
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
   }
+}
+
+/** TEST_GREP=<substring>: run only the tests whose name contains it (debugging one case). */
+export function selected(name: string): boolean {
+  const grep = process.env.TEST_GREP;
+  return !grep || name.includes(grep);
 }
