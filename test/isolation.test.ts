@@ -3,7 +3,7 @@
  * the root filesystem and hostile paths in it, /dev, the process settings, and what must never
  * reach the container (fds, the runtime's binary, a cwd outside the root).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
@@ -50,14 +50,23 @@ withSandbox('hostname and domainname are set', ['sh', '-c', 'hostname; cat /proc
   assert.is(runOk(s), 'box1\nexample.test\n');
 });
 
-withSandbox('a namespace joined by path is shared (network of the host)', ['readlink', '/proc/self/ns/net'], (s) => {
-  s.config.linux.namespaces = s.config.linux.namespaces.map((n: any) => (n.type === 'network' ? { type: 'network', path: '/proc/1/ns/net' } : n));
-  s.writeConfig();
-  assert.is(runOk(s).trim(), fs.readlinkSync('/proc/1/ns/net'));
+withSandbox('a namespace joined by path is shared', ['readlink', '/proc/self/ns/net'], async (s) => {
+  // A process of our own in a network namespace of its own (pid 1 of this sandbox is not ours).
+  const holder = spawn('unshare', ['-n', 'sleep', '60'], { stdio: 'ignore' });
+  try {
+    await waitFor(() => fs.readlinkSync(`/proc/${holder.pid}/ns/net`) !== fs.readlinkSync('/proc/self/ns/net'), 5000, 'unshare');
+    s.config.linux.namespaces = s.config.linux.namespaces.map((n: any) => (n.type === 'network' ? { type: 'network', path: `/proc/${holder.pid}/ns/net` } : n));
+    s.writeConfig();
+    assert.is(runOk(s).trim(), fs.readlinkSync(`/proc/${holder.pid}/ns/net`));
+  } finally {
+    holder.kill('SIGKILL');
+  }
 });
 
 withSandbox('user namespace: mappings are applied', ['sh', '-c', 'cat /proc/self/uid_map /proc/self/gid_map; id -u'], (s) => {
   s.config.linux.namespaces.push({ type: 'user' });
+  // The mapped root must be able to reach the bundle (mkdtemp makes the sandbox 0700).
+  fs.chmodSync(s.dir, 0o755);
   s.config.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
   s.config.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
   // sysfs cannot be mounted by a user namespace that does not own the network namespace: the
@@ -130,7 +139,7 @@ withSandbox('/proc as a symlink in the rootfs is refused', ['true'], (s) => {
   assert.equal(s.leftovers(), []);
 });
 
-withSandbox('default devices exist with runc\'s modes; /dev symlinks; linux.devices', ['sh', '-c', 'for d in null zero full random urandom tty mydev; do stat -c "%n %F %t:%T %a" /dev/$d; done; readlink /dev/fd /dev/stdin /dev/ptmx'], (s) => {
+withSandbox('default devices exist with runc\'s modes; /dev symlinks; linux.devices', ['sh', '-c', 'for d in null zero full random urandom tty mydev; do stat -c "%n %F %t:%T %a" /dev/$d; done; for l in fd stdin ptmx; do readlink /dev/$l; done'], (s) => {
   s.config.linux.devices = [{ path: '/dev/mydev', type: 'c', major: 1, minor: 3, fileMode: 0o640, uid: 0, gid: 0 }];
   s.writeConfig();
   const out = runOk(s).trim().split('\n');
@@ -169,7 +178,7 @@ withSandbox('sysctl values are written in the container\'s namespaces', ['cat', 
   assert.equal(runOk(s).trim().split('\n'), ['1', '1234']);
 });
 
-withSandbox('masked and readonly paths', ['sh', '-c', 'cat /proc/keys | wc -c; ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo writable || echo ro'], (s) => {
+withSandbox('masked and readonly paths', ['sh', '-c', 'cat /proc/keys | wc -c; ls /sys/firmware | wc -l; (echo 1 > /proc/sys/kernel/domainname) 2>/dev/null && echo writable || echo ro'], (s) => {
   assert.equal(runOk(s).trim().split('\n').map((l) => l.trim()), ['0', '0', 'ro']);
 });
 

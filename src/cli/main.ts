@@ -73,6 +73,9 @@ export async function main(rawArgs: string[]): Promise<void> {
     .command(resumeCmd)
     .command(updateCmd)
     .command(eventsCmd)
+    // runc's flags --no-pivot, --no-new-keyring, --no-new-privs are options of their own, not
+    // negations of --pivot and friends.
+    .parserConfiguration({ 'boolean-negation': false })
     .demandCommand(1, 'a command is required (see --help)')
     .strict()
     .version(false)

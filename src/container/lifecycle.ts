@@ -283,10 +283,10 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
       const msg = await init.next();
       if (msg.type === 'pid') {
         initPid = msg.pid;
-        const st = readProcStat(initPid);
-        if (!st) throw new RuntimeError(`container init ${initPid} exited during set-up`);
         saved.initPid = initPid;
-        saved.initStartTime = st.startTime;
+        // The start time is read now, while the init certainly exists; if it is already gone,
+        // its error message is on its way and the loop reports that instead.
+        saved.initStartTime = readProcStat(initPid)?.startTime ?? 0;
       } else if (msg.type === 'hooks') {
         const stateJson = JSON.stringify(ociState(saved, 'creating'));
         await runHooks('prestart', config.hooks?.prestart, stateJson);
@@ -304,6 +304,8 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
       }
     }
     if (initPid === 0) throw new RuntimeError('container init did not report its pid');
+    // A created init waits on its fifo, so it must be alive now; under `run` it may be done already.
+    if (!runMode && !isSameProcessAlive(initPid, saved.initStartTime)) throw new RuntimeError(`container init ${initPid} exited during set-up`);
     saved.started = !!runMode;
     writeState(ctx.root, saved);
     if (opts.pidFile) writePidFile(opts.pidFile, initPid);
