@@ -76,6 +76,16 @@ if (filters.length === 0 || filters.includes('conformance')) {
   if (c.failed) failures.push('conformance');
 }
 
+if (filters.length === 0 || filters.includes('daemons')) {
+  const r = run('containerd + dockerd with bin/tsrun (conformance/daemons)', node, ['conformance/daemons/run.mjs'], { env: { RUNTIME: path.join(root, 'bin/tsrun') }, timeout: 20 * 60_000 });
+  const c = countLine(r.stdout ?? '') ?? { passed: 0, failed: 1, skipped: 0 };
+  if (r.status !== 0 && c.failed === 0) c.failed = 1;
+  totals.passed += c.passed;
+  totals.failed += c.failed;
+  totals.skipped += c.skipped;
+  if (c.failed) failures.push('conformance/daemons');
+}
+
 const vmScript = path.join(root, 'test/cgroups-v2-vm.sh');
 if ((filters.length === 0 || filters.includes('vm')) && fs.existsSync(vmScript)) {
   if (process.env.TSRUN_SKIP_VM) {
