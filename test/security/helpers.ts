@@ -119,15 +119,17 @@ export function hostMounts(): string[] {
 }
 
 /**
- * Mount lines added or removed between two snapshots. Other engineers' tests run on this machine
- * at the same time: their own sandboxes (other tsrun-test-* temp dirs) are not ours to judge, every
- * other change counts.
+ * Mount lines added or removed between two snapshots. Other engineers run containers, dockerd and
+ * containerd on this machine at the same time: mounts under the temp dir that are not below one of
+ * `ours` (the sandboxes of the test, where its sentinels live) and docker/containerd/netns state
+ * are theirs and are not judged; every other change (/, /etc, /work, /proc, /sys, /dev ...) counts.
  */
 export function mountChanges(before: string[], after: string[], ours: string[]): string[] {
-  const tmp = os.tmpdir();
+  const tmp = os.tmpdir() + '/';
   const foreign = (l: string) => {
     const mp = l.split(' ')[0];
-    return mp.startsWith(path.join(tmp, 'tsrun-')) && !ours.some((o) => mp.startsWith(o));
+    if (ours.some((o) => mp === o || mp.startsWith(o + '/'))) return false;
+    return mp.startsWith(tmp) || /\/(docker|containerd|netns)(\/|$)/.test(mp);
   };
   const b = new Set(before);
   const a = new Set(after);
