@@ -277,6 +277,13 @@ withSandbox('terminal without --console-socket is refused with runc\'s message',
   assert.equal(s.leftovers(), []);
 });
 
+withSandbox('a new session keyring by default; --no-new-keyring keeps the caller\'s', ['cat', '/proc/keys'], (s) => {
+  s.config.linux.maskedPaths = [];
+  s.writeConfig();
+  assert.match(runOk(s), `_ses.${s.id}`);
+  assert.not.match(runOk(s, ['--no-new-keyring']), `_ses.${s.id}`);
+});
+
 withSandbox('--no-pivot runs the container with MS_MOVE + chroot', ['sh', '-c', 'echo ok; ls /'], (s) => {
   assert.match(runOk(s, ['--no-pivot']), /^ok\n/);
 });

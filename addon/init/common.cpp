@@ -69,7 +69,14 @@ bool send_line(const std::string &json) {
 
 void send_type(const char *type) { send_line(strf("{\"type\":\"%s\"}", type)); }
 
+int g_reply_fd = -1;
+
 void die(const std::string &msg) {
+  if (g_reply_fd >= 0) {
+    // After `start` released us nobody reads the sync socket: `start` reads this fifo instead.
+    std::string l = msg + "\n";
+    write_all(g_reply_fd, l.data(), l.size());
+  }
   std::string j = "{\"type\":\"error\",\"message\":";
   json_quote(j, msg);
   j += "}";

@@ -19,6 +19,8 @@ std::string strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 std::string errstr(int err);
 
 // Reports {"type":"error","message":msg} (or to stderr when the socket is gone) and exits 1.
+// The start-reply fifo (set once `start` has released the init): die() writes its message there.
+extern int g_reply_fd;
 [[noreturn]] void die(const std::string &msg);
 // die(msg + ": " + strerror(err)).
 [[noreturn]] void die_err(int err, const std::string &msg);

@@ -187,6 +187,16 @@ void report_ready(bool close_sync) {
   if (hn.type == JValue::String && sethostname(hn.text.data(), hn.text.size()) < 0) die_err(errno, "sethostname");
   const JValue &dn = req(plan, "domainname");
   if (dn.type == JValue::String && setdomainname(dn.text.data(), dn.text.size()) < 0) die_err(errno, "setdomainname");
+  // A session keyring of the container's own, so that it cannot read the keys of the session it
+  // was started from (runc's default; --no-new-keyring keeps the caller's). Kernels without keys
+  // support, or where the keyring quota is exhausted, are tolerated as runc tolerates them.
+  const JValue *keyring = plan.get("sessionKeyring");
+  if (keyring && keyring->type == JValue::String && !keyring->text.empty()) {
+    long id = syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, keyring->text.c_str(), 0, 0, 0);
+    if (id < 0 && errno != ENOSYS && errno != EDQUOT && errno != EPERM) die_err(errno, "join session keyring");
+    // Possessor: everything; user: view/read/search/link; group, other: nothing (runc's mask).
+    if (id >= 0) syscall(SYS_keyctl, 9 /* KEYCTL_SETPERM */, id, 0x3f1b0000, 0, 0);
+  }
   int64_t pers = pint(plan, "personality");
   if (pers >= 0 && personality((unsigned long)pers) < 0) die_err(errno, "personality");
 
@@ -197,6 +207,13 @@ void report_ready(bool close_sync) {
   if (!fifo_path.empty()) {
     fifo = open(fifo_path.c_str(), O_RDWR | O_CLOEXEC);
     if (fifo < 0) die_err(errno, strf("open exec fifo %s", fifo_path.c_str()));
+  }
+  int reply = -1;
+  const JValue *reply_field = plan.get("startReplyFifo");  // optional
+  std::string reply_path = reply_field && reply_field->type == JValue::String ? reply_field->text : "";
+  if (!reply_path.empty()) {
+    reply = open(reply_path.c_str(), O_RDWR | O_CLOEXEC);
+    if (reply < 0) die_err(errno, strf("open start reply fifo %s", reply_path.c_str()));
   }
   if (pbool(plan, "syncRuntimeHooks")) {
     send_type("hooks");
@@ -223,6 +240,9 @@ void report_ready(bool close_sync) {
     do n = read(fifo, &b, 1); while (n < 0 && errno == EINTR);
     if (n != 1) die_err(n < 0 ? errno : EIO, "read exec fifo");
     close(fifo);
+    // From here on, errors (a failing startContainer hook, execve) go to `start` through the
+    // reply fifo; execve closes it (CLOEXEC), which tells `start` the process is running.
+    g_reply_fd = reply;
   }
   run_hooks(req(plan, "startContainerHooks"), plan_state(plan, host_pid), "startContainer");
   exec_process(proc, exe, listener_fd, host_pid);

@@ -252,21 +252,48 @@ void mount_step(int rootfd, const JValue &step) {
   }
   Fd target(resolve(rootfd, dest, bind && !is_dir ? kCreateFile : kCreateDirs));
   if (target.fd < 0) die_err(errno, what);
-  if (mount(source.c_str(), fdpath(target.fd).c_str(), fstype.empty() ? nullptr : fstype.c_str(), flags,
-            data.empty() ? nullptr : data.c_str()) < 0)
-    die_err(errno, what);
-  // The fd still names the covered directory: look the destination up again to reach the new mount.
   std::vector<JValue> props = parr(step, "propagation");
   uint64_t attr_set = (uint64_t)pint(step, "recursiveAttrSet");
   uint64_t attr_clr = (uint64_t)pint(step, "recursiveAttrClear");
-  if (!(bind && remount) && props.empty() && !attr_set && !attr_clr) return;
-  Fd mnt(resolve(rootfd, dest, kNoCreate));
-  if (mnt.fd < 0) die_err(errno, what);
-  std::string mp = fdpath(mnt.fd);
-  if (bind && remount) {
-    unsigned long f = MS_BIND | MS_REMOUNT | remount | locked_flags(mp);
-    if (mount("", mp.c_str(), nullptr, f, nullptr) < 0) die_err(errno, strf("remount %s", dest.c_str()));
+  Fd mnt;
+  if (bind) {
+    // A bind is built detached (open_tree), given its flags there (mount_setattr), and only then
+    // attached to the resolved target (move_mount): a read-only bind is never writable, and no
+    // path is looked up a second time — a container swapping the mount point for a symlink
+    // (CVE-2021-30465 shape) cannot redirect the remount. The tree fd then names the new mount.
+    mnt = Fd((int)syscall(SYS_open_tree, AT_FDCWD, source.c_str(),
+                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((flags & MS_REC) ? AT_RECURSIVE : 0)));
+    if (mnt.fd < 0) die_err(errno, what);
+    if (remount) {
+      struct {
+        uint64_t set, clr, prop, userns;
+      } attr = {0, 0, 0, 0};
+      if (remount & MS_RDONLY) attr.set |= MOUNT_ATTR_RDONLY;
+      if (remount & MS_NOSUID) attr.set |= MOUNT_ATTR_NOSUID;
+      if (remount & MS_NODEV) attr.set |= MOUNT_ATTR_NODEV;
+      if (remount & MS_NOEXEC) attr.set |= MOUNT_ATTR_NOEXEC;
+      if (remount & MS_NODIRATIME) attr.set |= MOUNT_ATTR_NODIRATIME;
+      if (remount & (MS_NOATIME | MS_STRICTATIME | MS_RELATIME)) {
+        attr.clr |= MOUNT_ATTR__ATIME;
+        attr.set |= (remount & MS_NOATIME) ? MOUNT_ATTR_NOATIME : (remount & MS_STRICTATIME) ? MOUNT_ATTR_STRICTATIME : MOUNT_ATTR_RELATIME;
+      }
+      // Only the top mount, as runc's remount without MS_REC ("rro" & co. are recursive attrs).
+      if (syscall(SYS_mount_setattr, mnt.fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+        die_err(errno, strf("remount %s", dest.c_str()));
+    }
+    if (syscall(SYS_move_mount, mnt.fd, "", target.fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+      die_err(errno, what);
+  } else {
+    if (mount(source.c_str(), fdpath(target.fd).c_str(), fstype.empty() ? nullptr : fstype.c_str(), flags,
+              data.empty() ? nullptr : data.c_str()) < 0)
+      die_err(errno, what);
+    if (props.empty() && !attr_set && !attr_clr) return;
+    // The target fd still names the covered directory: look the destination up again to reach
+    // the new mount (a fresh filesystem: nothing of the host to redirect it to).
+    mnt = Fd(resolve(rootfd, dest, kNoCreate));
+    if (mnt.fd < 0) die_err(errno, what);
   }
+  std::string mp = fdpath(mnt.fd);
   for (auto &p : props) {
     if (mount("", mp.c_str(), nullptr, (unsigned long)jint(p, "propagation"), nullptr) < 0)
       die_err(errno, strf("change propagation of %s", dest.c_str()));

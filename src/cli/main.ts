@@ -75,7 +75,8 @@ export async function main(rawArgs: string[]): Promise<void> {
     .command(eventsCmd)
     // runc's flags --no-pivot, --no-new-keyring, --no-new-privs are options of their own, not
     // negations of --pivot and friends.
-    .parserConfiguration({ 'boolean-negation': false })
+    // Repeatable flags (-e, -g, --cap) take one value each time, as runc's do.
+    .parserConfiguration({ 'boolean-negation': false, 'populate--': true, 'greedy-arrays': false })
     .demandCommand(1, 'a command is required (see --help)')
     .strict()
     .version(false)

@@ -45,7 +45,7 @@ export async function execProcess(ctx: RuntimeContext, opts: ExecOptions): Promi
   let seccomp = null;
   if (saved.config.linux?.seccomp) {
     const { compileSeccomp } = await import('../seccomp/compile');
-    seccomp = compileSeccomp(saved.config.linux.seccomp, { state: JSON.stringify(ociState(saved, status)), warn: (m: string) => ctx.log.warn(m) });
+    seccomp = compileSeccomp(saved.config.linux.seccomp, { state: JSON.stringify(ociState(saved, status)), warn: (m: string) => ctx.log.warn(m), debug: (m: string) => ctx.log.debug(m) });
   }
   const plan = buildExecPlan({
     id: saved.id,

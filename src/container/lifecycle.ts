@@ -26,9 +26,10 @@ import type { RuntimeContext } from './context';
 import { RuntimeError, errExists, errNotExist, errNotRunning } from './errors';
 import { containerDir, validateId } from './ids';
 import { lockDir, type ContainerLock } from './lock';
-import { isSameProcessAlive, readProcStat, waitGone } from './proc';
+import { isSameProcessAlive, readProcStat, sleep, waitGone } from './proc';
 import {
   EXEC_FIFO,
+  START_REPLY_FIFO,
   OCI_VERSION,
   ensureRoot,
   listIds,
@@ -158,7 +159,7 @@ async function compileSeccompFor(config: Spec, state: OciState, ctx: RuntimeCont
   const seccomp = config.linux?.seccomp;
   if (!seccomp) return null;
   const { compileSeccomp } = await import('../seccomp/compile');
-  return compileSeccomp(seccomp, { state: JSON.stringify(state), warn: (m: string) => ctx.log.warn(m) });
+  return compileSeccomp(seccomp, { state: JSON.stringify(state), warn: (m: string) => ctx.log.warn(m), debug: (m: string) => ctx.log.debug(m) });
 }
 
 interface Created {
@@ -198,6 +199,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
   let cgroup: CgroupManager | null = null;
   let init: InitProcess | null = null;
   let initPid = 0;
+  let hooksRan = false;
   try {
     lock = await lockDir(dir);
     const rootfs = path.resolve(bundle, config.root!.path);
@@ -232,13 +234,14 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     const waitForExit = runMode?.waitForExit ?? false;
     // run does create+start in one go: no fifo, the init execs as soon as it is ready.
     const execFifo = runMode ? '' : path.join(dir, EXEC_FIFO);
-    if (execFifo) {
-      native().mkfifo(execFifo, 0o622);
+    const startReplyFifo = execFifo ? path.join(dir, START_REPLY_FIFO) : '';
+    for (const fifo of [execFifo, startReplyFifo].filter(Boolean)) {
+      native().mkfifo(fifo, 0o600);
       // The init opens it as the container's root: in a user namespace that is the mapped uid/gid.
       const hostRoot = (maps: { containerID: number; hostID: number; size: number }[] | undefined) =>
         maps?.find((m) => m.containerID === 0)?.hostID ?? 0;
       if (config.linux?.namespaces?.some((n) => n.type === 'user' && !n.path)) {
-        fs.chownSync(execFifo, hostRoot(config.linux.uidMappings), hostRoot(config.linux.gidMappings));
+        fs.chownSync(fifo, hostRoot(config.linux.uidMappings), hostRoot(config.linux.gidMappings));
       }
     }
 
@@ -262,6 +265,10 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
       warn: (m: string) => ctx.log.warn(m),
     });
 
+    if (plan.mode === 'create') {
+      plan.sessionKeyring = opts.noNewKeyring ? '' : `_ses.${id}`;
+      plan.startReplyFifo = startReplyFifo;
+    }
     // With a terminal the container's stdio is the pty: the init must not hold our own stdio
     // (containerd waits for EOF on it).
     let stdio: [number, number, number] | 'inherit' = opts.stdio ?? 'inherit';
@@ -288,6 +295,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
         // its error message is on its way and the loop reports that instead.
         saved.initStartTime = readProcStat(initPid)?.startTime ?? 0;
       } else if (msg.type === 'hooks') {
+        hooksRan = true;
         const stateJson = JSON.stringify(ociState(saved, 'creating'));
         await runHooks('prestart', config.hooks?.prestart, stateJson);
         await runHooks('createRuntime', config.hooks?.createRuntime, stateJson);
@@ -329,6 +337,11 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
       }
     }
     fs.rmSync(dir, { recursive: true, force: true });
+    // runtime.md: when a prestart, createRuntime or createContainer hook fails, the lifecycle
+    // continues with the poststop hooks.
+    if (hooksRan || /createContainer hook/.test((e as Error).message)) {
+      await runHooksWarnOnly('poststop', config.hooks?.poststop, JSON.stringify({ ...ociState({ id, initPid: 0, initStartTime: 0, bundle, rootfs: path.resolve(bundle, config.root!.path), created: '', owner: '', config, cgroup: null, started: false }, 'stopped') }), (m) => ctx.log.warn(m));
+    }
     throw e;
   } finally {
     lock?.release();
@@ -352,17 +365,61 @@ export async function startContainer(ctx: RuntimeContext, id: string): Promise<v
     } catch (e) {
       throw new RuntimeError(`cannot start container: exec fifo: ${(e as Error).message}`);
     }
+    // The reply fifo is opened before the byte is written, so no reply can be missed.
+    const replyPath = path.join(containerDir(ctx.root, id), START_REPLY_FIFO);
+    let reply = -1;
+    try {
+      reply = fs.openSync(replyPath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    } catch {
+      // A container created by an older tsrun: no reply channel.
+    }
     try {
       fs.writeSync(fd, '0');
     } finally {
       fs.closeSync(fd);
     }
+    let failure = '';
+    if (reply >= 0) {
+      try {
+        failure = await readUntilEof(reply, saved);
+      } finally {
+        fs.closeSync(reply);
+      }
+    }
     fs.rmSync(fifo, { force: true });
+    fs.rmSync(replyPath, { force: true });
+    if (failure) {
+      // The init stops the container itself; poststop runs at delete, as after any stop.
+      throw new RuntimeError(failure.trim().split('\n').pop()!);
+    }
     saved.started = true;
     writeState(ctx.root, saved);
     await runHooksWarnOnly('poststart', saved.config.hooks?.poststart, JSON.stringify(ociState(saved, 'running')), (m) => ctx.log.warn(m));
   } finally {
     lock.release();
+  }
+}
+
+/**
+ * Reads the start reply fifo until every writer is gone: the init holds it until its execve
+ * (CLOEXEC) succeeds or it writes why it failed and exits.
+ */
+async function readUntilEof(fd: number, saved: SavedState): Promise<string> {
+  const buf = Buffer.alloc(4096);
+  let text = '';
+  for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
+    let n: number;
+    try {
+      n = fs.readSync(fd, buf, 0, buf.length, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      // Writers remain but nothing to read yet; a vanished init cannot answer any more.
+      if (!isSameProcessAlive(saved.initPid, saved.initStartTime)) return text;
+      await sleep(delay);
+      continue;
+    }
+    if (n === 0) return text;
+    text += buf.toString('utf8', 0, n);
   }
 }
 

@@ -43,6 +43,7 @@ export interface OciState {
 
 export const STATE_FILE = 'state.json';
 export const EXEC_FIFO = 'exec.fifo';
+export const START_REPLY_FIFO = 'start.fifo';
 
 export function ensureRoot(root: string): void {
   fs.mkdirSync(root, { recursive: true, mode: 0o700 });

@@ -232,6 +232,15 @@ export interface CreatePlan extends InitPlanCommon {
    * from it: `start` writes that byte. An empty string: no waiting (run without create).
    */
   execFifo: string;
+  /** Name of a new session keyring to join ("_ses.<id>"), or "" to keep the caller's (--no-new-keyring). */
+  sessionKeyring?: string;
+  /**
+   * Absolute host path of a second fifo, opened O_RDWR by the init before pivot_root. After the
+   * exec fifo released it, a failure (startContainer hook, execve) is written there as one line
+   * before the init exits; a successful execve closes it. `start` reads it to EOF, so it fails
+   * when the process could not start and returns once it runs. "" with no execFifo.
+   */
+  startReplyFifo?: string;
   /** linux.personality domain number, or -1 for none. */
   personality: number;
 }

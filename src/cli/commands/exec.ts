@@ -82,7 +82,8 @@ const command: CommandModule<any, any> = {
       // runc's default: the container's own process, with what the flags change.
       const saved = loadContainer(argv.root, argv.id);
       const base = saved.config.process!;
-      const args = (argv.command ?? []).map(String);
+      // protectExecCommand put the command after `--`, where yargs leaves it untouched.
+      const args = [...(argv.command ?? []), ...((argv as unknown as { '--'?: string[] })['--'] ?? [])].map(String);
       if (args.length === 0) throw new RuntimeError('exec args cannot be empty');
       proc = structuredClone(base);
       proc.args = args;
