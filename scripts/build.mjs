@@ -60,6 +60,7 @@ try { require('node:module').enableCompileCache(${JSON.stringify(path.join(root,
 require(${JSON.stringify(path.join(root, out))});
 `;
     const binPath = path.join(root, bin);
+    fs.mkdirSync(path.dirname(binPath), { recursive: true }); // bin/ holds only generated files
     fs.writeFileSync(`${binPath}.tmp`, launcher, { mode: 0o755 });
     fs.renameSync(`${binPath}.tmp`, binPath);
   }
