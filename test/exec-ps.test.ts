@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Sandbox, TSRUN, selected, waitFor } from './helpers/tsrun';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 
 function withRunning(name: string, body: (s: Sandbox) => Promise<void> | void) {
   if (!selected(name)) return;
@@ -107,6 +107,31 @@ withRunning('events --stats prints one stats event in runc\'s shape', (s) => {
   assert.is(ev.id, s.id);
   assert.ok(ev.data.pids.current >= 1);
   assert.ok(ev.data.memory.usage.usage > 0);
+});
+
+test('events streams an oom event when a process of the container is OOM-killed', async () => {
+  // A subshell allocates 100 MB in a 32 MB container, again and again; the init survives.
+  const s = new Sandbox(['sh', '-c', 'while :; do (x=$(head -c 100000000 /dev/zero | tr "\\0" a)); sleep 0.5; done']);
+  try {
+    s.config.linux.resources = { memory: { limit: 32 * 1024 * 1024, swap: 32 * 1024 * 1024 } };
+    s.writeConfig();
+    assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
+    const events = spawn(TSRUN, ['--root', s.root, 'events', '--interval', '1s', s.id], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    events.stdout.on('data', (d) => (out += d));
+    try {
+      await waitFor(() => /"type":"oom"/.test(out), 30_000, 'an oom event');
+    } finally {
+      events.kill('SIGKILL');
+    }
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l));
+    assert.ok(lines.some((e) => e.type === 'stats' && e.id === s.id), 'stats events too');
+    assert.ok(lines.some((e) => e.type === 'oom' && e.id === s.id));
+    assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
+    assert.equal(s.leftovers(), []);
+  } finally {
+    s.cleanup();
+  }
 });
 
 test('exec into a stopped container is refused', async () => {
