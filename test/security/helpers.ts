@@ -250,8 +250,8 @@ int main(int argc, char **argv) {
 `;
 
 /**
- * ptrace probe: for `seconds`, against every other pid it can see, tries PTRACE_ATTACH (then
- * detaches), process_vm_readv of the first mapped page, and open(/proc/<pid>/mem). Each success is
+ * ptrace probe: for `seconds`, against every other pid it can see, tries to attach (PTRACE_SEIZE,
+ * then detaches), process_vm_readv of the first mapped page, and open(/proc/<pid>/mem). Each success is
  * printed as "<WHAT> <pid> exe=<exe> comm=<comm>"; the exe is read while the target is stopped
  * (attach) so a tsrun-init image (memfd or host file) can be told from a process that has already
  * exec'd its program. "denied" lines count the refusals (so the test knows targets were seen).
@@ -288,6 +288,17 @@ static unsigned long first_map(int pid) {
   return a;
 }
 
+/* Each (pid, exe, kind) success is reported once and not retried: attaching over and over would
+   keep the target stopped. Refusals are retried (a window may open later). */
+#define MAXR 4096
+static struct { int pid; char kind; char exe[64]; } rep[MAXR];
+static int nrep;
+static int reported(int pid, char kind, const char *exe) {
+  for (int i = 0; i < nrep; i++) if (rep[i].pid == pid && rep[i].kind == kind && !strncmp(rep[i].exe, exe, 63)) return 1;
+  if (nrep < MAXR) { rep[nrep].pid = pid; rep[nrep].kind = kind; strncpy(rep[nrep].exe, exe, 63); nrep++; }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   double secs = argc > 1 ? atof(argv[1]) : 5;
   int self = getpid();
@@ -300,28 +311,39 @@ int main(int argc, char **argv) {
     struct dirent *e;
     while (d && (e = readdir(d))) {
       int pid = atoi(e->d_name);
-      if (pid <= 0 || pid == self || pid == getppid()) continue;
+      if (pid <= 0 || pid == self) continue;
       char exe[256], comm[64];
       tries++;
-      if (ptrace(PTRACE_ATTACH, pid, 0, 0) == 0) {
-        int st; waitpid(pid, &st, __WALL);
+      exe_of(pid, exe, sizeof exe);
+      int done_a = 0, done_v = 0, done_m = 0;
+      for (int i = 0; i < nrep; i++) if (rep[i].pid == pid && !strncmp(rep[i].exe, exe, 63)) {
+        done_a |= rep[i].kind == 'A'; done_v |= rep[i].kind == 'V'; done_m |= rep[i].kind == 'M';
+      }
+      if (done_a && done_v && done_m) continue;
+      /* PTRACE_SEIZE makes the same permission check as PTRACE_ATTACH (PTRACE_MODE_ATTACH) but
+         sends no SIGSTOP: a stop left pending by an attach that raced an execve would leave the
+         target group-stopped after we detach. PTRACE_INTERRUPT stops it so its exe is stable. */
+      if (!done_a && ptrace(PTRACE_SEIZE, pid, 0, 0) == 0) {
+        int st, w = 0;
+        ptrace(PTRACE_INTERRUPT, pid, 0, 0);
+        for (int i = 0; i < 1000 && (w = waitpid(pid, &st, __WALL | WNOHANG)) == 0; i++) usleep(1000);
         exe_of(pid, exe, sizeof exe); comm_of(pid, comm, sizeof comm);
-        printf("ATTACH %d exe=%s comm=%s\n", pid, exe, comm); fflush(stdout);
+        if (!reported(pid, 'A', exe)) { printf("ATTACH %d exe=%s comm=%s%s\n", pid, exe, comm, w > 0 ? "" : " (no stop)"); fflush(stdout); }
         ptrace(PTRACE_DETACH, pid, 0, 0);
-      } else if (errno == EPERM || errno == EACCES) denied++;
+      } else if (!done_a && (errno == EPERM || errno == EACCES)) denied++;
       char buf[16];
       struct iovec l = { buf, sizeof buf }, r = { (void *)first_map(pid), sizeof buf };
-      if (process_vm_readv(pid, &l, 1, &r, 1, 0) > 0) {
+      if (!done_v && process_vm_readv(pid, &l, 1, &r, 1, 0) > 0) {
         exe_of(pid, exe, sizeof exe); comm_of(pid, comm, sizeof comm);
-        printf("VMREAD %d exe=%s comm=%s\n", pid, exe, comm); fflush(stdout);
-      } else if (errno == EPERM || errno == EACCES) denied++;
+        if (!reported(pid, 'V', exe)) { printf("VMREAD %d exe=%s comm=%s\n", pid, exe, comm); fflush(stdout); }
+      } else if (!done_v && (errno == EPERM || errno == EACCES)) denied++;
       char p[64]; snprintf(p, sizeof p, "/proc/%d/mem", pid);
-      int fd = open(p, O_RDONLY | O_CLOEXEC);
+      int fd = done_m ? -1 : open(p, O_RDONLY | O_CLOEXEC);
       if (fd >= 0) {
         exe_of(pid, exe, sizeof exe); comm_of(pid, comm, sizeof comm);
-        printf("MEM %d exe=%s comm=%s\n", pid, exe, comm); fflush(stdout);
+        if (!reported(pid, 'M', exe)) { printf("MEM %d exe=%s comm=%s\n", pid, exe, comm); fflush(stdout); }
         close(fd);
-      } else if (errno == EPERM || errno == EACCES) denied++;
+      } else if (!done_m && (errno == EPERM || errno == EACCES)) denied++;
     }
     if (d) closedir(d);
     usleep(100);
