@@ -261,6 +261,16 @@ sys.stdout.write(out.decode().replace("\\r", ""))
   assert.equal(s.leftovers(), []);
 });
 
+withSandbox('run with terminal: true in the foreground connects the pty to tsrun\'s own terminal', ['sh', '-c', 'tty; echo hi-from-tty; exit 3'], (s) => {
+  s.config.process.terminal = true;
+  s.writeConfig();
+  // script(1) gives tsrun a terminal of its own, as a person at a shell would.
+  const r = spawnSync('script', ['-qec', `${TSRUN} --root ${s.root} run -b ${s.bundle} ${s.id}`, '/dev/null'], { encoding: 'utf8', timeout: 30_000 });
+  assert.match(r.stdout, /\/dev\/pts\/\d+\r\nhi-from-tty\r\n/);
+  assert.is(r.status, 3, r.stdout);
+  assert.equal(s.leftovers(), []);
+});
+
 withSandbox('terminal without --console-socket is refused with runc\'s message', ['true'], (s) => {
   s.config.process.terminal = true;
   s.writeConfig();

@@ -164,6 +164,8 @@ async function compileSeccompFor(config: Spec, state: OciState, ctx: RuntimeCont
 
 interface Created {
   saved: SavedState;
+  /** run in the foreground with a terminal: the pty master tsrun connects to its stdio. */
+  consoleMaster?: number;
   /** Present when the caller asked to wait for the container's exit (run without -d). */
   init?: InitProcess;
 }
@@ -181,9 +183,11 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
   if (opts.consoleSocket && !config.process?.terminal) {
     throw new RuntimeError('cannot use console socket if runc will not detach or allocate tty');
   }
-  if (config.process?.terminal && !opts.consoleSocket) {
-    if (!runMode?.waitForExit) throw new RuntimeError('cannot allocate tty if runc will detach without setting console socket');
-    throw new RuntimeError('run with terminal: true needs --console-socket (tsrun does not proxy a terminal itself yet)');
+  // run in the foreground with a terminal and no console socket: tsrun receives the pty itself
+  // and connects it to its own stdio, as runc does.
+  const ownConsole = !!config.process?.terminal && !opts.consoleSocket && !!runMode?.waitForExit;
+  if (config.process?.terminal && !opts.consoleSocket && !ownConsole) {
+    throw new RuntimeError('cannot allocate tty if runc will detach without setting console socket');
   }
   const { fds: extraFds, env: extraEnv } = passedFds(opts.preserveFds ?? 0);
 
@@ -200,6 +204,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
   let init: InitProcess | null = null;
   let initPid = 0;
   let hooksRan = false;
+  let consoleServer: ConsoleServer | null = null;
   try {
     lock = await lockDir(dir);
     const rootfs = path.resolve(bundle, config.root!.path);
@@ -232,6 +237,11 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     saved.cgroup = cgroup.state;
 
     const waitForExit = runMode?.waitForExit ?? false;
+    let consoleSocket = opts.consoleSocket ? path.resolve(opts.consoleSocket) : '';
+    if (ownConsole) {
+      consoleSocket = path.join(dir, 'console.sock');
+      consoleServer = await listenForConsole(consoleSocket);
+    }
     // run does create+start in one go: no fifo, the init execs as soon as it is ready.
     const execFifo = runMode ? '' : path.join(dir, EXEC_FIFO);
     const startReplyFifo = execFifo ? path.join(dir, START_REPLY_FIFO) : '';
@@ -254,7 +264,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
       bundle,
       config: extraEnv.length ? { ...config, process: { ...processConfig, env: [...(processConfig.env ?? []), ...extraEnv] } } : config,
       execFifo,
-      consoleSocket: opts.consoleSocket ? path.resolve(opts.consoleSocket) : '',
+      consoleSocket,
       noPivot: opts.noPivot ?? false,
       preserveFds: extraFds.length,
       waitForExit,
@@ -318,7 +328,8 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     writeState(ctx.root, saved);
     if (opts.pidFile) writePidFile(opts.pidFile, initPid);
     if (!waitForExit) init.detach();
-    return { saved, init: waitForExit ? init : undefined };
+    const consoleMaster = consoleServer ? await consoleServer.master() : undefined;
+    return { saved, init: waitForExit ? init : undefined, consoleMaster };
   } catch (e) {
     // Undo in reverse order. The mounts live in the container's mount namespace and vanish with
     // its last process.
@@ -344,8 +355,85 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     }
     throw e;
   } finally {
+    consoleServer?.close();
     lock?.release();
   }
+}
+
+interface ConsoleServer {
+  /** The pty master the init sent (it arrives before "ready"). */
+  master(): Promise<number>;
+  close(): void;
+}
+
+/**
+ * A unix socket for the init's pty master. Connections are accepted paused, so that libuv never
+ * reads from them: the message carries the fd (SCM_RIGHTS) and only recvmsg may consume it.
+ */
+async function listenForConsole(socketPath: string): Promise<ConsoleServer> {
+  const net = await import('node:net');
+  const server = net.createServer({ pauseOnConnect: true });
+  let conn: import('node:net').Socket | null = null;
+  server.on('connection', (c) => {
+    if (conn) c.destroy();
+    else conn = c;
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => resolve());
+  });
+  return {
+    async master() {
+      for (let i = 0; i < 500; i++) {
+        const fd = (conn as unknown as { _handle?: { fd?: number } } | null)?._handle?.fd;
+        if (fd !== undefined && fd >= 0) {
+          try {
+            return native().recvFd(fd).fd;
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+          }
+        }
+        await sleep(10);
+      }
+      throw new RuntimeError('the container init did not send its terminal');
+    },
+    close() {
+      (conn as import('node:net').Socket | null)?.destroy();
+      server.close();
+    },
+  };
+}
+
+/**
+ * Connects a pty master to our stdio. `stop` waits (briefly) until the container's output is
+ * drained — the read ends with EIO once the last slave fd is closed — then restores our terminal.
+ */
+async function proxyTerminal(master: number): Promise<() => Promise<void>> {
+  const tty = await import('node:tty');
+  const stdinRaw = process.stdin.isTTY ? (process.stdin.setRawMode(true), true) : false;
+  const fromContainer = new tty.ReadStream(master);
+  const drained = new Promise<void>((resolve) => {
+    fromContainer.on('error', () => resolve());
+    fromContainer.on('end', () => resolve());
+    fromContainer.on('close', () => resolve());
+  });
+  // Node's raw mode keeps ONLCR on our terminal, which would turn the container terminal's
+  // "\r\n" into "\r\r\n": hand it "\n" and let our terminal add the "\r" back.
+  const crlf = process.stdout.isTTY;
+  fromContainer.on('data', (d: Buffer) => process.stdout.write(crlf ? d.toString('latin1').replace(/\r\n/g, '\n') : d, crlf ? 'latin1' : undefined));
+  const toContainer = (d: Buffer) => {
+    try {
+      fs.writeSync(master, d);
+    } catch {}
+  };
+  process.stdin.on('data', toContainer);
+  return async () => {
+    await Promise.race([drained, sleep(2000)]);
+    process.stdin.off('data', toContainer);
+    if (stdinRaw) process.stdin.setRawMode(false);
+    process.stdin.pause();
+    fromContainer.destroy();
+  };
 }
 
 /** start: releases the init waiting on its exec fifo, then runs the poststart hooks. */
@@ -502,7 +590,8 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
 
 /** run: create + start (+ wait for the exit status and delete, unless detached). */
 export async function runContainer(ctx: RuntimeContext, opts: RunOptions): Promise<number> {
-  const { saved, init } = await createContainer(ctx, opts, { waitForExit: !opts.detach });
+  const { saved, init, consoleMaster } = await createContainer(ctx, opts, { waitForExit: !opts.detach });
+  const stopProxy = consoleMaster !== undefined ? await proxyTerminal(consoleMaster) : async () => {};
   // The init execs the user process right after "ready": it is running now.
   await runHooksWarnOnly('poststart', saved.config.hooks?.poststart, JSON.stringify(ociState(saved, 'running')), (m) => ctx.log.warn(m));
   if (opts.detach || !init) return 0;
@@ -525,6 +614,7 @@ export async function runContainer(ctx: RuntimeContext, opts: RunOptions): Promi
     }
   } finally {
     for (const s of forwarded) process.off(s, forward);
+    await stopProxy();
   }
   if (!opts.keep) {
     try {
