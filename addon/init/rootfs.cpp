@@ -411,27 +411,42 @@ void finish_rootfs(const JValue &plan) {
     if (err) die_err(err, strf("write sysctl %s", key.c_str()));
   }
   auto masked = pstrs(plan, "maskedPaths");
-  bool null_checked = false;
+  // /dev/null is opened and checked once, and every mask is a clone of that very open file:
+  // nothing is looked up by path twice, so a container swapping /dev/null for a symlink to a
+  // host file while we mask (CVE-2025-31133 shape) gains nothing.
+  Fd null_fd;
   for (auto &p : masked) {
-    struct stat st;
-    if (stat(p.c_str(), &st) < 0) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    Fd target((int)syscall(SYS_openat2, AT_FDCWD, p.c_str(), &how, sizeof how));
+    if (target.fd < 0) {
       if (errno == ENOENT) continue;
       die_err(errno, strf("mask %s", p.c_str()));
     }
+    struct stat st;
+    if (fstat(target.fd, &st) < 0) die_err(errno, strf("mask %s", p.c_str()));
     if (S_ISDIR(st.st_mode)) {
-      if (mount("tmpfs", p.c_str(), "tmpfs", MS_RDONLY, nullptr) < 0) die_err(errno, strf("mask %s", p.c_str()));
+      if (mount("tmpfs", fdpath(target.fd).c_str(), "tmpfs", MS_RDONLY, nullptr) < 0) die_err(errno, strf("mask %s", p.c_str()));
       continue;
     }
-    if (!null_checked) {
-      // The container controls its /dev: binding a "null" that is really something else would
-      // expose it wherever a path is masked.
+    if (null_fd.fd < 0) {
+      // Symlinks inside the container's root may lead to /dev/null; what counts is that the file
+      // finally opened is the null device itself (magic links stay refused).
+      struct open_how null_how = how;
+      null_how.flags = O_PATH | O_CLOEXEC;
+      null_how.resolve = RESOLVE_NO_MAGICLINKS;
+      null_fd = Fd((int)syscall(SYS_openat2, AT_FDCWD, "/dev/null", &null_how, sizeof null_how));
       struct stat ns;
-      if (stat("/dev/null", &ns) < 0) die_err(errno, "stat /dev/null");
+      if (null_fd.fd < 0 || fstat(null_fd.fd, &ns) < 0) die_err(errno, strf("mask %s: open /dev/null", p.c_str()));
       if (!S_ISCHR(ns.st_mode) || major(ns.st_rdev) != 1 || minor(ns.st_rdev) != 3)
         die(strf("mask %s: /dev/null is not the null device (char 1:3)", p.c_str()));
-      null_checked = true;
     }
-    if (mount("/dev/null", p.c_str(), nullptr, MS_BIND, nullptr) < 0) die_err(errno, strf("mask %s", p.c_str()));
+    Fd tree((int)syscall(SYS_open_tree, null_fd.fd, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+    if (tree.fd < 0) die_err(errno, strf("mask %s: clone /dev/null", p.c_str()));
+    if (syscall(SYS_move_mount, tree.fd, "", target.fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+      die_err(errno, strf("mask %s", p.c_str()));
   }
   for (auto &p : pstrs(plan, "readonlyPaths")) {
     if (mount(p.c_str(), p.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0) {
