@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { hostMounts, installProbe, mountChanges, readOut, Sandbox, sha256, SWAP_PROBE, treePrint, tsrunAsync, tsrunDetached, waitStatus, withSandbox } from './helpers';
+import { hostMounts, installProbe, mountChanges, readOut, runWithConsole, Sandbox, sha256, SWAP_PROBE, treePrint, tsrunAsync, tsrunDetached, waitStatus, withSandbox } from './helpers';
 
 /** Probe: what each masked path is, and a write through it (never through /dev/null itself). */
 const MASK_PROBE = ['sh', '-c', 'for p in /masked /proc/kcore /proc/keys /proc/timer_list; do echo "MASK $p $(stat -L -c \'%F %t:%T\' $p 2>&1)"; (echo PWNED >> $p) 2>&1 && echo "WROTE $p"; done; echo probe-done'];
@@ -195,6 +195,59 @@ test('race: /dev/null swapped with a symlink to a host file by a second containe
     v.cleanup();
     a.cleanup();
   }
+});
+
+/**
+ * With a terminal the runtime opens the container's /dev/ptmx, and binds the pty slave
+ * (/dev/pts/N) onto /dev/console: both through the container's /dev.
+ */
+function terminalRun(s: Sandbox, S: string): string {
+  s.config.process.terminal = true;
+  s.config.process.args = ['sh', '-c', `tty; test -c /dev/console && echo console-ok; ${MASK_PROBE[2]}`];
+  s.writeConfig();
+  const tree = treePrint(S);
+  const mounts = hostMounts();
+  const r = runWithConsole(s);
+  if (r.status === 0) {
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && !/"status":\s*"stopped"/.test(s.tsrun(['state', s.id]).stdout)) {}
+  }
+  s.tsrun(['delete', '-f', s.id]);
+  console.log(`    ${r.status === 0 ? 'ran' : `refused: ${r.stderr.trim().slice(-150)}`}`);
+  assert.equal(treePrint(S), tree, `host sentinel directory changed (output: ${r.stdout})`);
+  assert.equal(mountChanges(mounts, hostMounts(), [s.dir]), [], 'host mount table changed');
+  assert.not.match(r.stdout, /^MASK \S+ regular file/m, `a masked path is a file:\n${r.stdout}`);
+  assert.equal(s.leftovers(), []);
+  return r.stdout;
+}
+
+withSandbox(test, 'terminal: /dev/pts a symlink to a host directory in a /dev bind (CVE-2025-52565)', ['true'], (s) => {
+  const { S } = setup(s);
+  devFromHostDir(s, (dev) => {
+    mknodNull(dev);
+    fs.symlinkSync(S, path.join(dev, 'pts'));
+    fs.symlinkSync('pts/ptmx', path.join(dev, 'ptmx'));
+  });
+  terminalRun(s, S);
+});
+
+withSandbox(test, 'terminal: /dev/console a symlink to a host file in a /dev bind (CVE-2025-52565)', ['true'], (s) => {
+  const { S, sentinel } = setup(s);
+  devFromHostDir(s, (dev) => {
+    mknodNull(dev);
+    fs.mkdirSync(path.join(dev, 'pts'));
+    fs.symlinkSync('pts/ptmx', path.join(dev, 'ptmx'));
+    fs.symlinkSync(sentinel, path.join(dev, 'console'));
+  });
+  terminalRun(s, S);
+});
+
+withSandbox(test, 'control: the terminal path runs with an ordinary /dev (the probe gets its pty and /dev/console)', ['true'], (s) => {
+  const { S } = setup(s);
+  const out = terminalRun(s, S);
+  assert.match(out, /\/dev\/pts\/\d+/);
+  assert.match(out, /console-ok/);
+  assert.match(out, /probe-done/);
 });
 
 test.run();

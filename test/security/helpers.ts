@@ -141,7 +141,7 @@ export function mountChanges(before: string[], after: string[], ours: string[]):
 // ---------------------------------------------------------------------------------------------
 // Static C probes (busybox has no strace, no ptrace, no renameat2)
 
-const PROBE_DIR = path.join(REPO, 'test/.fixtures/security-probes');
+const PROBE_DIR = path.join(REPO, 'test/.fixtures/escape-probes');
 
 /** Compiles `source` with cc -static once per source text; returns the binary's host path. */
 export function compileProbe(name: string, source: string): string {
@@ -469,6 +469,44 @@ export async function waitStatus(s: Sandbox, status: string, id = s.id, timeoutM
     if (Date.now() > deadline) throw new Error(`container ${id} never reached ${status}: ${r.stdout}${r.stderr}`);
     await new Promise((res) => setTimeout(res, 50));
   }
+}
+
+/**
+ * `run -d --console-socket` with a receiver (python3's socket.recv_fds) that takes the pty master
+ * and prints what the container writes on it once the container has exited.
+ */
+export function runWithConsole(s: Sandbox, id = s.id): Result {
+  const sock = path.join(s.dir, `${id}.console.sock`);
+  const receiver = `
+import socket, os, sys, subprocess
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(sys.argv[1]); srv.listen(1); srv.settimeout(20)
+p = subprocess.Popen(sys.argv[2:])
+try:
+    conn, _ = srv.accept()
+except socket.timeout:
+    sys.exit(p.wait() or 1)
+msg, fds, flags, addr = socket.recv_fds(conn, 1024, 4)
+rc = p.wait()
+out = b""
+while True:
+    try:
+        chunk = os.read(fds[0], 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+sys.stdout.write(out.decode(errors="replace").replace("\\r", ""))
+sys.exit(rc)
+`;
+  const r = spawnSync('python3', ['-c', receiver, sock, TSRUN, '--root', s.root, 'run', '-d', '--console-socket', sock, '-b', s.bundle, id], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    cwd: s.dir,
+  });
+  if (r.error) throw r.error;
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
 export function readOut(file: string): string {
