@@ -225,6 +225,56 @@ bool is_proc_or_sys(const std::string &dest, const std::string &fstype) {
   return d == "/proc" || d == "/sys" || fstype == "proc" || fstype == "sysfs";
 }
 
+// root + the lexically cleaned container path (".." stops at the root).
+std::string clean_join(const std::string &root, const std::string &path) {
+  std::vector<std::string> clean;
+  for (auto &p : split_path(path)) {
+    if (p == ".") continue;
+    if (p == "..") {
+      if (!clean.empty()) clean.pop_back();
+      continue;
+    }
+    clean.push_back(p);
+  }
+  std::string out = root == "/" ? "" : root;
+  for (auto &c : clean) out += "/" + c;
+  return out.empty() ? "/" : out;
+}
+
+std::string fd_target(int fd) {
+  char buf[PATH_MAX];
+  ssize_t n = readlink(fdpath(fd).c_str(), buf, sizeof buf - 1);
+  if (n < 0) die_err(errno, "readlink " + fdpath(fd));
+  return std::string(buf, n);
+}
+
+// runc's rule (CVE-2019-16884 and its kin): nothing may be mounted inside /proc — where the
+// runtime later writes security settings (attr/exec, sysctls) — except the files lxcfs emulates,
+// and /proc itself only takes a procfs. Judged on where the resolved target really is, so a
+// rootfs symlink into /proc is caught too.
+void check_proc_path(const std::string &where, const std::string &proc, const std::string &dest, const std::string &source, const std::string &fstype);
+
+void check_proc_mount(int rootfd, int target_fd, const std::string &dest, const std::string &source, const std::string &fstype) {
+  std::string root = fd_target(rootfd);
+  std::string proc = root == "/" ? "/proc" : root + "/proc";
+  check_proc_path(target_fd >= 0 ? fd_target(target_fd) : clean_join(root, dest), proc, dest, source, fstype);
+}
+
+void check_proc_path(const std::string &where, const std::string &proc, const std::string &dest, const std::string &source, const std::string &fstype) {
+  if (where == proc) {
+    if (fstype == "proc") return;
+    struct statfs sfs;
+    if (!source.empty() && statfs(source.c_str(), &sfs) == 0 && sfs.f_type == 0x9fa0 /* PROC_SUPER_MAGIC */) return;
+    die(strf("\"%s\" cannot be mounted because it is not of type proc", dest.c_str()));
+  }
+  if (where.compare(0, proc.size() + 1, proc + "/") != 0) return;
+  static const char *const lxcfs[] = {"cpuinfo", "diskstats", "meminfo", "stat", "swaps", "uptime", "loadavg", "slabinfo", "net/dev", "sys/kernel/ns_last_pid"};
+  std::string rel = where.substr(proc.size() + 1);
+  for (const char *ok : lxcfs)
+    if (rel == ok) return;
+  die(strf("\"%s\" cannot be mounted because it is inside /proc", dest.c_str()));
+}
+
 void mount_step(int rootfd, const JValue &step) {
   std::string source = pstr(step, "source");
   std::string dest = pstr(step, "destination");
@@ -250,8 +300,11 @@ void mount_step(int rootfd, const JValue &step) {
       if (r == 0 && S_ISLNK(st.st_mode)) die(strf("%s: destination %s is a symlink, refusing to mount over it", what.c_str(), dest.c_str()));
     }
   }
+  // Checked on the path as written (before anything is created), then on where it resolved to.
+  check_proc_mount(rootfd, -1, dest, source, fstype);
   Fd target(resolve(rootfd, dest, bind && !is_dir ? kCreateFile : kCreateDirs));
   if (target.fd < 0) die_err(errno, what);
+  check_proc_mount(rootfd, target.fd, dest, source, fstype);
   std::vector<JValue> props = parr(step, "propagation");
   uint64_t attr_set = (uint64_t)pint(step, "recursiveAttrSet");
   uint64_t attr_clr = (uint64_t)pint(step, "recursiveAttrClear");

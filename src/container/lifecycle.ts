@@ -428,7 +428,7 @@ async function proxyTerminal(master: number): Promise<() => Promise<void>> {
   };
   process.stdin.on('data', toContainer);
   return async () => {
-    await Promise.race([drained, sleep(2000)]);
+    await Promise.race([drained, sleep(5000)]);
     process.stdin.off('data', toContainer);
     if (stdinRaw) process.stdin.setRawMode(false);
     process.stdin.pause();
