@@ -14,11 +14,17 @@ export function underPty(argv, env, timeoutMs = 30000) {
 
 // The container writes an ever-increasing counter to this file; we read it from the host
 // through /proc/<pid>/root to see whether the container is frozen or running.
-export const COUNTER_CMD = ['sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /tmp/counter; usleep 10000; done'];
+// Written to a temp file and renamed: a reader never sees the truncated, empty file that
+// `echo > file` leaves for an instant (read as 0, it made an unpaused counter look reset).
+export const COUNTER_CMD = ['sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /tmp/counter.tmp; mv /tmp/counter.tmp /tmp/counter; usleep 10000; done'];
 
 export function counter(pid) {
-  const s = readText(`/proc/${pid}/root/tmp/counter`);
-  return s === null ? null : Number(s.trim());
+  for (let i = 0; i < 5; i++) {
+    const s = readText(`/proc/${pid}/root/tmp/counter`);
+    if (s === null) return null;
+    if (s.trim() !== '') return Number(s.trim());
+  }
+  return null;
 }
 
 // True when the counter does not move over `ms` (frozen), false when it does.
