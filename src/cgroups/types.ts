@@ -1,105 +1,20 @@
 /**
- * The runtime-spec `linux.resources` shape, as the cgroup code consumes it. Kept local (and
- * structurally compatible with the config.json JSON) so that src/cgroups does not depend on the
- * spec module's evolution; every member is optional because `update` passes partial objects.
+ * The runtime-spec `linux.resources` shape comes from src/spec/types.ts (one definition for the
+ * whole runtime); the stats shapes below are runc's `events --stats` JSON.
  */
-
-export interface LinuxDeviceCgroup {
-  allow: boolean;
-  /** 'a' (all), 'c', 'b'; absent = all. */
-  type?: string;
-  /** absent or -1 = any. */
-  major?: number | null;
-  minor?: number | null;
-  /** any combination of r, w, m; absent = "rwm". */
-  access?: string;
-}
-
-export interface LinuxMemory {
-  limit?: number;
-  reservation?: number;
-  swap?: number;
-  kernel?: number;
-  kernelTCP?: number;
-  swappiness?: number;
-  disableOOMKiller?: boolean;
-  useHierarchy?: boolean;
-  checkBeforeUpdate?: boolean;
-}
-
-export interface LinuxCPU {
-  shares?: number;
-  quota?: number;
-  burst?: number;
-  period?: number;
-  realtimeRuntime?: number;
-  realtimePeriod?: number;
-  cpus?: string;
-  mems?: string;
-  idle?: number;
-}
-
-export interface LinuxPids {
-  limit?: number;
-}
-
-export interface LinuxWeightDevice {
-  major: number;
-  minor: number;
-  weight?: number;
-  leafWeight?: number;
-}
-
-export interface LinuxThrottleDevice {
-  major: number;
-  minor: number;
-  rate: number;
-}
-
-export interface LinuxBlockIO {
-  weight?: number;
-  leafWeight?: number;
-  weightDevice?: LinuxWeightDevice[];
-  throttleReadBpsDevice?: LinuxThrottleDevice[];
-  throttleWriteBpsDevice?: LinuxThrottleDevice[];
-  throttleReadIOPSDevice?: LinuxThrottleDevice[];
-  throttleWriteIOPSDevice?: LinuxThrottleDevice[];
-}
-
-export interface LinuxHugepageLimit {
-  /** "2MB", "1GB", "64KB" ... */
-  pageSize: string;
-  limit: number;
-}
-
-export interface LinuxInterfacePriority {
-  name: string;
-  priority: number;
-}
-
-export interface LinuxNetwork {
-  classID?: number;
-  priorities?: LinuxInterfacePriority[];
-}
-
-export interface LinuxRdma {
-  hcaHandles?: number;
-  hcaObjects?: number;
-}
-
-export interface LinuxResources {
-  devices?: LinuxDeviceCgroup[];
-  memory?: LinuxMemory;
-  cpu?: LinuxCPU;
-  pids?: LinuxPids;
-  blockIO?: LinuxBlockIO;
-  hugepageLimits?: LinuxHugepageLimit[];
-  network?: LinuxNetwork;
-  rdma?: Record<string, LinuxRdma>;
-  unified?: Record<string, string>;
-}
-
-// ---- `runc events --stats` "data" (runc's types/events.go JSON names and omitempty rules) ----
+export type {
+  LinuxBlockIO,
+  LinuxCPU,
+  LinuxDeviceCgroup,
+  LinuxHugepageLimit,
+  LinuxMemory,
+  LinuxNetwork,
+  LinuxPids,
+  LinuxRdma,
+  LinuxResources,
+  LinuxThrottleDevice,
+  LinuxWeightDevice,
+} from '../spec/types';
 
 export interface CpuUsage {
   total?: number;

@@ -136,7 +136,8 @@ export interface Device {
 
 export interface LinuxDeviceCgroup {
   allow: boolean;
-  type?: 'a' | 'c' | 'b';
+  /** 'a', 'c' or 'b' once validated; a string because `update --resources` JSON is checked later. */
+  type?: string;
   major?: number;
   minor?: number;
   access?: string;
