@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { exampleSpec } from '../../src/cli/commands/spec';
 import { copyRootfs } from './rootfs';
 
 export const REPO = path.resolve(__dirname, '../..');
@@ -20,37 +21,22 @@ export interface Result {
 
 export type Config = Record<string, any>;
 
-/** runc's example config without a terminal, running `args`. */
+/**
+ * `tsrun spec`'s example (runc's) with what tests need: no terminal, `args`, a marker in the
+ * environment (to find the container's processes), a writable root, no cgroup mount and no
+ * cgroup namespace (tests that want them add them).
+ */
 export function baseConfig(args: string[], marker: string): Config {
-  const caps = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
-  return {
-    ociVersion: '1.2.0',
-    process: {
-      terminal: false,
-      user: { uid: 0, gid: 0 },
-      args,
-      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `TSRUN_TEST_MARKER=${marker}`],
-      cwd: '/',
-      capabilities: { bounding: caps, effective: caps, permitted: caps, ambient: caps },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
-      noNewPrivileges: true,
-    },
-    root: { path: 'rootfs', readonly: false },
-    hostname: 'tsrun-test',
-    mounts: [
-      { destination: '/proc', type: 'proc', source: 'proc' },
-      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
-      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-    ],
-    linux: {
-      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
-      maskedPaths: ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/sys/firmware'],
-      readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
-    },
-  };
+  const c = exampleSpec(false) as Config;
+  c.process.terminal = false;
+  c.process.args = args;
+  c.process.env = [...c.process.env.filter((e: string) => !e.startsWith('TERM=')), `TSRUN_TEST_MARKER=${marker}`];
+  c.root.readonly = false;
+  c.hostname = 'tsrun-test';
+  c.mounts = c.mounts.filter((m: { type: string }) => m.type !== 'cgroup');
+  c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== 'cgroup');
+  delete c.linux.resources;
+  return c;
 }
 
 let counter = 0;
