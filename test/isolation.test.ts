@@ -294,6 +294,35 @@ withSandbox('a new session keyring by default; --no-new-keyring keeps the caller
   assert.not.match(runOk(s, ['--no-new-keyring']), `_ses.${s.id}`);
 });
 
+// This host has neither AppArmor nor SELinux: each label must fail exactly as runc 1.1 fails
+// here (checked by hand against /usr/sbin/runc), never be ignored silently.
+withSandbox('apparmorProfile without AppArmor: the write to attr/exec fails create, as in runc', ['true'], (s) => {
+  s.config.process.apparmorProfile = 'tsrun-test-profile';
+  s.writeConfig();
+  const r = s.tsrun(['run', '-b', s.bundle, s.id]);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /apparmor.*invalid argument/);
+  assert.equal(s.leftovers(), []);
+});
+
+withSandbox('selinuxLabel without SELinux: refused before anything runs, with runc\'s message', ['true'], (s) => {
+  s.config.process.selinuxLabel = 'system_u:system_r:container_t:s0';
+  s.writeConfig();
+  const r = s.tsrun(['run', '-b', s.bundle, s.id]);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, 'selinux label is specified in config, but selinux is disabled or not supported');
+  assert.equal(s.leftovers(), []);
+});
+
+withSandbox('linux.mountLabel without SELinux: the tmpfs context= option fails the mount, as in runc', ['true'], (s) => {
+  s.config.linux.mountLabel = 'system_u:object_r:container_file_t:s0';
+  s.writeConfig();
+  const r = s.tsrun(['run', '-b', s.bundle, s.id]);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /mount tmpfs on \/dev: invalid argument/);
+  assert.equal(s.leftovers(), []);
+});
+
 withSandbox('--no-pivot runs the container with MS_MOVE + chroot', ['sh', '-c', 'echo ok; ls /'], (s) => {
   assert.match(runOk(s, ['--no-pivot']), /^ok\n/);
 });

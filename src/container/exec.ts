@@ -12,7 +12,7 @@ import { buildExecPlan } from '../spec/plan';
 import type { Process } from '../spec/types';
 import type { RuntimeContext } from './context';
 import { RuntimeError } from './errors';
-import { deriveStatus, loadContainer, ociState, passedFds, writePidFile } from './lifecycle';
+import { checkSelinuxLabel, deriveStatus, loadContainer, ociState, passedFds, writePidFile } from './lifecycle';
 
 export interface ExecOptions {
   id: string;
@@ -40,6 +40,7 @@ export async function execProcess(ctx: RuntimeContext, opts: ExecOptions): Promi
   if (opts.process.terminal && !opts.consoleSocket) throw new RuntimeError('cannot allocate tty if runc will detach without setting console socket');
   if (!opts.process.terminal && opts.consoleSocket) throw new RuntimeError('cannot use console socket if runc will not detach or allocate tty');
 
+  checkSelinuxLabel(opts.process.selinuxLabel);
   const { fds: extraFds, env: extraEnv } = passedFds(opts.preserveFds ?? 0);
   const proc: Process = extraEnv.length ? { ...opts.process, env: [...(opts.process.env ?? []), ...extraEnv] } : opts.process;
   let seccomp = null;

@@ -115,6 +115,16 @@ export function listContainers(ctx: RuntimeContext): OciState[] {
   return out;
 }
 
+/** runc's check: a process label on a host without SELinux is an error, before anything runs. */
+export function checkSelinuxLabel(label: string | undefined): void {
+  if (!label) return;
+  let enabled = false;
+  try {
+    enabled = fs.readFileSync('/sys/fs/selinux/enforce', 'utf8') !== undefined;
+  } catch {}
+  if (!enabled) throw new RuntimeError('selinux label is specified in config, but selinux is disabled or not supported');
+}
+
 /** Writes a pid file atomically: decimal, no newline (containerd reads it as it appears). */
 export function writePidFile(file: string, pid: number): void {
   const abs = path.resolve(file);
@@ -189,6 +199,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
   if (config.process?.terminal && !opts.consoleSocket && !ownConsole) {
     throw new RuntimeError('cannot allocate tty if runc will detach without setting console socket');
   }
+  checkSelinuxLabel(config.process?.selinuxLabel);
   const { fds: extraFds, env: extraEnv } = passedFds(opts.preserveFds ?? 0);
 
   ensureRoot(ctx.root);

@@ -235,7 +235,9 @@ function planMounts(o: CreatePlanOptions, newCgroupNs: boolean): { steps: PlanMo
       destination,
       fstype: m.type,
       flags: flags >>> 0,
-      data: opts.data,
+      // runc labels tmpfs mounts with linux.mountLabel through the SELinux context= option, and
+      // so fails where the kernel has no SELinux; tsrun does the same rather than ignore a label.
+      data: m.type === 'tmpfs' && o.config.linux?.mountLabel ? [opts.data, `context="${o.config.linux.mountLabel}"`].filter(Boolean).join(',') : opts.data,
       remountFlags: 0,
       propagation: opts.propagation,
       recursiveAttrSet: opts.recursiveAttrSet,
