@@ -3,7 +3,7 @@
  * loaded by tsrun-init): a denied syscall, and SCMP_ACT_NOTIFY with a listener agent receiving
  * the notify fd and runc's ContainerProcessState JSON.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
@@ -89,5 +89,28 @@ withSandbox('SCMP_ACT_NOTIFY without a listening agent fails create clearly, not
   assert.match(r.stderr, sock);
   assert.equal(s.leftovers(), []);
 });
+
+/** A static setuid-root program printing its effective uid, installed in the rootfs. */
+function installEuidProbe(s: Sandbox): void {
+  const src = path.join(s.dir, 'euid.c');
+  fs.writeFileSync(src, '#include <stdio.h>\n#include <unistd.h>\nint main(void) { printf("euid=%d\\n", (int)geteuid()); return 0; }\n');
+  const bin = path.join(s.bundle, 'rootfs/bin/euid');
+  execFileSync('cc', ['-static', '-O2', '-o', bin, src]);
+  fs.chownSync(bin, 0, 0);
+  fs.chmodSync(bin, 0o4755);
+}
+
+for (const nnp of [true, false]) {
+  withSandbox(`a setuid binary ${nnp ? 'cannot raise privileges with' : 'raises privileges without (control)'} noNewPrivileges`, ['/bin/euid'], (s) => {
+    installEuidProbe(s);
+    s.config.process.user = { uid: 1000, gid: 1000 };
+    s.config.process.noNewPrivileges = nnp;
+    s.writeConfig();
+    const r = s.tsrun(['run', '-b', s.bundle, s.id]);
+    assert.is(r.status, 0, r.stderr);
+    assert.is(r.stdout.trim(), nnp ? 'euid=1000' : 'euid=0');
+    assert.equal(s.leftovers(), []);
+  });
+}
 
 test.run();
