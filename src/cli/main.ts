@@ -2,7 +2,7 @@
  * tsrun's command line: runc's commands, flags and output formats, so that containerd (go-runc),
  * dockerd (--add-runtime) and people used to runc can drive it unchanged.
  */
-import yargs from 'yargs/yargs';
+import type { Argv } from 'yargs';
 import createCmd from './commands/create';
 import deleteCmd from './commands/delete';
 import execCmd, { protectExecCommand } from './commands/exec';
@@ -49,6 +49,9 @@ export async function main(rawArgs: string[]): Promise<void> {
     process.stdout.write(versionText() + '\n');
     return;
   }
+  // yargs is required only now: `--version` (and every start) does not pay for evaluating it first.
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const yargs = require('yargs/yargs') as (args: string[]) => Argv;
   const parser = yargs(protectExecCommand(args))
     .scriptName('tsrun')
     .usage('tsrun [global options] <command> [command options] <container-id> ...\n\nA runc-compatible OCI container runtime.')
