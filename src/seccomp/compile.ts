@@ -16,16 +16,9 @@
  */
 import type { PlanSeccomp } from '../native/init-plan';
 
-export type SeccompAction =
-  | 'SCMP_ACT_KILL'
-  | 'SCMP_ACT_KILL_PROCESS'
-  | 'SCMP_ACT_KILL_THREAD'
-  | 'SCMP_ACT_TRAP'
-  | 'SCMP_ACT_ERRNO'
-  | 'SCMP_ACT_TRACE'
-  | 'SCMP_ACT_ALLOW'
-  | 'SCMP_ACT_LOG'
-  | 'SCMP_ACT_NOTIFY';
+import type { SeccompAction } from '../spec/types';
+// The action names are the spec's; the argument types below differ on purpose (bigint values).
+export type { SeccompAction };
 
 export interface LinuxSeccompArg {
   index: number;
