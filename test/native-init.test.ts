@@ -42,7 +42,7 @@ function processPlan(args: string[], over: Partial<PlanProcess> = {}): PlanProce
     rlimits: [],
     oomScoreAdj: null,
     noNewPrivileges: true,
-    capabilities: null,
+    capabilities: { bounding: [], effective: [], permitted: [], inheritable: [], ambient: [] },
     seccomp: null,
     apparmorProfile: '',
     selinuxLabel: '',
@@ -430,7 +430,7 @@ sandboxTest('user, groups, capabilities (bounding, ambient), no_new_privs, umask
     umask: 0o27,
     noNewPrivileges: true,
     rlimits: [{ resource: 7 /* RLIMIT_NOFILE */, soft: 123, hard: 456 }],
-    capabilities: { bounding: [NET_BIND, KILL, 999], effective: [NET_BIND], permitted: [NET_BIND, KILL], inheritable: [NET_BIND], ambient: [NET_BIND] },
+    capabilities: { bounding: [NET_BIND, KILL, 62], effective: [NET_BIND], permitted: [NET_BIND, KILL], inheritable: [NET_BIND], ambient: [NET_BIND] },
   });
   const r = await s.run(plan);
   assert.is(r.error, undefined);
@@ -496,4 +496,42 @@ sys.stdout.write(out.decode(errors='replace')); sys.stdout.flush()
   assert.is(lines[6], 'console-ok');
 });
 
+
+// The init checks the whole plan before it acts: each bad value is refused with its pointer, no
+// pid is ever reported (nothing was cloned), and the rootfs is untouched. Control: the same plan
+// with the value in range runs.
+sandboxTest('a bad plan is refused as a whole before anything happens: ids, caps, enums, unknown fields', async (s) => {
+  const marker = path.join(s.rootfs, 'tmp/ran');
+  const bad: [string, (p: any) => void, RegExp][] = [
+    ['uid -1 as u32', (p) => (p.process.uid = 4294967295), /\/process\/uid: 4294967295 is out of range/],
+    ['gid -1 as u32', (p) => (p.process.gid = 4294967295), /\/process\/gid: 4294967295 is out of range/],
+    ['additional gid', (p) => (p.process.additionalGids = [5, 2147483648]), /\/process\/additionalGids\/1: /],
+    ['negative uid', (p) => (p.process.uid = -1), /\/process\/uid: -1 is out of range/],
+    ['uid map past 2^31', (p) => (p.uidMappings = [{ containerID: 0, hostID: 2147483000, size: 65536 }]), /\/uidMappings\/0: range ends/],
+    ['capability 64', (p) => (p.process.capabilities.bounding = [64]), /\/process\/capabilities\/bounding\/0: 64 is out of range/],
+    ['capabilities absent', (p) => (p.process.capabilities = null), /\/process\/capabilities: must be an object/],
+    ['rlimit resource', (p) => (p.process.rlimits = [{ resource: 16, soft: 1, hard: 1 }]), /\/process\/rlimits\/0\/resource/],
+    ['soft above hard', (p) => (p.process.rlimits = [{ resource: 7, soft: 2, hard: 1 }]), /soft limit above hard/],
+    ['namespace type', (p) => (p.namespaces = [...p.namespaces, { type: 'bogus' }]), /\/namespaces\/5\/type: unknown namespace type/],
+    ['device type', (p) => (p.devices = [{ path: '/dev/x', type: 'q', major: 1, minor: 1, fileMode: 0o666, uid: 0, gid: 0, bind: false }]), /\/devices\/0\/type: unknown value/],
+    ['unknown field', (p) => (p.surprise = 1), /\/surprise: unknown field/],
+    ['relative cwd', (p) => (p.process.cwd = 'tmp'), /\/process\/cwd: must be an absolute path/],
+    ['NUL in an arg', (p) => (p.process.args = ['touch', '/tmp/ran\u0000x']), /\/process\/args\/1: contains a NUL byte/],
+    ['sysctl climbing out', (p) => (p.sysctl = [{ key: '../../etc/x', value: '1' }]), /\/sysctl\/0\/key: not a sysctl name/],
+    ['oom score', (p) => (p.process.oomScoreAdj = 1001), /\/process\/oomScoreAdj: 1001 is out of range/],
+  ];
+  for (const [what, change, expected] of bad) {
+    const plan = s.plan(['touch', '/tmp/ran']) as any;
+    change(plan);
+    const r = await s.run(plan);
+    assert.match(r.error ?? '', expected, `${what}: ${r.error}`);
+    assert.match(r.error ?? '', /^plan: /, what);
+    assert.is(r.pid, 0, `${what}: no process was created`);
+    assert.not.ok(fs.existsSync(marker), `${what}: nothing ran`);
+  }
+  const ok = await s.run(s.plan(['touch', '/tmp/ran'], {}, { uid: 2147483647, gid: 2147483647, additionalGids: [0] }));
+  assert.is(ok.error, undefined, 'control: the largest valid ids run');
+  assert.is(ok.status, 0);
+  assert.ok(fs.existsSync(marker), 'control: the process ran');
+});
 test.run();

@@ -6,7 +6,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -173,4 +175,16 @@ std::vector<char *> cstrs(const std::vector<std::string> &v) {
   for (auto &s : v) out.push_back(const_cast<char *>(s.c_str()));
   out.push_back(nullptr);
   return out;
+}
+
+int open_procfs() {
+  int fd = open("/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct statfs sfs;
+  if (fstatfs(fd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC) {
+    close(fd);
+    errno = EXDEV;
+    return -1;
+  }
+  return fd;
 }

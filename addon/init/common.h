@@ -45,5 +45,9 @@ std::vector<std::string> pstrs(const JValue &o, const char *key);
 int write_file(const char *path, const std::string &buf, int extra_flags = 0);
 bool write_all(int fd, const void *buf, size_t len);
 
+// An O_PATH fd of "/proc", verified to be a procfs (errno EXDEV when it is not), or -1. For the
+// writes the init makes through its own /proc (labels, sysctls), which the container may control.
+int open_procfs();
+
 // NULL-terminated argv/envp views over strings (the strings must outlive the result).
 std::vector<char *> cstrs(const std::vector<std::string> &v);

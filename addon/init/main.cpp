@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
@@ -18,6 +20,7 @@
 
 #include "common.h"
 #include "json.h"
+#include "plan_check.h"
 #include "process.h"
 #include "rootfs.h"
 
@@ -84,11 +87,37 @@ const NsInfo &ns_info(const std::string &type) {
   die(strf("plan: unknown namespace type %s", type.c_str()));
 }
 
-void setns_path(const std::string &path, const char *type) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) die_err(errno, strf("open %s namespace %s", type, path.c_str()));
-  if (setns(fd, 0) < 0) die_err(errno, strf("join %s namespace %s", type, path.c_str()));
-  close(fd);
+const NsInfo *ns_by_flag(int flag) {
+  for (auto &n : kNamespaces)
+    if (n.flag == flag) return &n;
+  return nullptr;
+}
+
+// A namespace file opened and proven to be of the expected type before anything is joined:
+// setns(fd, 0) would accept any nsfs file (an ipc namespace bind-mounted and given as "network"
+// would put the container in that network namespace), so the type is read from the kernel
+// (NS_GET_NSTYPE) and passed to setns again.
+struct NsJoin {
+  const NsInfo *info;
+  int fd;
+  std::string what;  // for messages: the config field or the /proc path
+};
+
+NsJoin open_namespace(int dirfd, const std::string &path, const NsInfo &info, const std::string &what) {
+  int fd = openat(dirfd, path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) die_err(errno, strf("%s: open %s", what.c_str(), path.c_str()));
+  int type = ioctl(fd, NS_GET_NSTYPE);
+  if (type < 0) die_err(errno, strf("%s: %s is not a namespace file", what.c_str(), path.c_str()));
+  if (type != info.flag) {
+    const NsInfo *actual = ns_by_flag(type);
+    die(strf("%s: %s is a %s namespace, not %s", what.c_str(), path.c_str(), actual ? actual->type : "unknown", info.type));
+  }
+  return NsJoin{&info, fd, what};
+}
+
+void join_namespace(const NsJoin &j) {
+  if (setns(j.fd, j.info->flag) < 0) die_err(errno, strf("%s: join %s namespace", j.what.c_str(), j.info->type));
+  close(j.fd);
 }
 
 std::string id_map(const JValue &plan, const char *key) {
@@ -171,8 +200,91 @@ void report_ready(bool close_sync) {
   }
 }
 
-[[noreturn]] void container_init(const JValue &plan, int release_rd, int status_wr, int console_fd, int listener_fd,
-                                 bool user_ns) {
+// The host's /proc, opened before any namespace is joined: once stage 0 is in the container's
+// mount namespace, "/proc" there is the container's (it may show other pids, or be a fake).
+// Stage 0 alone uses it; the container's processes close it first thing (see close_host_fds).
+int g_host_proc = -1;
+
+void open_host_proc() {
+  g_host_proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (g_host_proc < 0) die_err(errno, "open /proc");
+}
+
+// Host resources, opened by stage 0 before its first setns or clone and handed to the container
+// process by inheritance: after the first namespace change nothing resolves a host path.
+struct HostFds {
+  int console = -1;     // --console-socket, connected
+  int listener = -1;    // linux.seccomp.listenerPath, connected
+  int exec_fifo = -1;   // <state>/exec.fifo, O_RDWR
+  int reply_fifo = -1;  // <state>/start-reply.fifo, O_RDWR
+};
+
+// First thing in the container process: the host's /proc must never be reachable from it (a
+// process exec'd into the container with CAP_SYS_PTRACE could open /proc/1/fd/<n>/sys/...).
+void close_host_fds() {
+  if (g_host_proc >= 0) close(g_host_proc);
+  g_host_proc = -1;
+}
+
+// Writes /proc/<pid>/<file> of the host's /proc.
+void write_proc(pid_t pid, const char *file, const std::string &data) {
+  std::string rel = strf("%d/%s", pid, file);
+  int fd = openat(g_host_proc, rel.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  int err = 0;
+  if (fd < 0) {
+    err = errno;
+  } else {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0) err = errno;
+    else if ((size_t)n != data.size()) err = EIO;
+    close(fd);
+  }
+  if (err) die_err(err, strf("write /proc/%s", rel.c_str()));
+}
+
+// Whether setgroups(2) is allowed in the user namespace of `pid`, read through the host's /proc
+// (the container's /proc could say "deny" to keep our supplementary groups).
+bool setgroups_allowed(pid_t pid) {
+  int fd = openat(g_host_proc, strf("%d/setgroups", pid).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;  // kernels without the file have no deny
+  char b[8] = {0};
+  bool deny = read(fd, b, sizeof b - 1) > 0 && strncmp(b, "deny", 4) == 0;
+  close(fd);
+  return !deny;
+}
+
+// Before the child is released, so that nothing of the container runs with the host's value.
+void write_oom_score_adj(const JValue &proc, pid_t child) {
+  const JValue &oom = req(proc, "oomScoreAdj");
+  if (oom.type == JValue::Null) return;
+  write_proc(child, "oom_score_adj", std::to_string(jint(oom, "oomScoreAdj")));
+}
+
+void make_pipes(int release[2], int status[2]) {
+  if (pipe2(release, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0) die_err(errno, "pipe");
+}
+
+void connect_sockets(const JValue &plan, const JValue &proc, HostFds &fds) {
+  std::string cs = pstr(plan, "consoleSocket");
+  if (pbool(proc, "terminal") && !cs.empty()) fds.console = connect_unix(cs, "console socket");
+  const JValue &sc = req(proc, "seccomp");
+  if (sc.type == JValue::Object && !pstr(sc, "listenerPath").empty())
+    fds.listener = connect_unix(pstr(sc, "listenerPath"), "seccomp listener");
+}
+
+int open_fifo(const JValue &plan, const char *key, const char *what) {
+  const JValue *f = plan.get(key);
+  if (!f || f->type != JValue::String || f->text.empty()) return -1;
+  // A fifo tsrun made (mkfifo in its 0700 state dir): never follow a link, never block.
+  int fd = open(f->text.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) die_err(errno, strf("open %s %s", what, f->text.c_str()));
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode)) die(strf("open %s %s: not a fifo", what, f->text.c_str()));
+  return fd;
+}
+
+[[noreturn]] void container_init(const JValue &plan, int release_rd, int status_wr, const HostFds &fds, bool user_ns) {
+  close_host_fds();
   g_status_fd = status_wr;
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   pid_t host_pid = wait_release(release_rd);
@@ -202,127 +314,78 @@ void report_ready(bool close_sync) {
 
   std::string rootfs = setup_rootfs(plan);
 
-  int fifo = -1;
-  std::string fifo_path = pstr(plan, "execFifo");
-  if (!fifo_path.empty()) {
-    fifo = open(fifo_path.c_str(), O_RDWR | O_CLOEXEC);
-    if (fifo < 0) die_err(errno, strf("open exec fifo %s", fifo_path.c_str()));
-  }
-  int reply = -1;
-  const JValue *reply_field = plan.get("startReplyFifo");  // optional
-  std::string reply_path = reply_field && reply_field->type == JValue::String ? reply_field->text : "";
-  if (!reply_path.empty()) {
-    reply = open(reply_path.c_str(), O_RDWR | O_CLOEXEC);
-    if (reply < 0) die_err(errno, strf("open start reply fifo %s", reply_path.c_str()));
-  }
   if (pbool(plan, "syncRuntimeHooks")) {
     send_type("hooks");
     std::string line;
     if (!read_line(g_sync_fd, line)) _exit(1);  // the parent went away
     JValue msg;
     std::string err;
-    if (!json_parse(line, msg, err) || pstr(msg, "type") != "continue") die("sync: expected {\"type\":\"continue\"}, got " + line);
+    if (!json_parse(line, msg, err) || msg.type != JValue::Object || pstr(msg, "type") != "continue")
+      die("sync: expected {\"type\":\"continue\"}, got " + line);
   }
   run_hooks(req(plan, "createContainerHooks"), plan_state(plan, host_pid), "createContainer");
   enter_rootfs(rootfs, pbool(plan, "noPivot"));
   finish_rootfs(plan);
   umask(old_umask);
 
-  setup_terminal(proc, console_fd, true);
+  setup_terminal(proc, fds.console, true);
   // As runc: the user, capabilities and cwd are in place before "ready", so that their errors
-  // fail `create`; only the exec fifo, startContainer hooks, late seccomp and execve come after.
-  prepare_process(proc, listener_fd, host_pid);
+  // fail `create`; only the exec fifo, late seccomp, startContainer hooks and execve come after.
+  prepare_process(proc, fds.listener, host_pid);
   std::string exe = lookup_executable(proc);
   report_ready(true);
-  if (fifo >= 0) {
+  if (fds.exec_fifo >= 0) {
     char b;
     ssize_t n;
-    do n = read(fifo, &b, 1); while (n < 0 && errno == EINTR);
+    do n = read(fds.exec_fifo, &b, 1); while (n < 0 && errno == EINTR);
     if (n != 1) die_err(n < 0 ? errno : EIO, "read exec fifo");
-    close(fifo);
+    close(fds.exec_fifo);
     // From here on, errors (a failing startContainer hook, execve) go to `start` through the
     // reply fifo; execve closes it (CLOEXEC), which tells `start` the process is running.
-    g_reply_fd = reply;
+    g_reply_fd = fds.reply_fifo;
   }
+  // runc: with no_new_privs the filter is loaded right before the startContainer hooks, so the
+  // hooks run under the container's seccomp profile as the container process would.
+  load_late_seccomp(proc, fds.listener, host_pid);
   run_hooks(req(plan, "startContainerHooks"), plan_state(plan, host_pid), "startContainer");
-  exec_process(proc, exe, listener_fd, host_pid);
-}
-
-// The host's /proc, opened before any namespace is joined: once stage 0 is in the container's
-// mount namespace, "/proc" there does not show the child's host pid.
-int g_host_proc = -1;
-
-void open_host_proc() {
-  g_host_proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (g_host_proc < 0) die_err(errno, "open /proc");
-}
-
-// Writes /proc/<pid>/<file> of the host's /proc.
-void write_proc(pid_t pid, const char *file, const std::string &data) {
-  std::string rel = strf("%d/%s", pid, file);
-  int fd = openat(g_host_proc, rel.c_str(), O_WRONLY | O_CLOEXEC);
-  int err = 0;
-  if (fd < 0) {
-    err = errno;
-  } else {
-    ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0) err = errno;
-    else if ((size_t)n != data.size()) err = EIO;
-    close(fd);
-  }
-  if (err) die_err(err, strf("write /proc/%s", rel.c_str()));
-}
-
-// Before the child is released, so that nothing of the container runs with the host's value.
-void write_oom_score_adj(const JValue &proc, pid_t child) {
-  const JValue &oom = req(proc, "oomScoreAdj");
-  if (oom.type == JValue::Null) return;
-  write_proc(child, "oom_score_adj", std::to_string(jint(oom, "oomScoreAdj")));
-}
-
-void make_pipes(int release[2], int status[2]) {
-  if (pipe2(release, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0) die_err(errno, "pipe");
-}
-
-int connect_console(const JValue &plan, const JValue &proc) {
-  std::string cs = pstr(plan, "consoleSocket");
-  if (!pbool(proc, "terminal") || cs.empty()) return -1;
-  return connect_unix(cs, "console socket");
-}
-
-int connect_listener(const JValue &proc) {
-  const JValue &sc = req(proc, "seccomp");
-  if (sc.type != JValue::Object) return -1;
-  std::string lp = pstr(sc, "listenerPath");
-  if (lp.empty()) return -1;
-  return connect_unix(lp, "seccomp listener");
+  exec_process(proc, exe);
 }
 
 [[noreturn]] void stage0_create(const JValue &plan) {
   const JValue &proc = req(plan, "process");
   int clone_flags = 0;
-  bool user_ns = false, new_time = false;
-  std::vector<std::pair<std::string, std::string>> joins;  // (type, path), user first
-  for (auto &ns : parr(plan, "namespaces")) {
+  bool user_ns = false, new_time = false, has_mount_ns = false;
+  // Every namespace path is opened and its type proven before the first one is joined.
+  std::vector<NsJoin> joins;  // user first
+  const auto &nss = parr(plan, "namespaces");
+  for (size_t i = 0; i < nss.size(); i++) {
+    const JValue &ns = nss[i];
     std::string type = pstr(ns, "type");
     const NsInfo &info = ns_info(type);
     const JValue *path = ns.get("path");
     if (type == "user") user_ns = true;
+    if (type == "mount") has_mount_ns = true;
     if (path && path->type == JValue::String && !path->text.empty()) {
-      if (type == "user") joins.insert(joins.begin(), {type, path->text});
-      else joins.push_back({type, path->text});
+      NsJoin j = open_namespace(AT_FDCWD, path->text, info, strf("linux.namespaces[%zu] (%s) path", i, type.c_str()));
+      if (type == "user") joins.insert(joins.begin(), j);
+      else joins.push_back(j);
     } else if (type == "time") {
       new_time = true;
     } else {
       clone_flags |= info.flag;
     }
   }
-  bool has_mount_ns = false;
-  for (auto &ns : parr(plan, "namespaces")) has_mount_ns |= pstr(ns, "type") == "mount";
   // Without one, the rootfs set-up would rearrange the host's mounts.
   if (!has_mount_ns) die("a mount namespace is required");
 
-  for (auto &j : joins) setns_path(j.second, j.first.c_str());
+  HostFds fds;
+  connect_sockets(plan, proc, fds);
+  fds.exec_fifo = open_fifo(plan, "execFifo", "exec fifo");
+  fds.reply_fifo = open_fifo(plan, "startReplyFifo", "start reply fifo");
+
+  for (auto &j : joins) join_namespace(j);
+  // A joined user namespace may deny setgroups; a new one (written by stage 0 below) never does.
+  set_setgroups_allowed(setgroups_allowed(getpid()));
   if (new_time) {
     if (unshare(CLONE_NEWTIME) < 0) die_err(errno, "unshare time namespace");
     const JValue &off = req(plan, "timeOffsets");
@@ -332,13 +395,8 @@ int connect_listener(const JValue &proc) {
       if (o && o->type == JValue::Object)
         buf += strf("%s %lld %lld\n", clock, (long long)pint(*o, "secs"), (long long)pint(*o, "nanosecs"));
     }
-    if (!buf.empty()) {
-      int err = write_file("/proc/self/timens_offsets", buf);
-      if (err) die_err(err, "write /proc/self/timens_offsets");
-    }
+    if (!buf.empty()) write_proc(getpid(), "timens_offsets", buf);
   }
-  int console_fd = connect_console(plan, proc);
-  int listener_fd = connect_listener(proc);
 
   int release[2], status[2];
   make_pipes(release, status);
@@ -347,13 +405,14 @@ int connect_listener(const JValue &proc) {
   if (child == 0) {
     close(release[1]);
     close(status[0]);
-    container_init(plan, release[0], status[1], console_fd, listener_fd, user_ns);
+    if (clone_flags & CLONE_NEWUSER) set_setgroups_allowed(true);
+    container_init(plan, release[0], status[1], fds, user_ns);
   }
   g_child = child;
   close(release[0]);
   close(status[1]);
-  if (console_fd >= 0) close(console_fd);
-  if (listener_fd >= 0) close(listener_fd);
+  for (int fd : {fds.console, fds.listener, fds.exec_fifo, fds.reply_fifo})
+    if (fd >= 0) close(fd);
   // Stage 0 is root in the parent user namespace, so it writes the maps without newuidmap.
   if (clone_flags & CLONE_NEWUSER) {
     std::string uids = id_map(plan, "uidMappings"), gids = id_map(plan, "gidMappings");
@@ -364,43 +423,44 @@ int connect_listener(const JValue &proc) {
   supervise(plan, child, release[1], status[0]);
 }
 
-[[noreturn]] void exec_child(const JValue &plan, int release_rd, int status_wr, int console_fd, int listener_fd) {
+[[noreturn]] void exec_child(const JValue &plan, int release_rd, int status_wr, const HostFds &fds) {
+  close_host_fds();
   g_status_fd = status_wr;
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   pid_t host_pid = wait_release(release_rd);
   const JValue &proc = req(plan, "process");
-  setup_terminal(proc, console_fd, false);
-  prepare_process(proc, listener_fd, host_pid);
+  setup_terminal(proc, fds.console, false);
+  prepare_process(proc, fds.listener, host_pid);
   std::string exe = lookup_executable(proc);
   // The sync socket stays open (close-on-exec) so that a failure of the late seccomp load or of
   // execve still reaches the parent as an error.
   report_ready(false);
-  exec_process(proc, exe, listener_fd, host_pid);
+  load_late_seccomp(proc, fds.listener, host_pid);
+  exec_process(proc, exe);
 }
 
 [[noreturn]] void stage0_exec(const JValue &plan) {
   const JValue &proc = req(plan, "process");
   pid_t init_pid = (pid_t)pint(plan, "initPid");
-  // Host paths: connect before entering the container's mount namespace.
-  int console_fd = connect_console(plan, proc);
-  int listener_fd = connect_listener(proc);
-  std::vector<std::string> types = pstrs(plan, "joinNamespaces");
-  int flags = 0;
-  for (auto &t : types) flags |= ns_info(t).flag;
+  // Host paths: connect before entering any of the container's namespaces.
+  HostFds fds;
+  connect_sockets(plan, proc, fds);
   int pidfd = (int)syscall(SYS_pidfd_open, init_pid, 0);
   if (pidfd < 0) die_err(errno, strf("pidfd_open %d", init_pid));
-  // One setns with a pidfd joins all namespaces of that exact process atomically.
-  if (flags && setns(pidfd, flags) < 0) {
-    if (errno != EINVAL) die_err(errno, strf("join namespaces of %d", init_pid));
-    std::vector<std::string> ordered;
-    for (auto &t : types)
-      if (t == "user") ordered.insert(ordered.begin(), t);
-      else ordered.push_back(t);
-    for (auto &t : ordered) setns_path(strf("/proc/%d/ns/%s", init_pid, ns_info(t).file), t.c_str());
-    // The pid may have been reused while we joined by path; the pidfd still names the original.
-    if (syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) < 0) die_err(errno, strf("container init %d", init_pid));
+  std::vector<std::string> types = pstrs(plan, "joinNamespaces");
+  // Every namespace file is opened through the host's /proc while the pidfd pins the init, and
+  // typed; the liveness check afterwards proves they are that process's (no pid reuse between).
+  std::vector<NsJoin> joins;
+  for (auto &t : types) {
+    const NsInfo &info = ns_info(t);
+    NsJoin j = open_namespace(g_host_proc, strf("%d/ns/%s", init_pid, info.file), info, strf("join %s namespace of %d", t.c_str(), init_pid));
+    if (t == "user") joins.insert(joins.begin(), j);
+    else joins.push_back(j);
   }
+  if (syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) < 0) die_err(errno, strf("container init %d", init_pid));
   close(pidfd);
+  set_setgroups_allowed(setgroups_allowed(init_pid));
+  for (auto &j : joins) join_namespace(j);
   int release[2], status[2];
   make_pipes(release, status);
   pid_t child = fork();
@@ -408,12 +468,12 @@ int connect_listener(const JValue &proc) {
   if (child == 0) {
     close(release[1]);
     close(status[0]);
-    exec_child(plan, release[0], status[1], console_fd, listener_fd);
+    exec_child(plan, release[0], status[1], fds);
   }
   close(release[0]);
   close(status[1]);
-  if (console_fd >= 0) close(console_fd);
-  if (listener_fd >= 0) close(listener_fd);
+  for (int fd : {fds.console, fds.listener})
+    if (fd >= 0) close(fd);
   write_oom_score_adj(proc, child);
   supervise(plan, child, release[1], status[0]);
 }
@@ -429,7 +489,7 @@ int main(int argc, char **argv) {
   }
   char *end;
   long fd = strtol(argv[1], &end, 10);
-  if (*end || fd < 3) {
+  if (*end || fd < 3 || fd > 65536 + 3) {
     static const char bad[] = "tsrun-init: bad sync fd\n";
     write_all(2, bad, sizeof bad - 1);
     return 2;
@@ -449,10 +509,9 @@ int main(int argc, char **argv) {
   JValue plan;
   std::string err;
   if (!json_parse(line, plan, err)) die("plan: invalid JSON: " + err);
-  if (plan.type != JValue::Object) die("plan: not a JSON object");
-  std::string mode = pstr(plan, "mode");
+  // The whole plan, before anything is opened, joined or created.
+  check_plan(plan);
   open_host_proc();
-  if (mode == "create") stage0_create(plan);
-  if (mode == "exec") stage0_exec(plan);
-  die(strf("plan: unknown mode %s", mode.c_str()));
+  if (pstr(plan, "mode") == "create") stage0_create(plan);
+  stage0_exec(plan);
 }

@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <linux/openat2.h>
 #include <unistd.h>
 #include <grp.h>
 
@@ -96,15 +97,16 @@ bool base64_decode(const std::string &in, std::string &out) {
   return true;
 }
 
+// The highest capability this kernel knows, asked of the kernel itself: in an exec'd process
+// /proc is the container's, and a fake /proc/sys/kernel/cap_last_cap there must not shorten the
+// bounding-set drop below.
 int cap_last_cap() {
-  int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return CAP_LAST_CAP;
-  char buf[16] = {0};
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return CAP_LAST_CAP;
-  return atoi(buf);
+  int last = 0;
+  while (last < 63 && prctl(PR_CAPBSET_READ, last + 1, 0, 0, 0) >= 0) last++;
+  return last;
 }
+
+bool g_setgroups_allowed = true;
 
 std::vector<int> caps_of(const JValue &caps, const char *set, int last) {
   std::vector<int> out;
@@ -136,8 +138,29 @@ void load_seccomp(const JValue &sc, int listener_fd, pid_t host_pid) {
   }
 }
 
-void write_attr(const char *path, const std::string &val, const char *what) {
-  int err = write_file(path, val);
+// Writes this thread's /proc/thread-self/attr/<rel> on a procfs verified to be one, without
+// crossing a mount: in an exec'd process the container controls its /proc, and a tmpfs or a bind
+// over attr/ would swallow the label (CVE-2019-16884 shape). Returns errno or 0.
+int write_proc_attr(const char *rel, const std::string &val) {
+  int proc = open_procfs();
+  if (proc < 0) return errno;
+  std::string p = std::string("thread-self/attr/") + rel;
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = O_WRONLY | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH;
+  int fd = (int)syscall(SYS_openat2, proc, p.c_str(), &how, sizeof how);
+  int err = fd < 0 ? errno : 0;
+  close(proc);
+  if (fd < 0) return err;
+  ssize_t n = write(fd, val.data(), val.size());
+  err = n < 0 ? errno : (size_t)n != val.size() ? EIO : 0;
+  close(fd);
+  return err;
+}
+
+void write_attr(const char *rel, const std::string &val, const char *what) {
+  int err = write_proc_attr(rel, val);
   if (err) die_err(err, strf("set %s %s", what, val.c_str()));
 }
 
@@ -154,7 +177,9 @@ void setup_terminal(const JValue &proc, int console_fd, bool bind_dev_console) {
   unsigned n;
   if (ioctl(master, TIOCGPTN, &n) < 0) die_err(errno, "ptsname");
   std::string name = strf("/dev/pts/%u", n);
-  int slave = open(name.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  // The slave is opened from the master (TIOCGPTPEER), never by name: the container controls
+  // /dev/pts, and a name looked up there could be any file it placed.
+  int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (slave < 0) die_err(errno, strf("open %s", name.c_str()));
   int w = (int)pint(proc, "consoleWidth"), h = (int)pint(proc, "consoleHeight");
   if (w > 0 || h > 0) {
@@ -167,7 +192,7 @@ void setup_terminal(const JValue &proc, int console_fd, bool bind_dev_console) {
   if (!send_fd(console_fd, name, master)) die_err(errno, "send console master fd");
   close(master);
   close(console_fd);
-  if (bind_dev_console) bind_console(name);
+  if (bind_dev_console) bind_console(slave);
   for (int fd = 0; fd < 3; fd++)
     if (dup2(slave, fd) < 0) die_err(errno, "dup2 console");
   if (slave > 2) close(slave);
@@ -271,10 +296,10 @@ void prepare_process(const JValue &proc, int listener_fd, pid_t host_pid) {
 
   std::string aa = pstr(proc, "apparmorProfile");
   if (!aa.empty()) {
-    if (write_file("/proc/self/attr/apparmor/exec", "exec " + aa) != 0) write_attr("/proc/self/attr/exec", "exec " + aa, "apparmor profile");
+    if (write_proc_attr("apparmor/exec", "exec " + aa) != 0) write_attr("exec", "exec " + aa, "apparmor profile");
   }
   std::string se = pstr(proc, "selinuxLabel");
-  if (!se.empty()) write_attr("/proc/self/attr/exec", se, "selinux label");
+  if (!se.empty()) write_attr("exec", se, "selinux label");
 
   std::string cwd = pstr(proc, "cwd");
   // As root first: the user may not be allowed to enter it yet still start in it (runc too).
@@ -282,10 +307,11 @@ void prepare_process(const JValue &proc, int listener_fd, pid_t host_pid) {
   int cwd_err = errno;
   if (!cwd_done && cwd_err != EACCES && cwd_err != EPERM) die_err(cwd_err, strf("chdir to cwd (%s) set in config.json", cwd.c_str()));
 
+  // Always an object (check_plan): an absent set in the config is an empty one, never "keep the
+  // caller's" — there is no branch here that leaves a privilege as it is.
   const JValue &caps = req(proc, "capabilities");
-  bool has_caps = caps.type == JValue::Object;
   int last = cap_last_cap();
-  if (has_caps) {
+  {
     auto bounding = caps_of(caps, "bounding", last);
     for (int c = 0; c <= last; c++) {
       bool keep = false;
@@ -300,20 +326,12 @@ void prepare_process(const JValue &proc, int listener_fd, pid_t host_pid) {
   std::vector<gid_t> groups;
   for (auto &g : parr(proc, "additionalGids")) groups.push_back((gid_t)jint(g, "additionalGids"));
   // In a user namespace whose setgroups is "deny" the call is forbidden; runc skips it there.
-  bool groups_allowed = true;
-  {
-    int fd = open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-      char b[8] = {0};
-      if (read(fd, b, sizeof b - 1) > 0 && strncmp(b, "deny", 4) == 0) groups_allowed = false;
-      close(fd);
-    }
-  }
-  if (groups_allowed && setgroups(groups.size(), groups.data()) < 0) die_err(errno, "setgroups");
+  // Stage 0 read that through the host's /proc (set_setgroups_allowed), not through ours.
+  if (g_setgroups_allowed && setgroups(groups.size(), groups.data()) < 0) die_err(errno, "setgroups");
   if (setresgid(gid, gid, gid) < 0) die_err(errno, strf("setresgid %u", gid));
   if (setresuid(uid, uid, uid) < 0) die_err(errno, strf("setresuid %u", uid));
 
-  if (has_caps) {
+  {
     if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) die_err(errno, "clear keepcaps");
     struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2];
@@ -346,10 +364,15 @@ void prepare_process(const JValue &proc, int listener_fd, pid_t host_pid) {
 
 }
 
-void exec_process(const JValue &proc, const std::string &exe, int listener_fd, pid_t host_pid) {
+void set_setgroups_allowed(bool allowed) { g_setgroups_allowed = allowed; }
+
+void load_late_seccomp(const JValue &proc, int listener_fd, pid_t host_pid) {
   const JValue &sc = req(proc, "seccomp");
-  // With no_new_privs the filter comes last, so that it only has to allow execve of what it runs.
+  // With no_new_privs the filter comes last, so that it only has to allow what follows it.
   if (sc.type == JValue::Object && pbool(proc, "noNewPrivileges")) load_seccomp(sc, listener_fd, host_pid);
+}
+
+void exec_process(const JValue &proc, const std::string &exe) {
   auto args = pstrs(proc, "args");
   auto env = pstrs(proc, "env");
   auto av = cstrs(args), ev = cstrs(env);

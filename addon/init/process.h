@@ -17,5 +17,10 @@ void run_hooks(const JValue &hooks, const std::string &state, const char *phase)
 // close_range (close-on-exec), rlimits, no_new_privs, seccomp (without no_new_privs),
 // apparmor/selinux labels, capabilities and user switch, umask, cwd (verified inside the root).
 void prepare_process(const JValue &proc, int listener_fd, pid_t host_pid);
-// Seccomp (with no_new_privs, as late as possible) and execve.
-[[noreturn]] void exec_process(const JValue &proc, const std::string &exe, int listener_fd, pid_t host_pid);
+// Whether setgroups(2) may be called in the process's user namespace (decided by stage 0 from
+// the host's /proc: "deny" there makes the call fail, and runc skips it).
+void set_setgroups_allowed(bool allowed);
+// Seccomp when no_new_privs is set (as late as possible: before startContainer hooks and execve).
+void load_late_seccomp(const JValue &proc, int listener_fd, pid_t host_pid);
+// execve of the resolved executable with the plan's args and env.
+[[noreturn]] void exec_process(const JValue &proc, const std::string &exe);

@@ -432,8 +432,51 @@ std::string setup_rootfs(const JValue &plan) {
   return rootfs;
 }
 
+// runc's msMoveRoot: without pivot_root the host's full procfs and sysfs mounts stay in the
+// container's mount namespace below the chroot, and while a fully visible procfs exists there the
+// kernel lets a process with CAP_SYS_ADMIN mount a fresh one — with none of the masked paths. So
+// every procfs/sysfs mount outside the rootfs is detached (or, where that is refused, covered).
+void hide_host_proc_and_sys(const std::string &rootfs) {
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  if (!f) die_err(errno, "open /proc/self/mountinfo");
+  std::vector<std::string> targets;
+  char *line = nullptr;
+  size_t cap = 0;
+  while (getline(&line, &cap, f) > 0) {
+    std::string l = line;
+    size_t dash = l.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::vector<std::string> pre, post;
+    char *save = nullptr;
+    std::string a = l.substr(0, dash), b = l.substr(dash + 3);
+    for (char *t = strtok_r(&a[0], " \n", &save); t; t = strtok_r(nullptr, " \n", &save)) pre.push_back(t);
+    for (char *t = strtok_r(&b[0], " \n", &save); t; t = strtok_r(nullptr, " \n", &save)) post.push_back(t);
+    if (pre.size() < 5 || post.empty()) continue;
+    if (pre[3] != "/" || (post[0] != "proc" && post[0] != "sysfs")) continue;
+    std::string mp = unescape_mountinfo(pre[4]);
+    if (mp == rootfs || mp.compare(0, rootfs.size() + 1, rootfs + "/") == 0) continue;
+    targets.push_back(mp);
+  }
+  free(line);
+  fclose(f);
+  for (auto &mp : targets) {
+    // Unmount events must not reach the host.
+    if (mount("", mp.c_str(), nullptr, MS_SLAVE | MS_REC, nullptr) < 0) {
+      if (errno == ENOENT || errno == EINVAL) continue;  // gone with a parent detached before
+      die_err(errno, strf("make %s slave", mp.c_str()));
+    }
+    if (umount2(mp.c_str(), MNT_DETACH) == 0) continue;
+    if (errno != EPERM) {
+      if (errno == EINVAL || errno == ENOENT) continue;
+      die_err(errno, strf("unmount %s", mp.c_str()));
+    }
+    if (mount("tmpfs", mp.c_str(), "tmpfs", 0, nullptr) < 0) die_err(errno, strf("cover %s", mp.c_str()));
+  }
+}
+
 void enter_rootfs(const std::string &rootfs, bool no_pivot) {
   if (no_pivot) {
+    hide_host_proc_and_sys(rootfs);
     if (chdir(rootfs.c_str()) < 0) die_err(errno, strf("chdir %s", rootfs.c_str()));
     if (mount(rootfs.c_str(), "/", nullptr, MS_MOVE, nullptr) < 0) die_err(errno, strf("move mount %s to /", rootfs.c_str()));
     if (chroot(".") < 0) die_err(errno, "chroot .");
@@ -458,10 +501,20 @@ void enter_rootfs(const std::string &rootfs, bool no_pivot) {
 void finish_rootfs(const JValue &plan) {
   for (auto &s : parr(plan, "sysctl")) {
     std::string key = pstr(s, "key");
-    std::string path = "/proc/sys/";
-    for (char c : key) path += c == '.' ? '/' : c;
-    int err = write_file(path.c_str(), pstr(s, "value"), O_TRUNC);
-    if (err) die_err(err, strf("write sysctl %s", key.c_str()));
+    std::string rel = "sys/";
+    for (char c : key) rel += c == '.' ? '/' : c;
+    // On the container's procfs, verified, without following a link or crossing a mount.
+    Fd proc(open_procfs());
+    if (proc.fd < 0) die_err(errno, strf("write sysctl %s: open /proc", key.c_str()));
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = O_WRONLY | O_TRUNC | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS;
+    Fd fd((int)syscall(SYS_openat2, proc.fd, rel.c_str(), &how, sizeof how));
+    if (fd.fd < 0) die_err(errno, strf("write sysctl %s", key.c_str()));
+    std::string v = pstr(s, "value");
+    ssize_t n = write(fd.fd, v.data(), v.size());
+    if (n < 0 || (size_t)n != v.size()) die_err(n < 0 ? errno : EIO, strf("write sysctl %s", key.c_str()));
   }
   auto masked = pstrs(plan, "maskedPaths");
   // /dev/null is opened and checked once, and every mask is a clone of that very open file:
@@ -502,12 +555,27 @@ void finish_rootfs(const JValue &plan) {
       die_err(errno, strf("mask %s", p.c_str()));
   }
   for (auto &p : pstrs(plan, "readonlyPaths")) {
-    if (mount(p.c_str(), p.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0) {
+    // Looked up once, never through a symlink; the read-only copy is made detached (open_tree),
+    // made read-only there (mount_setattr, the whole subtree) and attached to that same fd, so a
+    // container swapping the path meanwhile cannot redirect or escape the remount.
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    Fd target((int)syscall(SYS_openat2, AT_FDCWD, p.c_str(), &how, sizeof how));
+    if (target.fd < 0) {
       if (errno == ENOENT) continue;
       die_err(errno, strf("bind mount %s read-only", p.c_str()));
     }
-    unsigned long f = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | locked_flags(p);
-    if (mount(p.c_str(), p.c_str(), nullptr, f, nullptr) < 0) die_err(errno, strf("remount %s read-only", p.c_str()));
+    Fd tree((int)syscall(SYS_open_tree, target.fd, "", AT_EMPTY_PATH | AT_RECURSIVE | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+    if (tree.fd < 0) die_err(errno, strf("bind mount %s read-only", p.c_str()));
+    struct {
+      uint64_t set, clr, prop, userns;
+    } attr = {MOUNT_ATTR_RDONLY, 0, 0, 0};
+    if (syscall(SYS_mount_setattr, tree.fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+      die_err(errno, strf("remount %s read-only", p.c_str()));
+    if (syscall(SYS_move_mount, tree.fd, "", target.fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+      die_err(errno, strf("bind mount %s read-only", p.c_str()));
   }
   if (pbool(plan, "rootfsReadonly")) {
     unsigned long f = MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags("/");
@@ -519,15 +587,30 @@ void finish_rootfs(const JValue &plan) {
   }
 }
 
-void bind_console(const std::string &pts) {
-  struct stat st;
-  if (lstat("/dev/console", &st) < 0) {
-    if (errno != ENOENT) die_err(errno, "stat /dev/console");
-    int fd = open("/dev/console", O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+void bind_console(int slave) {
+  // /dev is the container's: /dev itself and /dev/console are opened without following links,
+  // the mount point created O_EXCL, and the slave bound from its own fd (no name lookup).
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  Fd dev((int)syscall(SYS_openat2, AT_FDCWD, "/dev", &how, sizeof how));
+  if (dev.fd < 0) die_err(errno, "bind console: open /dev");
+  how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  Fd target((int)syscall(SYS_openat2, dev.fd, "console", &how, sizeof how));
+  if (target.fd < 0 && errno == ENOENT) {
+    int fd = openat(dev.fd, "console", O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) die_err(errno, "create /dev/console");
     close(fd);
-  } else if (S_ISLNK(st.st_mode)) {
-    die("bind console: /dev/console is a symlink");
+    target = Fd((int)syscall(SYS_openat2, dev.fd, "console", &how, sizeof how));
   }
-  if (mount(pts.c_str(), "/dev/console", nullptr, MS_BIND, nullptr) < 0) die_err(errno, strf("bind mount %s on /dev/console", pts.c_str()));
+  if (target.fd < 0) die_err(errno, errno == ELOOP ? "bind console: /dev/console is a symlink" : "bind console: open /dev/console");
+  struct stat st;
+  if (fstat(target.fd, &st) < 0) die_err(errno, "stat /dev/console");
+  if (S_ISDIR(st.st_mode)) die("bind console: /dev/console is a directory");
+  Fd tree((int)syscall(SYS_open_tree, slave, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+  if (tree.fd < 0) die_err(errno, "bind mount the console on /dev/console");
+  if (syscall(SYS_move_mount, tree.fd, "", target.fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    die_err(errno, "bind mount the console on /dev/console");
 }

@@ -10,5 +10,5 @@ std::string setup_rootfs(const JValue &plan);
 void enter_rootfs(const std::string &rootfs, bool no_pivot);
 // sysctl, maskedPaths, readonlyPaths, readonly root, explicit root propagation.
 void finish_rootfs(const JValue &plan);
-// Binds the pty slave `pts` onto /dev/console (after pivot_root), creating the file if needed.
-void bind_console(const std::string &pts);
+// Binds the pty slave (its fd) onto /dev/console (after pivot_root), creating the file if needed.
+void bind_console(int slave);
