@@ -50,4 +50,36 @@ test('user namespace: create/start/exec/pause/resume/kill/delete, uid 0 inside i
   }
 });
 
+// A bind source below a directory only the host's root may enter (mode 000): stage 0 opens it
+// with the host's credentials before the mapped root could be refused, as runc does. Control: the
+// mapped root itself cannot enter that directory (the container lists it as "Permission denied").
+test('user namespace: a bind source under a mode 000 directory is mounted (opened on the host side)', async () => {
+  const s = new Sandbox(['sh', '-c', 'cat /data/secret-ok; ls /hostside/locked 2>&1; echo end'], 'usernsbind');
+  try {
+    fs.chmodSync(s.dir, 0o755);
+    const locked = path.join(s.dir, 'hostside', 'locked');
+    fs.mkdirSync(path.join(locked, 'data'), { recursive: true });
+    fs.writeFileSync(path.join(locked, 'data', 'secret-ok'), 'bound\n');
+    fs.chmodSync(locked, 0o000);
+    // Mount points exist: the mapped root may not create them in a rootfs owned by the host's root.
+    for (const d of ['data', 'hostside']) fs.mkdirSync(path.join(s.bundle, 'rootfs', d));
+    s.config.linux.namespaces.push({ type: 'user' });
+    s.config.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    s.config.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    s.config.mounts = s.config.mounts.filter((m: { destination: string }) => !m.destination.startsWith('/sys'));
+    s.config.mounts.push(
+      { destination: '/data', type: 'bind', source: path.join(locked, 'data'), options: ['rbind', 'ro'] },
+      { destination: '/hostside', type: 'bind', source: path.join(s.dir, 'hostside'), options: ['rbind', 'ro'] },
+    );
+    s.writeConfig();
+    const r = s.tsrun(['run', '-b', s.bundle, s.id]);
+    assert.is(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^bound\n/);
+    assert.match(r.stdout, /Permission denied/, 'control: the mapped root cannot reach the source by its path');
+    assert.equal(s.leftovers(), []);
+  } finally {
+    s.cleanup();
+  }
+});
+
 test.run();

@@ -8,6 +8,7 @@
 #include <linux/nsfs.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
@@ -283,7 +284,94 @@ int open_fifo(const JValue &plan, const char *key, const char *what) {
   return fd;
 }
 
-[[noreturn]] void container_init(const JValue &plan, int release_rd, int status_wr, const HostFds &fds, bool user_ns) {
+// Bind-mount sources are host paths: they are opened (O_PATH) by stage 0, with the host's
+// credentials, in the order of the plan's bind steps. A source that only the host's root can
+// reach (a 0700 parent, a mapped root that is not host root) is then mounted as with runc.
+std::vector<int> open_bind_sources(const JValue &plan) {
+  std::vector<int> fds;
+  for (auto &step : parr(plan, "mountSteps")) {
+    if (pstr(step, "kind") != "mount" || !(pint(step, "flags") & MS_BIND)) continue;
+    std::string src = pstr(step, "source"), dst = pstr(step, "destination");
+    int fd = open(src.c_str(), O_PATH | O_CLOEXEC);
+    if (fd < 0) die_err(errno, strf("mount %s on %s", src.c_str(), dst.c_str()));
+    fds.push_back(fd);
+  }
+  return fds;
+}
+
+// A bind source must belong to the mount namespace it is attached in (open_tree refuses a mount
+// of another namespace), so for a new mount namespace stage 0 opens the sources inside the
+// child's — a copy of the host's, nothing of the container mounted yet — as runc 1.1 does, then
+// returns to its own and sends the fds to the child.
+std::vector<int> open_bind_sources_in(pid_t child, const JValue &plan) {
+  int own = openat(g_host_proc, strf("%d/ns/mnt", getpid()).c_str(), O_RDONLY | O_CLOEXEC);
+  int theirs = openat(g_host_proc, strf("%d/ns/mnt", child).c_str(), O_RDONLY | O_CLOEXEC);
+  if (own < 0 || theirs < 0) die_err(errno, "open mount namespaces for bind sources");
+  if (setns(theirs, CLONE_NEWNS) < 0) die_err(errno, "join the container's mount namespace");
+  std::vector<int> fds = open_bind_sources(plan);
+  if (setns(own, CLONE_NEWNS) < 0) die_err(errno, "return to the host's mount namespace");
+  close(own);
+  close(theirs);
+  return fds;
+}
+
+const size_t kFdsPerMessage = 200;  // below SCM_MAX_FD (253)
+
+void send_fds(int sock, const std::vector<int> &fds) {
+  size_t i = 0;
+  do {
+    size_t n = std::min(kFdsPerMessage, fds.size() - i);
+    char last = i + n == fds.size() ? 'L' : 'M';
+    struct iovec iov = {&last, 1};
+    std::vector<char> ctl(CMSG_SPACE(sizeof(int) * (n ? n : 1)), 0);
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (n) {
+      msg.msg_control = ctl.data();
+      msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+      struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+      memcpy(CMSG_DATA(c), fds.data() + i, sizeof(int) * n);
+    }
+    ssize_t r;
+    do r = sendmsg(sock, &msg, MSG_NOSIGNAL); while (r < 0 && errno == EINTR);
+    if (r < 0) die_err(errno, "send bind sources");
+    i += n;
+  } while (i < fds.size());
+}
+
+std::vector<int> recv_fds(int sock) {
+  std::vector<int> fds;
+  for (;;) {
+    char last = 0;
+    struct iovec iov = {&last, 1};
+    std::vector<char> ctl(CMSG_SPACE(sizeof(int) * kFdsPerMessage), 0);
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl.data();
+    msg.msg_controllen = ctl.size();
+    ssize_t r;
+    do r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); while (r < 0 && errno == EINTR);
+    if (r <= 0) _exit(1);  // stage 0 is gone
+    if (msg.msg_flags & MSG_CTRUNC) die("receive bind sources: truncated");
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      const int *p = (const int *)CMSG_DATA(c);
+      fds.insert(fds.end(), p, p + n);
+    }
+    if (last == 'L') return fds;
+  }
+}
+
+[[noreturn]] void container_init(const JValue &plan, int release_rd, int status_wr, const HostFds &fds, bool user_ns,
+                                 std::vector<int> bind_sources, int sources_sock) {
   close_host_fds();
   g_status_fd = status_wr;
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -312,7 +400,11 @@ int open_fifo(const JValue &plan, const char *key, const char *what) {
   int64_t pers = pint(plan, "personality");
   if (pers >= 0 && personality((unsigned long)pers) < 0) die_err(errno, "personality");
 
-  std::string rootfs = setup_rootfs(plan);
+  if (sources_sock >= 0) {
+    bind_sources = recv_fds(sources_sock);
+    close(sources_sock);
+  }
+  std::string rootfs = setup_rootfs(plan, bind_sources);
 
   if (pbool(plan, "syncRuntimeHooks")) {
     send_type("hooks");
@@ -398,6 +490,13 @@ int open_fifo(const JValue &plan, const char *key, const char *what) {
     if (!buf.empty()) write_proc(getpid(), "timens_offsets", buf);
   }
 
+  // A joined mount namespace is the one stage 0 is in now: open the bind sources here and let
+  // the child inherit them; for a new one, they are opened inside it after the clone.
+  bool new_mount_ns = clone_flags & CLONE_NEWNS;
+  std::vector<int> bind_sources;
+  if (!new_mount_ns) bind_sources = open_bind_sources(plan);
+  int sources[2] = {-1, -1};
+  if (new_mount_ns && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sources) < 0) die_err(errno, "socketpair");
   int release[2], status[2];
   make_pipes(release, status);
   pid_t child = (pid_t)syscall(SYS_clone, (unsigned long)clone_flags | SIGCHLD, 0, 0, 0, 0);
@@ -405,12 +504,21 @@ int open_fifo(const JValue &plan, const char *key, const char *what) {
   if (child == 0) {
     close(release[1]);
     close(status[0]);
+    if (sources[0] >= 0) close(sources[0]);
     if (clone_flags & CLONE_NEWUSER) set_setgroups_allowed(true);
-    container_init(plan, release[0], status[1], fds, user_ns);
+    container_init(plan, release[0], status[1], fds, user_ns, bind_sources, sources[1]);
   }
   g_child = child;
   close(release[0]);
   close(status[1]);
+  for (int fd : bind_sources) close(fd);
+  if (new_mount_ns) {
+    close(sources[1]);
+    std::vector<int> opened = open_bind_sources_in(child, plan);
+    send_fds(sources[0], opened);
+    for (int fd : opened) close(fd);
+    close(sources[0]);
+  }
   for (int fd : {fds.console, fds.listener, fds.exec_fifo, fds.reply_fifo})
     if (fd >= 0) close(fd);
   // Stage 0 is root in the parent user namespace, so it writes the maps without newuidmap.

@@ -275,15 +275,21 @@ void check_proc_path(const std::string &where, const std::string &proc, const st
   die(strf("\"%s\" cannot be mounted because it is inside /proc", dest.c_str()));
 }
 
-void mount_step(int rootfd, const JValue &step) {
+void mount_step(int rootfd, const JValue &step, int source_fd) {
   std::string source = pstr(step, "source");
   std::string dest = pstr(step, "destination");
   std::string fstype = pstr(step, "fstype");
   unsigned long flags = (unsigned long)pint(step, "flags");
   std::string data = pstr(step, "data");
   unsigned long remount = (unsigned long)pint(step, "remountFlags");
-  bool is_dir = pbool(step, "sourceIsDir");
   bool bind = flags & MS_BIND;
+  // What the source is, from the fd stage 0 opened (the plan's sourceIsDir is TypeScript's view).
+  bool is_dir = pbool(step, "sourceIsDir");
+  if (bind) {
+    struct stat sst;
+    if (fstat(source_fd, &sst) < 0) die_err(errno, strf("mount %s on %s", source.c_str(), dest.c_str()));
+    is_dir = S_ISDIR(sst.st_mode);
+  }
   std::string what = strf("mount %s on %s", source.empty() ? fstype.c_str() : source.c_str(), dest.c_str());
 
   if (is_proc_or_sys(dest, fstype)) {
@@ -314,8 +320,8 @@ void mount_step(int rootfd, const JValue &step) {
     // attached to the resolved target (move_mount): a read-only bind is never writable, and no
     // path is looked up a second time — a container swapping the mount point for a symlink
     // (CVE-2021-30465 shape) cannot redirect the remount. The tree fd then names the new mount.
-    mnt = Fd((int)syscall(SYS_open_tree, AT_FDCWD, source.c_str(),
-                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((flags & MS_REC) ? AT_RECURSIVE : 0)));
+    mnt = Fd((int)syscall(SYS_open_tree, source_fd, "",
+                          AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((flags & MS_REC) ? AT_RECURSIVE : 0)));
     if (mnt.fd < 0) die_err(errno, what);
     if (remount) {
       struct {
@@ -400,7 +406,7 @@ void create_device(int rootfd, const JValue &d) {
 
 }  // namespace
 
-std::string setup_rootfs(const JValue &plan) {
+std::string setup_rootfs(const JValue &plan, const std::vector<int> &bind_sources) {
   char real[PATH_MAX];
   std::string rootfs_in = pstr(plan, "rootfs");
   if (!realpath(rootfs_in.c_str(), real)) die_err(errno, strf("rootfs %s", rootfs_in.c_str()));
@@ -413,10 +419,18 @@ std::string setup_rootfs(const JValue &plan) {
   Fd root(open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (root.fd < 0) die_err(errno, strf("open rootfs %s", rootfs.c_str()));
 
+  size_t next_source = 0;
   for (auto &step : parr(plan, "mountSteps")) {
     std::string kind = pstr(step, "kind");
     if (kind == "mount") {
-      mount_step(root.fd, step);
+      int source = -1;
+      if (pint(step, "flags") & MS_BIND) {
+        if (next_source >= bind_sources.size()) die("plan: fewer bind sources than bind mounts");
+        source = bind_sources[next_source++];
+      }
+      mount_step(root.fd, step, source);
+      // Host fds never outlive their mount.
+      if (source >= 0) close(source);
     } else if (kind == "symlink") {
       symlink_in_root(root.fd, pstr(step, "target"), pstr(step, "linkPath"));
     } else if (kind == "mkdir") {

@@ -1,11 +1,15 @@
 // The container's root filesystem: mount steps resolved inside the rootfs, devices, pivot_root,
 // and what follows it (sysctl, masked and read-only paths).
 #pragma once
+#include <vector>
+
 #include "json.h"
 
 // Everything before the exec fifo: "/" propagation, the rootfs bind, mountSteps, devices,
 // devSymlinks. Returns the host path of the rootfs actually used (realpath).
-std::string setup_rootfs(const JValue &plan);
+// bind_sources: one O_PATH fd per bind mount step, in order (opened by stage 0); each is closed
+// once mounted.
+std::string setup_rootfs(const JValue &plan, const std::vector<int> &bind_sources);
 // pivot_root (or MS_MOVE + chroot when noPivot) into rootfs.
 void enter_rootfs(const std::string &rootfs, bool no_pivot);
 // sysctl, maskedPaths, readonlyPaths, readonly root, explicit root propagation.
