@@ -201,7 +201,7 @@ test('process: rlimits, umask default, capabilities, user, console size', () => 
   const q = plan((c) => ((c.process.user.umask = 0o077), (c.process.oomScoreAdj = -500))).plan;
   assert.is(q.process.umask, 0o077);
   assert.is(q.process.oomScoreAdj, -500);
-  assert.is(q.process.capabilities, null, 'no capabilities object: untouched');
+  assert.equal(q.process.capabilities, { bounding: [], effective: [], permitted: [], inheritable: [], ambient: [] }, 'no capabilities object: none (runc), never the caller\'s');
 });
 
 test('hooks, personality, hostname, sysctl, paths, time offsets, rootfs', () => {
@@ -246,6 +246,7 @@ test('exec plan: the container namespaces to join (user first) and the process r
   const p = buildExecPlan({
     id: 'c1',
     initPid: 1234,
+    initStartTime: 99,
     process: { args: ['ls'], cwd: '/tmp', env: ['A=B'], capabilities: { bounding: ['CAP_KILL'] } },
     config,
     consoleSocket: '/run/sock',
@@ -256,10 +257,11 @@ test('exec plan: the container namespaces to join (user first) and the process r
   });
   assert.equal(p.joinNamespaces, ['user', 'pid', 'network', 'mount']);
   assert.is(p.initPid, 1234);
+  assert.is(p.initStartTime, 99);
   assert.equal([p.process.args, p.process.cwd, p.process.env, p.process.preserveFds, p.process.umask], [['ls'], '/tmp', ['A=B'], 2, 0o022]);
   assert.equal(p.process.capabilities!.bounding, [5]);
-  assert.throws(() => buildExecPlan({ id: 'c', initPid: 1, process: { args: [], cwd: '/' }, config, consoleSocket: '', preserveFds: 0, waitForExit: false, seccomp: null, warn: () => {} }), /args must not be empty/);
-  assert.throws(() => buildExecPlan({ id: 'c', initPid: 1, process: { args: ['x'], cwd: 'rel' }, config, consoleSocket: '', preserveFds: 0, waitForExit: false, seccomp: null, warn: () => {} }), /cwd "rel" is not an absolute path/);
+  assert.throws(() => buildExecPlan({ id: 'c', initPid: 1, initStartTime: 1, process: { args: [], cwd: '/' }, config, consoleSocket: '', preserveFds: 0, waitForExit: false, seccomp: null, warn: () => {} }), /args must not be empty/);
+  assert.throws(() => buildExecPlan({ id: 'c', initPid: 1, initStartTime: 1, process: { args: ['x'], cwd: 'rel' }, config, consoleSocket: '', preserveFds: 0, waitForExit: false, seccomp: null, warn: () => {} }), /cwd "rel" is not an absolute path/);
 });
 
 test('the plan is plain JSON (one line on the sync socket)', () => {

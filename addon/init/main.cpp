@@ -243,6 +243,23 @@ void write_proc(pid_t pid, const char *file, const std::string &data) {
   if (err) die_err(err, strf("write /proc/%s", rel.c_str()));
 }
 
+// Field 22 of the host's /proc/<pid>/stat (clock ticks since boot), 0 when unreadable.
+uint64_t process_start_time(pid_t pid) {
+  int fd = openat(g_host_proc, strf("%d/stat", pid).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[1024];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');  // the command name may hold spaces and parentheses
+  if (!p) return 0;
+  int field = 2;
+  for (p++; *p && field < 22; p++)
+    if (*p == ' ') field++;
+  return strtoull(p, nullptr, 10);
+}
+
 // Whether setgroups(2) is allowed in the user namespace of `pid`, read through the host's /proc
 // (the container's /proc could say "deny" to keep our supplementary groups).
 bool setgroups_allowed(pid_t pid) {
@@ -555,6 +572,10 @@ std::vector<int> recv_fds(int sock) {
   connect_sockets(plan, proc, fds);
   int pidfd = (int)syscall(SYS_pidfd_open, init_pid, 0);
   if (pidfd < 0) die_err(errno, strf("pidfd_open %d", init_pid));
+  // The pidfd pins a process; its start time proves it is the container's init and not a process
+  // that got the pid after the init died (the Node side checked before spawning us).
+  uint64_t want = pu64(plan, "initStartTime");
+  if (process_start_time(init_pid) != want) die(strf("container init %d is gone (its pid now names another process)", init_pid));
   std::vector<std::string> types = pstrs(plan, "joinNamespaces");
   // Every namespace file is opened through the host's /proc while the pidfd pins the init, and
   // typed; the liveness check afterwards proves they are that process's (no pid reuse between).

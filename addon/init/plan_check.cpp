@@ -180,10 +180,11 @@ void check_mappings(const std::string &at, const JValue &plan, const char *key) 
   for (size_t i = 0; i < maps.size(); i++) {
     std::string a = sub(sub(at, key), i);
     members(a, maps[i], {"containerID", "hostID", "size"});
-    int64_t c = integer(a, maps[i], "containerID", 0, kIdMax);
-    int64_t h = integer(a, maps[i], "hostID", 0, kIdMax);
-    int64_t s = integer(a, maps[i], "size", 1, kIdMax + 1);
-    if (c + s - 1 > kIdMax || h + s - 1 > kIdMax) bad(a, "range ends above 2147483647");
+    // The kernel's u32 ids without (u32)-1: host ranges above 2^31 are real (Kubernetes).
+    int64_t c = integer(a, maps[i], "containerID", 0, kU32Max - 1);
+    int64_t h = integer(a, maps[i], "hostID", 0, kU32Max - 1);
+    int64_t s = integer(a, maps[i], "size", 1, kU32Max);
+    if (c + s > kU32Max || h + s > kU32Max) bad(a, "range ends above 4294967294");
   }
 }
 
@@ -321,8 +322,9 @@ void check_create(const JValue &plan) {
 }
 
 void check_exec(const JValue &plan) {
-  members("", plan, {"mode", "id", "process", "consoleSocket", "waitForExit", "initPid", "joinNamespaces"});
+  members("", plan, {"mode", "id", "process", "consoleSocket", "waitForExit", "initPid", "initStartTime", "joinNamespaces"});
   integer("", plan, "initPid", 1, 4194304);  // PID_MAX_LIMIT
+  if (u64("", plan, "initStartTime") == 0) bad("/initStartTime", "must be the init's start time (clock ticks), not 0");
   auto &types = array("", plan, "joinNamespaces", 8);
   for (size_t i = 0; i < types.size(); i++) ns_type(sub("/joinNamespaces", i), str(sub("/joinNamespaces", i), types[i]));
 }

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadCgroupManager } from '../cgroups';
 import { spawnInit, type InitProcess } from '../native/init-process';
+import { execProcessSpec } from '../spec/defaults';
 import { buildExecPlan } from '../spec/plan';
 import type { Process } from '../spec/types';
 import type { RuntimeContext } from './context';
@@ -28,6 +29,76 @@ export interface ExecOptions {
 /** runc's exit status for an exec that failed before the process ran. */
 export const EXEC_FAILED_STATUS = 255;
 
+/** The largest uid/gid runc accepts (libcontainer/user: 1<<31 - 1); 4294967295 is -1, "unchanged", to setresuid. */
+export const MAX_ID = 2147483647;
+
+/** The process-changing flags of `exec` without --process. */
+export interface ExecFlags {
+  args: string[];
+  tty: boolean;
+  cwd?: string;
+  env: string[];
+  /** uid[:gid], numeric. */
+  user?: string;
+  additionalGids: number[];
+  noNewPrivs: boolean;
+  apparmor?: string;
+  processLabel?: string;
+  cap: string[];
+}
+
+function execFailed(msg: string): RuntimeError {
+  return new RuntimeError(`exec failed: ${msg}`, EXEC_FAILED_STATUS);
+}
+
+/** A uid or gid from the command line: decimal, 0..MAX_ID (runc refuses the others with exit 255). */
+function parseId(text: string, what: string, flag: string): number {
+  if (!/^\d+$/.test(text)) throw execFailed(`invalid ${flag}: ${what} ${JSON.stringify(text)} is not a number (only numeric uid[:gid] is supported)`);
+  const n = Number(text);
+  if (n > MAX_ID) throw execFailed(`invalid ${flag}: ${what} ${text} out of range: uids and gids must be in range 0-${MAX_ID}`);
+  return n;
+}
+
+/**
+ * runc's exec without --process: the container's own process with what the flags change. The
+ * result still goes through execProcessSpec in execProcess, like a --process file.
+ */
+export function processFromFlags(base: Process, f: ExecFlags): Process {
+  if (f.args.length === 0) throw new RuntimeError('exec args cannot be empty');
+  const proc = structuredClone(base);
+  proc.args = [...f.args];
+  proc.terminal = f.tty;
+  if (f.cwd) proc.cwd = f.cwd;
+  proc.env = [...(base.env ?? []), ...f.env];
+  if (f.user) {
+    const [u, g, ...rest] = f.user.split(':');
+    if (rest.length) throw execFailed(`invalid --user ${f.user}: only numeric uid[:gid] is supported`);
+    const uid = parseId(u, 'uid', '--user');
+    const gid = g !== undefined ? parseId(g, 'gid', '--user') : proc.user?.gid ?? 0;
+    proc.user = { ...proc.user, uid, gid };
+  }
+  if (f.additionalGids.length) {
+    const gids = f.additionalGids.map((g) => {
+      // yargs gives numbers (NaN for text); runc: "additional-gids must be a positive number".
+      if (!Number.isSafeInteger(g) || g < 0 || g > MAX_ID) throw execFailed(`invalid --additional-gids ${g}: uids and gids must be in range 0-${MAX_ID}`);
+      return g;
+    });
+    proc.user = { ...(proc.user ?? { uid: 0, gid: 0 }), additionalGids: gids };
+  }
+  if (f.noNewPrivs) proc.noNewPrivileges = true;
+  if (f.apparmor) proc.apparmorProfile = f.apparmor;
+  if (f.processLabel) proc.selinuxLabel = f.processLabel;
+  if (f.cap.length) {
+    const caps = proc.capabilities ?? {};
+    // runc adds --cap to bounding, effective and permitted (never inheritable: CVE-2022-29162),
+    // and to ambient only when the base process already has ambient capabilities.
+    for (const set of ['bounding', 'effective', 'permitted'] as const) caps[set] = [...new Set([...(caps[set] ?? []), ...f.cap])];
+    if (caps.ambient?.length) caps.ambient = [...new Set([...caps.ambient, ...f.cap])];
+    proc.capabilities = caps;
+  }
+  return proc;
+}
+
 /**
  * Runs the process; resolves with its exit status (0 when detached, once it runs). Failures before
  * the process execs are RuntimeErrors with exit status 255 and runc's "exec failed: " prefix.
@@ -40,9 +111,12 @@ export async function execProcess(ctx: RuntimeContext, opts: ExecOptions): Promi
   if (opts.process.terminal && !opts.consoleSocket) throw new RuntimeError('cannot allocate tty if runc will detach without setting console socket');
   if (!opts.process.terminal && opts.consoleSocket) throw new RuntimeError('cannot use console socket if runc will not detach or allocate tty');
 
-  checkSelinuxLabel(opts.process.selinuxLabel);
+  // Whatever the exec process leaves out (capabilities, no_new_privs, rlimits, labels) is the
+  // container's, never the runtime's own: see src/spec/defaults.ts.
+  const own = execProcessSpec(opts.process, saved.config.process, (m) => ctx.log.warn(m));
+  checkSelinuxLabel(own.selinuxLabel);
   const { fds: extraFds, env: extraEnv } = passedFds(opts.preserveFds ?? 0);
-  const proc: Process = extraEnv.length ? { ...opts.process, env: [...(opts.process.env ?? []), ...extraEnv] } : opts.process;
+  const proc: Process = extraEnv.length ? { ...own, env: [...(own.env ?? []), ...extraEnv] } : own;
   let seccomp = null;
   if (saved.config.linux?.seccomp) {
     const { compileSeccomp } = await import('../seccomp/compile');
@@ -51,6 +125,7 @@ export async function execProcess(ctx: RuntimeContext, opts: ExecOptions): Promi
   const plan = buildExecPlan({
     id: saved.id,
     initPid: saved.initPid,
+    initStartTime: saved.initStartTime,
     process: proc,
     config: saved.config,
     consoleSocket: opts.consoleSocket ? path.resolve(opts.consoleSocket) : '',

@@ -148,8 +148,11 @@ export interface PlanProcess {
   /** null: do not write oom_score_adj. */
   oomScoreAdj: number | null;
   noNewPrivileges: boolean;
-  /** null: capabilities are not touched (only when the config has no process.capabilities). */
-  capabilities: PlanCapabilities | null;
+  /**
+   * Always present: the exact sets the process gets. There is no "leave the caller's" (that would
+   * be every capability of the runtime): an absent object or set in the config is empty here.
+   */
+  capabilities: PlanCapabilities;
   seccomp: PlanSeccomp | null;
   /** AppArmor profile to apply on exec ("" = none); written to /proc/self/attr/apparmor/exec. */
   apparmorProfile: string;
@@ -227,15 +230,16 @@ export interface CreatePlan extends InitPlanCommon {
   statePrefix: string;
   stateSuffix: string;
   /**
-   * Absolute host path of the exec fifo (created by TypeScript with mkfifo 0622). The init opens
-   * it O_RDWR|O_CLOEXEC before pivot_root and, after reporting "ready", blocks reading one byte
-   * from it: `start` writes that byte. An empty string: no waiting (run without create).
+   * Absolute host path of the exec fifo (created by TypeScript with mkfifo 0600). Stage 0 opens
+   * it O_RDWR before joining or creating any namespace; the container init inherits the fd and,
+   * after reporting "ready", blocks reading one byte from it: `start` writes that byte. An empty
+   * string: no waiting (run without create).
    */
   execFifo: string;
   /** Name of a new session keyring to join ("_ses.<id>"), or "" to keep the caller's (--no-new-keyring). */
   sessionKeyring?: string;
   /**
-   * Absolute host path of a second fifo, opened O_RDWR by the init before pivot_root. After the
+   * Absolute host path of a second fifo, opened O_RDWR by stage 0 with the exec fifo. After the
    * exec fifo released it, a failure (startContainer hook, execve) is written there as one line
    * before the init exits; a successful execve closes it. `start` reads it to EOF, so it fails
    * when the process could not start and returns once it runs. "" with no execFifo.
@@ -248,8 +252,13 @@ export interface CreatePlan extends InitPlanCommon {
 /** `exec`: a new process inside a running container. */
 export interface ExecPlan extends InitPlanCommon {
   mode: 'exec';
-  /** Host pid of the container init whose namespaces are joined (after start-time check). */
+  /** Host pid of the container init whose namespaces are joined. */
   initPid: number;
+  /**
+   * Its start time (field 22 of /proc/<pid>/stat): stage 0 compares it once it holds a pidfd, so a
+   * pid reused after the init died is never joined.
+   */
+  initStartTime: number;
   /** Namespace types to join, in order (user first when present). */
   joinNamespaces: PlanNamespace['type'][];
 }

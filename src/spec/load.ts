@@ -233,6 +233,38 @@ function checkProcess(proc: Process, at: string, bigs: WeakMap<object, Map<strin
   }
 }
 
+/** Is a resctrl filesystem (Intel RDT) mounted in our mount namespace? */
+function resctrlMounted(): boolean {
+  try {
+    return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' - ')[1]?.startsWith('resctrl '));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * runc's rule (libcontainer/configs/validate: rootfs): the rootfs path, once made absolute, must
+ * be its own real path — root.path must not be, or go through, a symlink. As with runc, a
+ * relative root.path is taken from the bundle directory's real path (runc chdirs into the bundle
+ * and asks getcwd), so symlinks on the way to the bundle are fine; an absolute root.path must be
+ * free of symlinks all the way. (runc also refuses a bundle reached through a symlinked $PWD
+ * when run without -b, an accident of Go's os.Getwd that tsrun does not copy.)
+ */
+function rootfsSymlinkProblem(bundle: string, rootPath: string): string | null {
+  let base = bundle;
+  try {
+    base = fs.realpathSync(bundle);
+  } catch {}
+  const rootfs = path.resolve(base, rootPath);
+  let real: string;
+  try {
+    real = fs.realpathSync(rootfs);
+  } catch (e) {
+    return `invalid rootfs: realpath ${rootfs}: ${strerror(e)}`;
+  }
+  return real === rootfs ? null : `invalid rootfs: not an absolute path, or a symlink (${rootfs} resolves to ${real})`;
+}
+
 /**
  * The rules across fields of a schema-valid config. Returns the problems (empty: valid).
  * `bundle` resolves root.path; the rootfs must exist and be a directory.
@@ -287,6 +319,17 @@ export function checkSpec(spec: Spec, bundle: string, label = 'config.json', big
     if (!gidMaps.length) add('/linux/gidMappings: a new user namespace needs gid mappings');
   }
 
+  // The schema bounds each number; a range must also end below 4294967295 ((u32)-1, "unchanged"
+  // to setresuid, is never mapped), where the kernel and tsrun-init accept it.
+  for (const [key, maps] of [['uidMappings', uidMaps], ['gidMappings', gidMaps]] as const) {
+    for (const [i, m] of maps.entries()) {
+      for (const k of ['containerID', 'hostID'] as const) {
+        const end = m[k] + m.size - 1;
+        if (end > 4294967294) add(`/linux/${key}/${i}: ${k} ${m[k]} + size ${m.size} ends at ${end}, above 4294967294`);
+      }
+    }
+  }
+
   if (linux.timeOffsets && Object.keys(linux.timeOffsets).length > 0) {
     if (!has('time')) add('/linux/timeOffsets: time offsets need a time namespace (none in /linux/namespaces)');
     else if (!isNew('time')) add('/linux/timeOffsets: time offsets cannot be set on a joined time namespace');
@@ -335,13 +378,35 @@ export function checkSpec(spec: Spec, bundle: string, label = 'config.json', big
     if (sc.listenerPath && !path.isAbsolute(sc.listenerPath)) add(`/linux/seccomp/listenerPath: ${notAbs(sc.listenerPath)}`);
   }
 
+  // Intel RDT: tsrun cannot apply it (no resctrl support), and the spec says a runtime without a
+  // mounted resctrl MUST fail when intelRdt is set. runc 1.1 ignores a bare `{}` or closID; tsrun
+  // refuses any intelRdt, with runc's wording for the parts runc refuses too.
+  const rdt = linux.intelRdt as { closID?: unknown; l3CacheSchema?: unknown; memBwSchema?: unknown } | undefined;
+  if (rdt && typeof rdt === 'object') {
+    const clos = rdt.closID;
+    if (typeof clos === 'string' && (clos === '.' || clos === '..' || clos.includes('/'))) add(`/linux/intelRdt/closID: invalid intelRdt.ClosID ${JSON.stringify(clos)}`);
+    if (resctrlMounted()) {
+      add('/linux/intelRdt: Intel RDT (resctrl) is not supported by tsrun; remove intelRdt from the config');
+    } else {
+      add('/linux/intelRdt: intelRdt is specified in config, but Intel RDT is not supported or enabled (no resctrl filesystem is mounted)');
+      if (rdt.l3CacheSchema) add('/linux/intelRdt/l3CacheSchema: intelRdt.l3CacheSchema is specified in config, but Intel RDT/CAT is not enabled');
+      if (rdt.memBwSchema) add('/linux/intelRdt/memBwSchema: intelRdt.memBwSchema is specified in config, but Intel RDT/MBA is not enabled');
+    }
+  }
+
   // Last, and without the label: runc's exact wording, which tools match.
   if (spec.root && typeof spec.root.path === 'string') {
     const rootfs = path.resolve(bundle, spec.root.path);
+    let isDir = false;
     try {
-      if (!fs.statSync(rootfs).isDirectory()) p.push(`rootfs (${rootfs}) is not a directory`);
+      isDir = fs.statSync(rootfs).isDirectory();
+      if (!isDir) p.push(`rootfs (${rootfs}) is not a directory`);
     } catch (e) {
       p.push((e as NodeJS.ErrnoException).code === 'ENOENT' ? `rootfs (${rootfs}) does not exist` : `rootfs (${rootfs}): ${strerror(e)}`);
+    }
+    if (isDir) {
+      const problem = rootfsSymlinkProblem(bundle, spec.root.path);
+      if (problem) p.push(problem);
     }
   }
   return p;

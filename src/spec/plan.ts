@@ -21,9 +21,10 @@ import type {
   PlanSeccomp,
 } from '../native/init-plan';
 import { capabilityNumbers } from './capabilities';
+import { capabilitySets, execProcessSpec, processValueOrDefault, valueOrDefault, type PrivilegeField } from './defaults';
 import { RLIMITS, SpecError, strerror } from './load';
 import { MS_BIND, MS_PRIVATE, MS_REC, MS_RDONLY, MS_REMOUNT, MS_SHARED, MS_SLAVE, MS_UNBINDABLE, parseMountOptions } from './mount-options';
-import type { Hook, Namespace, NamespaceType, Process, Rlimit, Spec } from './types';
+import type { Device, Hook, IdMapping, Namespace, NamespaceType, Process, Rlimit, Spec } from './types';
 
 export interface CreatePlanOptions {
   id: string;
@@ -47,6 +48,7 @@ export interface CreatePlanOptions {
 export interface ExecPlanOptions {
   id: string;
   initPid: number;
+  initStartTime: number;
   process: Process;
   /** The container's config. */
   config: Spec;
@@ -107,16 +109,19 @@ export function planRlimits(rlimits: readonly Rlimit[] | undefined): PlanRlimit[
   });
 }
 
-/** Capability names → numbers; null when the process has no capabilities object (runc: untouched). */
-export function planCapabilities(caps: Process['capabilities'], warn: (m: string) => void): PlanCapabilities | null {
-  if (!caps) return null;
+/**
+ * Capability names → numbers. Always every set: an absent object or an absent set is empty
+ * (src/spec/defaults.ts; runc gives no capability it was not asked for).
+ */
+export function planCapabilities(caps: Process['capabilities'], warn: (m: string) => void): PlanCapabilities {
+  const sets = capabilitySets({ cwd: '/', capabilities: caps });
   const unknown = new Set<string>();
   const out: PlanCapabilities = {
-    bounding: capabilityNumbers(caps.bounding, unknown),
-    effective: capabilityNumbers(caps.effective, unknown),
-    permitted: capabilityNumbers(caps.permitted, unknown),
-    inheritable: capabilityNumbers(caps.inheritable, unknown),
-    ambient: capabilityNumbers(caps.ambient, unknown),
+    bounding: capabilityNumbers(sets.bounding, unknown),
+    effective: capabilityNumbers(sets.effective, unknown),
+    permitted: capabilityNumbers(sets.permitted, unknown),
+    inheritable: capabilityNumbers(sets.inheritable, unknown),
+    ambient: capabilityNumbers(sets.ambient, unknown),
   };
   // One warning for all sets, in runc's words.
   if (unknown.size) warn(`ignoring unknown or unavailable capabilities: [${[...unknown].sort().join(' ')}]`);
@@ -128,25 +133,27 @@ export function planProcess(
   o: { seccomp: PlanSeccomp | null; preserveFds: number; warn: (m: string) => void },
 ): PlanProcess {
   if (!proc.args || proc.args.length === 0) throw new SpecError('args must not be empty');
+  const def = <T>(field: PrivilegeField & `/process/${string}`) => processValueOrDefault<T>(proc, field);
   return {
     args: [...proc.args],
     env: [...(proc.env ?? [])],
     cwd: proc.cwd,
-    uid: proc.user?.uid ?? 0,
-    gid: proc.user?.gid ?? 0,
-    additionalGids: [...(proc.user?.additionalGids ?? [])],
-    // runc applies 0022 when the config has no umask.
-    umask: proc.user?.umask ?? 0o022,
+    // Every privilege-related field absent from the process gets what src/spec/defaults.ts says.
+    uid: def<number>('/process/user/uid'),
+    gid: def<number>('/process/user/gid'),
+    additionalGids: def<number[]>('/process/user/additionalGids'),
+    // umask(2) keeps the permission bits only; the rest of a uint32 means nothing to it.
+    umask: def<number>('/process/user/umask') & 0o777,
     terminal: !!proc.terminal,
     consoleWidth: proc.consoleSize?.width ?? 0,
     consoleHeight: proc.consoleSize?.height ?? 0,
-    rlimits: planRlimits(proc.rlimits),
-    oomScoreAdj: proc.oomScoreAdj ?? null,
-    noNewPrivileges: !!proc.noNewPrivileges,
-    capabilities: planCapabilities(proc.capabilities, o.warn),
+    rlimits: planRlimits(def<Rlimit[]>('/process/rlimits')),
+    oomScoreAdj: def<number | null>('/process/oomScoreAdj'),
+    noNewPrivileges: def<boolean>('/process/noNewPrivileges') === true,
+    capabilities: planCapabilities(def<Process['capabilities']>('/process/capabilities'), o.warn),
     seccomp: o.seccomp,
-    apparmorProfile: proc.apparmorProfile ?? '',
-    selinuxLabel: proc.selinuxLabel ?? '',
+    apparmorProfile: def<string>('/process/apparmorProfile'),
+    selinuxLabel: def<string>('/process/selinuxLabel'),
     preserveFds: o.preserveFds,
   };
 }
@@ -251,7 +258,7 @@ function planMounts(o: CreatePlanOptions, newCgroupNs: boolean): { steps: PlanMo
 /** Default devices, then linux.devices (same path: the config's wins), as runc's createDevices. */
 export function planDevices(config: Spec, bind: boolean, warn: (m: string) => void): PlanDevice[] {
   const configured = new Map<string, PlanDevice>();
-  for (const d of config.linux?.devices ?? []) {
+  for (const d of valueOrDefault<Device[]>(config, '/linux/devices')) {
     const p = cleanPath(d.path);
     if (p === '/dev/ptmx') {
       // runc replaces /dev/ptmx with a symlink to the container's devpts instance in any case.
@@ -293,7 +300,7 @@ export function buildCreatePlan(o: CreatePlanOptions): CreatePlan {
   if (!config.root) throw new SpecError('config.json: /root: required (the container\'s root filesystem)');
   if (!config.process) throw new SpecError('config.json: /process: required to create a container');
   const linux = config.linux ?? {};
-  const namespaces: Namespace[] = linux.namespaces ?? [];
+  const namespaces = valueOrDefault<Namespace[]>(config, '/linux/namespaces');
   const has = (t: NamespaceType) => namespaces.some((n) => n.type === t);
   const isNew = (t: NamespaceType) => namespaces.some((n) => n.type === t && !n.path);
 
@@ -331,8 +338,8 @@ export function buildCreatePlan(o: CreatePlanOptions): CreatePlan {
     consoleSocket: o.consoleSocket,
     waitForExit: o.waitForExit,
     namespaces: userFirst(namespaces).map((n): PlanNamespace => (n.path ? { type: n.type, path: n.path } : { type: n.type })),
-    uidMappings: (linux.uidMappings ?? []).map((m) => ({ containerID: m.containerID, hostID: m.hostID, size: m.size })),
-    gidMappings: (linux.gidMappings ?? []).map((m) => ({ containerID: m.containerID, hostID: m.hostID, size: m.size })),
+    uidMappings: valueOrDefault<IdMapping[]>(config, '/linux/uidMappings').map((m) => ({ containerID: m.containerID, hostID: m.hostID, size: m.size })),
+    gidMappings: valueOrDefault<IdMapping[]>(config, '/linux/gidMappings').map((m) => ({ containerID: m.containerID, hostID: m.hostID, size: m.size })),
     timeOffsets,
     // runc only calls sethostname/setdomainname for a non-empty value.
     hostname: config.hostname ? config.hostname : null,
@@ -347,8 +354,8 @@ export function buildCreatePlan(o: CreatePlanOptions): CreatePlan {
     setupDev,
     noPivot: o.noPivot,
     sysctl: Object.entries(linux.sysctl ?? {}).map(([key, value]) => ({ key, value })),
-    maskedPaths: [...(linux.maskedPaths ?? [])],
-    readonlyPaths: [...(linux.readonlyPaths ?? [])],
+    maskedPaths: valueOrDefault<string[]>(config, '/linux/maskedPaths'),
+    readonlyPaths: valueOrDefault<string[]>(config, '/linux/readonlyPaths'),
     syncRuntimeHooks: (hooks.prestart?.length ?? 0) + (hooks.createRuntime?.length ?? 0) > 0,
     createContainerHooks: planHooks(hooks.createContainer),
     startContainerHooks: planHooks(hooks.startContainer),
@@ -366,11 +373,14 @@ export function buildExecPlan(o: ExecPlanOptions): ExecPlan {
   return {
     mode: 'exec',
     id: o.id,
-    process: planProcess(o.process, { seccomp: o.seccomp, preserveFds: o.preserveFds, warn: o.warn }),
+    // What the exec process leaves out comes from the container's (idempotent: the caller,
+    // src/container/exec.ts, has normally done it already; any other caller gets it here).
+    process: planProcess(execProcessSpec(o.process, o.config.process), { seccomp: o.seccomp, preserveFds: o.preserveFds, warn: o.warn }),
     consoleSocket: o.consoleSocket,
     waitForExit: o.waitForExit,
     initPid: o.initPid,
+    initStartTime: o.initStartTime,
     // Every namespace the container has, whether it created or joined it: the init is in all.
-    joinNamespaces: userFirst(o.config.linux?.namespaces ?? []).map((n) => n.type),
+    joinNamespaces: userFirst(valueOrDefault<Namespace[]>(o.config, '/linux/namespaces')).map((n) => n.type),
   };
 }

@@ -10,7 +10,7 @@ import { exampleSpec } from '../../src/cli/commands/spec';
 import { copyRootfs } from './rootfs';
 
 export const REPO = path.resolve(__dirname, '../..');
-export const TSRUN = process.env.TSRUN_BIN ?? path.join(REPO, 'bin/tsrun');
+export const TSRUN = process.env.RUNTIME ?? process.env.TSRUN_BIN ?? path.join(REPO, 'bin/tsrun');
 
 export interface Result {
   status: number | null;

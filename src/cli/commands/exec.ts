@@ -71,9 +71,8 @@ const command: CommandModule<any, any> = {
       .option('preserve-fds', { type: 'number', default: 0, describe: 'pass N extra fds to the process' })
       .option('ignore-paused', { type: 'boolean', default: false, describe: 'allow exec in a paused container' }) as unknown as Argv<ExecArgs>,
   handler: action<ExecArgs>(async (argv, ctx) => {
-    const { execProcess } = await import('../../container/exec');
+    const { execProcess, processFromFlags } = await import('../../container/exec');
     const { loadContainer } = await import('../../container/lifecycle');
-    const { RuntimeError } = await import('../../container/errors');
     let proc;
     if (argv.process) {
       const { loadProcessFile } = await import('../../spec/load');
@@ -81,33 +80,22 @@ const command: CommandModule<any, any> = {
     } else {
       // runc's default: the container's own process, with what the flags change.
       const saved = loadContainer(argv.root, argv.id);
-      const base = saved.config.process!;
-      // protectExecCommand put the command after `--`, where yargs leaves it untouched.
-      const args = [...(argv.command ?? []), ...((argv as unknown as { '--'?: string[] })['--'] ?? [])].map(String);
-      if (args.length === 0) throw new RuntimeError('exec args cannot be empty');
-      proc = structuredClone(base);
-      proc.args = args;
-      proc.terminal = argv.tty;
-      if (argv.cwd) proc.cwd = argv.cwd;
-      proc.env = [...(base.env ?? []), ...argv.env];
-      if (argv.user) {
-        const [u, g] = argv.user.split(':');
-        if (!/^\d+$/.test(u) || (g !== undefined && !/^\d+$/.test(g))) throw new RuntimeError(`invalid --user ${argv.user}: only numeric uid[:gid] is supported`);
-        proc.user = { ...proc.user, uid: Number(u), gid: g !== undefined ? Number(g) : proc.user?.gid ?? 0 };
-      }
-      if (argv['additional-gids'].length) proc.user = { ...proc.user!, additionalGids: argv['additional-gids'] };
-      if (argv['no-new-privs']) proc.noNewPrivileges = true;
-      if (argv.apparmor) proc.apparmorProfile = argv.apparmor;
-      if (argv['process-label']) proc.selinuxLabel = argv['process-label'];
-      if (argv.cap.length) {
-        const caps = proc.capabilities ?? {};
-        // runc adds --cap to bounding, effective and permitted (never inheritable: CVE-2022-29162),
-        // and to ambient only when the base process already has ambient capabilities.
-        for (const set of ['bounding', 'effective', 'permitted'] as const) caps[set] = [...new Set([...(caps[set] ?? []), ...argv.cap])];
-        if (caps.ambient?.length) caps.ambient = [...new Set([...caps.ambient, ...argv.cap])];
-        proc.capabilities = caps;
-      }
+      proc = processFromFlags(saved.config.process!, {
+        // protectExecCommand put the command after `--`, where yargs leaves it untouched.
+        args: [...(argv.command ?? []), ...((argv as unknown as { '--'?: string[] })['--'] ?? [])].map(String),
+        tty: argv.tty,
+        cwd: argv.cwd,
+        env: argv.env,
+        user: argv.user,
+        additionalGids: argv['additional-gids'],
+        noNewPrivs: argv['no-new-privs'],
+        apparmor: argv.apparmor,
+        processLabel: argv['process-label'],
+        cap: argv.cap,
+      });
     }
+    // Either way execProcess fills what the process leaves out from the container's
+    // (capabilities, no_new_privs, rlimits, labels, oom_score_adj), as runc does.
     return execProcess(ctx, {
       id: argv.id,
       process: proc,
