@@ -306,4 +306,36 @@ test('validators.js is plain generated code: requiring it is cheap', () => {
   assert.ok(require(file).validateConfig(spec));
 });
 
+// Hostile input (a bundle is the caller's, but a link to /dev/zero must not hang create for
+// ever): only a regular file of a bounded size is read, and the refusal names the file. Control:
+// the same path as a regular file loads.
+test('config.json that is a FIFO, a device link, a directory or too large is refused at once', () => {
+  const cases: [string, (file: string) => void, RegExp][] = [
+    ['fifo', (f) => spawnSync('mkfifo', [f]), /config\.json: not a regular file \(a FIFO\)/],
+    ['link to /dev/zero', (f) => fs.symlinkSync('/dev/zero', f), /config\.json: not a regular file \(a device\)/],
+    ['directory', (f) => fs.mkdirSync(f), /config\.json: not a regular file \(a directory\)/],
+    ['too large', (f) => fs.writeFileSync(f, Buffer.alloc(64 * 1024 * 1024 + 1, 0x20)), /config\.json: 67108865 bytes is larger than the limit/],
+  ];
+  for (const [what, make, expected] of cases) {
+    const dir = bundle();
+    const file = path.join(dir, 'config.json');
+    fs.rmSync(file);
+    make(file);
+    const started = Date.now();
+    const e = (() => {
+      try {
+        loadBundleConfig(dir);
+      } catch (err) {
+        return err as Error;
+      }
+      return null;
+    })();
+    assert.ok(e instanceof SpecError, `${what}: refused`);
+    assert.match(e!.message, expected, what);
+    assert.ok(Date.now() - started < 1000, `${what}: within a second`);
+    fs.rmSync(file, { recursive: true, force: true });
+  }
+  assert.ok(loadBundleConfig(bundle()), 'control: a regular config.json loads');
+});
+
 test.run();

@@ -92,11 +92,46 @@ function parseJson(text: string, label: string): { value: unknown; bigs: WeakMap
   return { value, bigs };
 }
 
-function readFileOrThrow(file: string): string {
+/** The largest config.json or process file read (a 300 000-annotation config is ~34 MB). */
+export const MAX_SPEC_FILE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Reads a bundle file only if it is a regular file (through symlinks, as runc) of at most
+ * MAX_SPEC_FILE_BYTES: a FIFO, a device (a link to /dev/zero), a directory or a socket is refused
+ * at once instead of blocking or reading for ever. O_NONBLOCK: opening a FIFO must not wait for a
+ * writer.
+ */
+export function readSpecFile(file: string): string {
+  let fd: number;
   try {
-    return fs.readFileSync(file, 'utf8');
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
   } catch (e) {
     throw new SpecError(`open ${file}: ${strerror(e)}`);
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) {
+      const what = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isSocket() ? 'a socket' : 'not a regular file';
+      throw new SpecError(`${file}: not a regular file (${what})`);
+    }
+    if (st.size > MAX_SPEC_FILE_BYTES) throw new SpecError(`${file}: ${st.size} bytes is larger than the limit of ${MAX_SPEC_FILE_BYTES} bytes`);
+    // Until EOF, never more than the limit (a file that grows while we read is still bounded).
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.alloc(Math.min(Math.max(st.size, 65536), MAX_SPEC_FILE_BYTES + 1 - total));
+      const n = fs.readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      chunks.push(n === chunk.length ? chunk : chunk.subarray(0, n));
+      total += n;
+      if (total > MAX_SPEC_FILE_BYTES) throw new SpecError(`${file}: larger than the limit of ${MAX_SPEC_FILE_BYTES} bytes`);
+    }
+    return Buffer.concat(chunks, total).toString('utf8');
+  } catch (e) {
+    if (e instanceof SpecError) throw e;
+    throw new SpecError(`read ${file}: ${strerror(e)}`);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -429,13 +464,13 @@ export function parseBundleConfig(text: string, bundle: string, label = 'config.
 export function loadBundleConfig(bundleDir: string): Spec {
   const bundle = path.resolve(bundleDir);
   const file = path.join(bundle, 'config.json');
-  return parseBundleConfig(readFileOrThrow(file), bundle);
+  return parseBundleConfig(readSpecFile(file), bundle);
 }
 
 /** Reads and validates a process JSON file (exec --process). Throws SpecError. */
 export function loadProcessFile(file: string): Process {
   const label = path.basename(file);
-  const { value, bigs } = parseJson(readFileOrThrow(file), label);
+  const { value, bigs } = parseJson(readSpecFile(file), label);
   const v = validators().validateProcess;
   if (!v(value)) throw new SpecError(formatSchemaErrors(v.errors).map((l) => `${label}: ${l}`));
   const problems: string[] = [];
