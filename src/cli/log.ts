@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import type { Logger } from '../container/context';
+import { openAppendFile } from '../container/files';
 
 type Level = 'debug' | 'info' | 'warning' | 'error';
 
@@ -24,7 +25,8 @@ export class CliLogger implements Logger {
     private readonly format: 'text' | 'json',
     private readonly debugEnabled: boolean,
   ) {
-    this.fd = file ? fs.openSync(file, 'a', 0o644) : 2;
+    // Never through a symlink someone planted at the log's name (tsrun runs as root).
+    this.fd = file ? openAppendFile(file, 0o644) : 2;
   }
 
   private write(level: Level, msg: string): void {

@@ -24,6 +24,7 @@ import { buildCreatePlan } from '../spec/plan';
 import type { Spec } from '../spec/types';
 import type { RuntimeContext } from './context';
 import { RuntimeError, errExists, errNotExist, errNotRunning } from './errors';
+import { createFileAtomically, makeDir } from './files';
 import { containerDir, validateId } from './ids';
 import { lockDir, type ContainerLock } from './lock';
 import { isSameProcessAlive, readProcStat, sleep, waitGone } from './proc';
@@ -125,12 +126,15 @@ export function checkSelinuxLabel(label: string | undefined): void {
   if (!enabled) throw new RuntimeError('selinux label is specified in config, but selinux is disabled or not supported');
 }
 
-/** Writes a pid file atomically: decimal, no newline (containerd reads it as it appears). */
+/**
+ * Writes a pid file atomically: decimal, no newline (containerd reads it as it appears). Its
+ * directory may be writable by others: the temp file `.<name>` is created exclusively, as runc
+ * does, so a planted `.<name>` (file or symlink) fails the command with "file exists" instead of
+ * having root write through it.
+ */
 export function writePidFile(file: string, pid: number): void {
   const abs = path.resolve(file);
-  const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}.${process.pid}`);
-  fs.writeFileSync(tmp, String(pid));
-  fs.renameSync(tmp, abs);
+  createFileAtomically(path.dirname(abs), path.basename(abs), String(pid), { mode: 0o644 });
 }
 
 /** The OCI state split around the pid, for the hooks the init runs itself. */
@@ -205,7 +209,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
   ensureRoot(ctx.root);
   const dir = containerDir(ctx.root, id);
   try {
-    fs.mkdirSync(dir, { mode: 0o711 });
+    makeDir(dir, 0o711);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw errExists();
     throw e;
@@ -256,15 +260,9 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     // run does create+start in one go: no fifo, the init execs as soon as it is ready.
     const execFifo = runMode ? '' : path.join(dir, EXEC_FIFO);
     const startReplyFifo = execFifo ? path.join(dir, START_REPLY_FIFO) : '';
-    for (const fifo of [execFifo, startReplyFifo].filter(Boolean)) {
-      native().mkfifo(fifo, 0o600);
-      // The init opens it as the container's root: in a user namespace that is the mapped uid/gid.
-      const hostRoot = (maps: { containerID: number; hostID: number; size: number }[] | undefined) =>
-        maps?.find((m) => m.containerID === 0)?.hostID ?? 0;
-      if (config.linux?.namespaces?.some((n) => n.type === 'user' && !n.path)) {
-        fs.chownSync(fifo, hostRoot(config.linux.uidMappings), hostRoot(config.linux.gidMappings));
-      }
-    }
+    // Stage 0 opens both on the host side, before it joins or creates any namespace, and the
+    // container init inherits the fds: no chown for a user namespace, no path resolved inside.
+    for (const fifo of [execFifo, startReplyFifo].filter(Boolean)) native().mkfifo(fifo, 0o600);
 
     const creatingState = ociState(saved, 'creating');
     const seccomp = await compileSeccompFor(config, creatingState, ctx);

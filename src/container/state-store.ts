@@ -1,12 +1,15 @@
 /**
  * The state of each container lives in <root>/<id>/state.json, written atomically (temp file +
- * rename) so that a concurrent reader sees the old or the new state, never half of one.
- * <root> is 0700 (it holds every container's config); <root>/<id> is 0711.
+ * rename, through files.ts) so that a concurrent reader sees the old or the new state, never half
+ * of one. <root> is 0700 (it holds every container's config); <root>/<id> is 0711.
+ * <root> is trusted only when nobody else can write it (see checkRoot): a state.json planted
+ * there would make tsrun signal, and remove the cgroups of, whatever it names.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CgroupState } from '../cgroups';
 import type { Spec } from '../spec/types';
+import { createFileAtomically, ensurePrivateDir } from './files';
 import { containerDir } from './ids';
 
 export const OCI_VERSION = '1.2.0';
@@ -45,14 +48,22 @@ export const STATE_FILE = 'state.json';
 export const EXEC_FIFO = 'exec.fifo';
 export const START_REPLY_FIFO = 'start.fifo';
 
+/**
+ * The state root for create: made 0700 when missing. An existing one must be a real directory
+ * (its last component is not followed), owned by the user tsrun runs as (uid 0 as root) and not
+ * writable by group or others, or it is refused; read/search bits for others are dropped (0700).
+ */
 export function ensureRoot(root: string): void {
-  fs.mkdirSync(root, { recursive: true, mode: 0o700 });
-  // An existing root made by someone else with looser permissions is tightened, as runc does.
-  const st = fs.statSync(root);
-  if ((st.mode & 0o077) !== 0) fs.chmodSync(root, 0o700);
+  ensurePrivateDir(root, { what: 'state directory (--root)', create: true, tighten: true });
+}
+
+/** The same checks for commands that only read the root; a missing root holds no container. */
+export function checkRoot(root: string): boolean {
+  return ensurePrivateDir(root, { what: 'state directory (--root)', create: false, tighten: false });
 }
 
 export function readState(root: string, id: string): SavedState | null {
+  if (!checkRoot(root)) return null;
   try {
     return JSON.parse(fs.readFileSync(path.join(containerDir(root, id), STATE_FILE), 'utf8')) as SavedState;
   } catch (e) {
@@ -62,13 +73,15 @@ export function readState(root: string, id: string): SavedState | null {
 }
 
 export function writeState(root: string, state: SavedState): void {
-  const dir = containerDir(root, state.id);
-  const tmp = path.join(dir, `.${STATE_FILE}.${process.pid}`);
-  fs.writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
-  fs.renameSync(tmp, path.join(dir, STATE_FILE));
+  // The directory is private and the writer holds the container's lock; the temp name is unique
+  // anyway, so that a temp file left by a killed tsrun never blocks the next write. No fsync (as
+  // runc): the state means nothing after a reboot, and the rename alone is atomic for readers.
+  const tmpName = `.${STATE_FILE}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  createFileAtomically(containerDir(root, state.id), STATE_FILE, JSON.stringify(state), { mode: 0o600, tempName: tmpName, sync: false });
 }
 
 export function listIds(root: string): string[] {
+  if (!checkRoot(root)) return [];
   try {
     return fs
       .readdirSync(root, { withFileTypes: true })

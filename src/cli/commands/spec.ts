@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { RuntimeError } from '../../container/errors';
+import { createFileExclusive } from '../../container/files';
 import { action, type GlobalArgs } from '../context';
 
 interface SpecArgs extends GlobalArgs {
@@ -73,7 +74,13 @@ const command: CommandModule<any, any> = {
     const file = path.join(argv.bundle, 'config.json');
     if (fs.existsSync(file)) throw new RuntimeError('File config.json exists. Remove it first.');
     const rootless = argv.rootless !== undefined && argv.rootless !== 'false';
-    fs.writeFileSync(file, JSON.stringify(exampleSpec(rootless), null, '\t'), { mode: 0o666 });
+    // O_EXCL|O_NOFOLLOW: a (dangling) symlink planted as config.json is not written through.
+    try {
+      createFileExclusive(file, JSON.stringify(exampleSpec(rootless), null, '\t'), 0o666);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new RuntimeError('File config.json exists. Remove it first.');
+      throw e;
+    }
   }),
 };
 export default command;
