@@ -185,6 +185,13 @@ withSandbox('operations on an unknown id fail with "container does not exist"', 
   }
 });
 
+withSandbox('delete -f of an unknown id succeeds silently (runc; clients run it after a failed create)', undefined, (s) => {
+  const r = s.tsrun(['delete', '-f', 'nope']);
+  assert.is(r.status, 0, r.stderr);
+  assert.is(r.stderr, '');
+  assert.is(r.stdout, '');
+});
+
 withSandbox('malformed config.json: error names the file, nothing left', undefined, (s) => {
   fs.writeFileSync(path.join(s.bundle, 'config.json'), '{"ociVersion": "1.2.0", ');
   const r = s.tsrun(['create', '-b', s.bundle, s.id]);

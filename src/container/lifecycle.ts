@@ -29,13 +29,16 @@ import { containerDir, validateId } from './ids';
 import { lockDir, type ContainerLock } from './lock';
 import { isSameProcessAlive, readProcStat, sleep, waitGone } from './proc';
 import {
+  CorruptStateError,
   EXEC_FIFO,
   START_REPLY_FIFO,
   OCI_VERSION,
   ensureRoot,
   listIds,
+  readIntent,
   readState,
   rfc3339Nano,
+  writeIntent,
   writeState,
   type OciState,
   type SavedState,
@@ -77,7 +80,9 @@ export function ociState(saved: SavedState, status: OciState['status']): OciStat
 }
 
 export function deriveStatus(root: string, saved: SavedState): OciState['status'] {
-  if (saved.initPid === 0) return 'creating';
+  // Half-created: still being created while its creator lives; a creator killed half-way left a
+  // container that is stopped (and that delete removes, from its intent record).
+  if (saved.initPid === 0) return saved.creatorPid && isSameProcessAlive(saved.creatorPid, saved.creatorStartTime ?? 0) ? 'creating' : 'stopped';
   if (!isSameProcessAlive(saved.initPid, saved.initStartTime)) return 'stopped';
   if (fs.existsSync(path.join(containerDir(root, saved.id), EXEC_FIFO))) return 'created';
   if (saved.cgroup) {
@@ -234,6 +239,8 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
       config,
       cgroup: null,
       started: false,
+      creatorPid: process.pid,
+      creatorStartTime: readProcStat(process.pid)?.startTime ?? 0,
     };
 
     // Device nodes the bundle creates are also allowed in the device cgroup, as runc does.
@@ -248,8 +255,11 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
       extraDeviceRules,
       warn: (m: string) => ctx.log.warn(m),
     });
-    cgroup.create();
+    // Intent before effect: what delete -f must remove is on disk before any of it exists.
     saved.cgroup = cgroup.state;
+    writeIntent(ctx.root, { id, cgroup: cgroup.state });
+    writeState(ctx.root, saved);
+    cgroup.create();
 
     const waitForExit = runMode?.waitForExit ?? false;
     let consoleSocket = opts.consoleSocket ? path.resolve(opts.consoleSocket) : '';
@@ -334,6 +344,8 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     // A created init waits on its fifo, so it must be alive now; under `run` it may be done already.
     if (!runMode && !isSameProcessAlive(initPid, saved.initStartTime)) throw new RuntimeError(`container init ${initPid} exited during set-up`);
     saved.started = !!runMode;
+    delete saved.creatorPid;
+    delete saved.creatorStartTime;
     writeState(ctx.root, saved);
     if (opts.pidFile) writePidFile(opts.pidFile, initPid);
     if (!waitForExit) init.detach();
@@ -553,9 +565,33 @@ export async function killContainer(ctx: RuntimeContext, id: string, signal: num
 
 /** Removes what remains of a container whose processes are gone; poststop hooks last. */
 async function destroy(ctx: RuntimeContext, saved: SavedState): Promise<void> {
-  if (saved.cgroup) await loadCgroupManager(saved.cgroup).destroy();
+  if (saved.cgroup) {
+    // The init is gone; whatever is still in its cgroup is the container's (a shared pid
+    // namespace, a half-created container whose creator was killed): it goes too, as in runc.
+    const cg = loadCgroupManager(saved.cgroup);
+    try {
+      if (cg.isFrozen()) await cg.thaw();
+    } catch {}
+    await cg.destroy({ killLeftovers: true });
+  }
   fs.rmSync(containerDir(ctx.root, saved.id), { recursive: true, force: true });
   await runHooksWarnOnly('poststop', saved.config.hooks?.poststop, JSON.stringify(ociState(saved, 'stopped')), (m) => ctx.log.warn(m));
+}
+
+/** Kills and removes what the intent record names (every process of the cgroup, the cgroup). */
+async function destroyFromIntent(ctx: RuntimeContext, id: string): Promise<void> {
+  const intent = readIntent(ctx.root, id);
+  if (intent?.cgroup) {
+    try {
+      const cg = loadCgroupManager(intent.cgroup);
+      if (cg.isFrozen()) await cg.thaw();
+      cg.killAll(9);
+      await cg.destroy({ killLeftovers: true });
+    } catch (e) {
+      ctx.log.warn(`delete: cgroup of ${id}: ${(e as Error).message}`);
+    }
+  }
+  fs.rmSync(containerDir(ctx.root, id), { recursive: true, force: true });
 }
 
 async function killEverything(saved: SavedState): Promise<void> {
@@ -576,14 +612,26 @@ async function killEverything(saved: SavedState): Promise<void> {
 export async function deleteContainer(ctx: RuntimeContext, id: string, force: boolean): Promise<void> {
   validateId(id);
   const dir = containerDir(ctx.root, id);
-  if (!fs.existsSync(dir)) throw errNotExist();
+  if (!fs.existsSync(dir)) {
+    // runc: delete --force of a container that does not exist succeeds silently (clients run it
+    // after every failed create).
+    if (force) return;
+    throw errNotExist();
+  }
   const lock = await lockDir(dir);
   try {
-    const saved = readState(ctx.root, id);
+    let saved: SavedState | null;
+    try {
+      saved = readState(ctx.root, id);
+    } catch (e) {
+      if (!(e instanceof CorruptStateError) || !force) throw e;
+      saved = null;
+    }
     if (!saved) {
-      // A directory without state: a create that died before writing it. Only force removes it.
+      // No readable state: a create that died before writing it, or a corrupt state.json. Only
+      // force removes it, and everything its intent record names goes with it.
       if (!force) throw errNotExist();
-      fs.rmSync(dir, { recursive: true, force: true });
+      await destroyFromIntent(ctx, id);
       return;
     }
     const status = deriveStatus(ctx.root, saved);

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import type { CgroupState } from '../cgroups';
 import type { Spec } from '../spec/types';
 import { createFileAtomically, ensurePrivateDir } from './files';
+import { RuntimeError } from './errors';
 import { containerDir } from './ids';
 
 export const OCI_VERSION = '1.2.0';
@@ -30,6 +31,21 @@ export interface SavedState {
   cgroup: CgroupState | null;
   /** Set once `start` has released the init. */
   started: boolean;
+  /**
+   * While initPid is 0: the tsrun process creating the container (pid and /proc start time). A
+   * creator that is gone left a half-created container: its status is then "stopped".
+   */
+  creatorPid?: number;
+  creatorStartTime?: number;
+}
+
+/**
+ * Written once, before anything outside the state dir exists (intent before effect): what a
+ * `delete -f` must remove even when state.json is missing, truncated or garbage.
+ */
+export interface Intent {
+  id: string;
+  cgroup: CgroupState | null;
 }
 
 export interface OciState {
@@ -45,6 +61,7 @@ export interface OciState {
 }
 
 export const STATE_FILE = 'state.json';
+export const INTENT_FILE = 'intent.json';
 export const EXEC_FIFO = 'exec.fifo';
 export const START_REPLY_FIFO = 'start.fifo';
 
@@ -62,13 +79,41 @@ export function checkRoot(root: string): boolean {
   return ensurePrivateDir(root, { what: 'state directory (--root)', create: false, tighten: false });
 }
 
+/** A state.json that cannot be read back: `state` reports it, `delete -f` falls back on the intent. */
+export class CorruptStateError extends RuntimeError {}
+
 export function readState(root: string, id: string): SavedState | null {
   if (!checkRoot(root)) return null;
+  const file = path.join(containerDir(root, id), STATE_FILE);
+  let text: string;
   try {
-    return JSON.parse(fs.readFileSync(path.join(containerDir(root, id), STATE_FILE), 'utf8')) as SavedState;
+    text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
+  }
+  let saved: SavedState;
+  try {
+    saved = JSON.parse(text) as SavedState;
+  } catch (e) {
+    throw new CorruptStateError(`${file}: corrupt container state (${text.length === 0 ? 'empty' : (e as Error).message}); delete -f removes the container`);
+  }
+  if (!saved || typeof saved !== 'object' || saved.id !== id || typeof saved.initPid !== 'number' || !saved.config) {
+    throw new CorruptStateError(`${file}: corrupt container state (not tsrun's state of ${id}); delete -f removes the container`);
+  }
+  return saved;
+}
+
+export function writeIntent(root: string, intent: Intent): void {
+  createFileAtomically(containerDir(root, intent.id), INTENT_FILE, JSON.stringify(intent), { mode: 0o600, sync: false });
+}
+
+export function readIntent(root: string, id: string): Intent | null {
+  try {
+    const v = JSON.parse(fs.readFileSync(path.join(containerDir(root, id), INTENT_FILE), 'utf8')) as Intent;
+    return v && v.id === id ? v : null;
+  } catch {
+    return null;
   }
 }
 
