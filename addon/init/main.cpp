@@ -589,6 +589,12 @@ std::vector<int> recv_fds(int sock) {
   if (syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) < 0) die_err(errno, strf("container init %d", init_pid));
   close(pidfd);
   set_setgroups_allowed(setgroups_allowed(init_pid));
+  // The child inherits oom_score_adj; written on stage 0 itself, the host's /proc can be closed
+  // before the fork: the child is visible in the container's pid namespace from its first
+  // instruction, and a neighbour with CAP_SYS_PTRACE that opened /proc/<child>/fd/<n> in that
+  // instant would keep the host's /proc.
+  write_oom_score_adj(proc, getpid());
+  close_host_fds();
   for (auto &j : joins) join_namespace(j);
   int release[2], status[2];
   make_pipes(release, status);
@@ -603,7 +609,6 @@ std::vector<int> recv_fds(int sock) {
   close(status[1]);
   for (int fd : {fds.console, fds.listener})
     if (fd >= 0) close(fd);
-  write_oom_score_adj(proc, child);
   supervise(plan, child, release[1], status[0]);
 }
 
@@ -627,6 +632,11 @@ int main(int argc, char **argv) {
     die_err(errno, strf("sync fd %ld", fd));
   }
   g_sync_fd = (int)fd;
+  // libuv hands on every fd the caller of tsrun leaked without close-on-exec (a directory of the
+  // host, its /proc, a cgroup tree): everything above the sync fd goes now, before anything else,
+  // so that no stage of the init — least of all a created init waiting for `start` — holds one.
+  // Below it are stdio and the preserved fds, which the container is meant to get.
+  if (syscall(SYS_close_range, (unsigned)g_sync_fd + 1, ~0U, 0) < 0) die_err(errno, "close_range");
   ensure_sealed_self(argv);
   // Only now: the re-exec above must keep it. Hooks and the container process must not.
   if (fcntl(g_sync_fd, F_SETFD, FD_CLOEXEC) < 0) die_err(errno, strf("sync fd %ld", fd));
