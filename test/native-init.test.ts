@@ -287,8 +287,9 @@ sandboxTest('missing or non-executable executables: runc\'s messages, before rea
   fs.writeFileSync(path.join(s.rootfs, 'bin/noexec'), '#!/bin/sh\n', { mode: 0o644 });
   const cases: [string, string][] = [
     ['nope', 'exec: "nope": executable file not found in $PATH'],
-    ['/bin/nope', 'exec /bin/nope: no such file or directory'],
-    ['/bin/noexec', 'exec /bin/noexec: permission denied'],
+    ['/bin/nope', 'exec: "/bin/nope": stat /bin/nope: no such file or directory'],
+    ['/bin/noexec', 'exec: "/bin/noexec": permission denied'],
+    ['/tmp', 'exec: "/tmp": permission denied'],
   ];
   for (const [arg, msg] of cases) {
     const r = await s.run(s.plan([arg]));

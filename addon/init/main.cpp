@@ -387,6 +387,20 @@ std::vector<int> recv_fds(int sock) {
   }
 }
 
+void make_cwd(const std::string &cwd) {
+  std::string p;
+  size_t i = 1;
+  while (i <= cwd.size()) {
+    size_t j = cwd.find('/', i);
+    if (j == std::string::npos) j = cwd.size();
+    if (j > i) {
+      p += "/" + cwd.substr(i, j - i);
+      if (mkdir(p.c_str(), 0755) < 0 && errno != EEXIST) die_err(errno, strf("mkdir cwd %s", cwd.c_str()));
+    }
+    i = j + 1;
+  }
+}
+
 [[noreturn]] void container_init(const JValue &plan, int release_rd, int status_wr, const HostFds &fds, bool user_ns,
                                  std::vector<int> bind_sources, int sources_sock) {
   close_host_fds();
@@ -434,6 +448,8 @@ std::vector<int> recv_fds(int sock) {
   }
   run_hooks(req(plan, "createContainerHooks"), plan_state(plan, host_pid), "createContainer");
   enter_rootfs(rootfs, pbool(plan, "noPivot"));
+  // runc: a missing cwd is created (we are inside the new root), before / may turn read-only.
+  make_cwd(pstr(proc, "cwd"));
   finish_rootfs(plan);
   umask(old_umask);
 

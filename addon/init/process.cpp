@@ -204,9 +204,10 @@ std::string lookup_executable(const JValue &proc) {
   if (args.empty() || args[0].empty()) die("process.args must not be empty");
   const std::string &name = args[0];
   struct stat st;
+  // runc's wording, which docker turns into exit codes 127/126 and users search for.
   if (name.find('/') != std::string::npos) {
-    if (stat(name.c_str(), &st) < 0) die_err(errno, strf("exec %s", name.c_str()));
-    if (S_ISDIR(st.st_mode) || !(st.st_mode & 0111)) die_err(EACCES, strf("exec %s", name.c_str()));
+    if (stat(name.c_str(), &st) < 0) die_err(errno, strf("exec: \"%s\": stat %s", name.c_str(), name.c_str()));
+    if (S_ISDIR(st.st_mode) || !(st.st_mode & 0111)) die_err(EACCES, strf("exec: \"%s\"", name.c_str()));
     return name;
   }
   std::string path = env_get(pstrs(proc, "env"), "PATH");
@@ -372,9 +373,50 @@ void load_late_seccomp(const JValue &proc, int listener_fd, pid_t host_pid) {
   if (sc.type == JValue::Object && pbool(proc, "noNewPrivileges")) load_seccomp(sc, listener_fd, host_pid);
 }
 
+namespace {
+
+// runc's rule: without HOME in the environment, the home directory of the process's uid in the
+// container's /etc/passwd, else "/".
+std::string home_of(uid_t uid) {
+  int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return "/";
+  struct stat st;
+  std::string text;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    char buf[65536];
+    ssize_t n;
+    while (text.size() < (1 << 22) && (n = read(fd, buf, sizeof buf)) > 0) text.append(buf, n);
+  }
+  close(fd);
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t j = text.find('\n', i);
+    if (j == std::string::npos) j = text.size();
+    std::vector<std::string> f;
+    size_t a = i;
+    for (size_t k = i; k <= j; k++)
+      if (k == j || text[k] == ':') {
+        f.push_back(text.substr(a, k - a));
+        a = k + 1;
+      }
+    char *end = nullptr;
+    if (f.size() >= 6 && !f[2].empty()) {
+      unsigned long v = strtoul(f[2].c_str(), &end, 10);
+      if (*end == 0 && v == uid && !f[5].empty()) return f[5];
+    }
+    i = j + 1;
+  }
+  return "/";
+}
+
+}  // namespace
+
 void exec_process(const JValue &proc, const std::string &exe) {
   auto args = pstrs(proc, "args");
   auto env = pstrs(proc, "env");
+  bool has_home = false;
+  for (auto &e : env) has_home |= e.compare(0, 5, "HOME=") == 0;
+  if (!has_home) env.push_back("HOME=" + home_of((uid_t)pint(proc, "uid")));
   auto av = cstrs(args), ev = cstrs(env);
   signal(SIGPIPE, SIG_DFL);
   execve(exe.c_str(), av.data(), ev.data());

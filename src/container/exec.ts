@@ -69,7 +69,10 @@ export function processFromFlags(base: Process, f: ExecFlags): Process {
   proc.args = [...f.args];
   proc.terminal = f.tty;
   if (f.cwd) proc.cwd = f.cwd;
-  proc.env = [...(base.env ?? []), ...f.env];
+  // runc: -e KEY=value replaces the container's KEY (never a second KEY that getenv ignores).
+  const keyOf = (e: string) => (e.includes('=') ? e.slice(0, e.indexOf('=')) : e);
+  const overridden = new Set(f.env.map(keyOf));
+  proc.env = [...(base.env ?? []).filter((e) => !overridden.has(keyOf(e))), ...f.env];
   if (f.user) {
     const [u, g, ...rest] = f.user.split(':');
     if (rest.length) throw execFailed(`invalid --user ${f.user}: only numeric uid[:gid] is supported`);

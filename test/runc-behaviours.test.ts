@@ -1,0 +1,82 @@
+/**
+ * Small runc contracts clients and images rely on, each checked against tsrun and runc alike
+ * (RUNTIME=/usr/sbin/runc): HOME from the container's /etc/passwd, a missing cwd created, runc's
+ * exec error texts (docker maps them to 127/126), exec -e replacing a variable.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Sandbox } from './helpers/tsrun';
+
+function sandbox(name: string, args: string[], body: (s: Sandbox) => void | Promise<void>) {
+  test(name, async () => {
+    const s = new Sandbox(args, 'runcb');
+    try {
+      await body(s);
+      assert.equal(s.leftovers(), []);
+    } finally {
+      s.cleanup();
+    }
+  });
+}
+
+sandbox('HOME: from /etc/passwd for the uid when the env has none, "/" for an unknown uid, the env wins', ['sh', '-c', 'echo "home=$HOME"'], (s) => {
+  fs.appendFileSync(path.join(s.bundle, 'rootfs/etc/passwd'), 'tester:x:1234:1234::/home/tester:/bin/sh\n');
+  s.config.process.env = s.config.process.env.filter((e: string) => !e.startsWith('HOME='));
+  const cases: [number, string[], string][] = [
+    [0, [], 'home=/root'],
+    [1234, [], 'home=/home/tester'],
+    [4321, [], 'home=/'],
+    [1234, ['HOME=/custom'], 'home=/custom'],
+  ];
+  for (const [uid, extra, want] of cases) {
+    s.config.process.user = { uid, gid: uid };
+    s.config.process.env = [...s.config.process.env.filter((e: string) => !e.startsWith('HOME=')), ...extra];
+    s.writeConfig();
+    const r = s.tsrun(['run', '-b', s.bundle, s.id]);
+    assert.is(r.status, 0, r.stderr);
+    assert.is(r.stdout.trim(), want, `uid ${uid} ${extra.join(' ')}`);
+  }
+});
+
+sandbox('exec: HOME as for the container process; -e KEY=value replaces the container\'s KEY', ['sleep', '60'], (s) => {
+  s.config.process.env = [...s.config.process.env.filter((e: string) => !e.startsWith('HOME=')), 'FOO=old'];
+  s.writeConfig();
+  assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
+  const e = s.tsrun(['exec', '-e', 'FOO=new', s.id, 'sh', '-c', 'echo "home=$HOME"; env | grep -c "^FOO="; echo "foo=$FOO"']);
+  assert.is(e.status, 0, e.stderr);
+  assert.is(e.stdout, 'home=/root\n1\nfoo=new\n');
+  assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
+});
+
+sandbox('a missing process.cwd is created inside the rootfs, also with a read-only root', ['pwd'], (s) => {
+  for (const readonly of [false, true]) {
+    s.config.process.cwd = readonly ? '/made/for/ro' : '/made/by/runtime';
+    s.config.root.readonly = readonly;
+    s.writeConfig();
+    const r = s.tsrun(['run', '-b', s.bundle, s.id]);
+    assert.is(r.status, 0, r.stderr);
+    assert.is(r.stdout.trim(), s.config.process.cwd);
+    assert.ok(fs.statSync(path.join(s.bundle, 'rootfs', s.config.process.cwd)).isDirectory());
+  }
+});
+
+sandbox('a missing or non-executable executable: runc\'s texts', ['true'], (s) => {
+  const cases: [string, string][] = [
+    ['/nonexistent', 'exec: "/nonexistent": stat /nonexistent: no such file or directory'],
+    ['/etc/passwd', 'exec: "/etc/passwd": permission denied'],
+    ['nosuchcommand', 'exec: "nosuchcommand": executable file not found in $PATH'],
+  ];
+  for (const [arg, text] of cases) {
+    s.config.process.args = [arg];
+    s.writeConfig();
+    const r = s.tsrun(['run', '-b', s.bundle, s.id]);
+    assert.is.not(r.status, 0, arg);
+    // runc's logrus line escapes the quotes.
+    assert.ok(r.stderr.replace(/\\"/g, '"').includes(text), `${arg}: ${r.stderr}`);
+    s.tsrun(['delete', '-f', s.id]);
+  }
+});
+
+test.run();
