@@ -79,4 +79,30 @@ sandbox('a missing or non-executable executable: runc\'s texts', ['true'], (s) =
   }
 });
 
+sandbox('kill --all ID 0 of a stopped container succeeds', ['true'], async (s) => {
+  assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
+  const deadline = Date.now() + 10_000;
+  while (s.state().status !== 'stopped' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.is(s.state().status, 'stopped');
+  const k = s.tsrun(['kill', '--all', s.id, '0']);
+  assert.is(k.status, 0, k.stderr);
+  // Control: without --all a stopped container is "not running".
+  const k1 = s.tsrun(['kill', s.id, '0']);
+  assert.is.not(k1.status, 0);
+  assert.is(s.tsrun(['delete', s.id]).status, 0);
+});
+
+sandbox('a seccomp agent that does not listen: "failed to connect with seccomp agent"', ['true'], (s) => {
+  s.config.linux.seccomp = {
+    defaultAction: 'SCMP_ACT_ALLOW',
+    listenerPath: path.join(s.dir, 'no-agent.sock'),
+    architectures: ['SCMP_ARCH_X86_64'],
+    syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }],
+  };
+  s.writeConfig();
+  const r = s.tsrun(['run', '-b', s.bundle, s.id]);
+  assert.is.not(r.status, 0);
+  assert.match(r.stderr, /failed to connect with seccomp agent/);
+});
+
 test.run();

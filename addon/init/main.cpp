@@ -68,7 +68,12 @@ int connect_unix(const std::string &path, const char *what) {
   sa.sun_family = AF_UNIX;
   if (path.size() >= sizeof sa.sun_path) die(strf("connect %s %s: path too long", what, path.c_str()));
   memcpy(sa.sun_path, path.c_str(), path.size());
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) die_err(errno, strf("connect %s %s", what, path.c_str()));
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    // runc's words for the seccomp agent (clients match "failed to connect with seccomp agent").
+    if (!strcmp(what, "seccomp listener"))
+      die_err(errno, strf("failed to connect with seccomp agent specified in the seccomp profile: dial unix %s: connect", path.c_str()));
+    die_err(errno, strf("connect %s %s", what, path.c_str()));
+  }
   return fd;
 }
 

@@ -554,9 +554,8 @@ export async function killContainer(ctx: RuntimeContext, id: string, signal: num
   const saved = loadContainer(ctx.root, id);
   const status = deriveStatus(ctx.root, saved);
   if (all && saved.cgroup) {
-    const cg = loadCgroupManager(saved.cgroup);
-    if (status === 'stopped' && cg.pids().length === 0) throw errNotRunning();
-    cg.killAll(signal);
+    // runc: kill --all of a stopped container succeeds (there may be nothing left to signal).
+    loadCgroupManager(saved.cgroup).killAll(signal);
     return;
   }
   if (status === 'stopped') throw errNotRunning();
