@@ -512,3 +512,309 @@ sys.exit(rc)
 export function readOut(file: string): string {
   return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
 }
+
+// ---------------------------------------------------------------------------------------------
+// Namespace paths, host fds of the init, host-side sockets (namespace-paths, host-fds, sockets)
+
+/** The runtime under test is runc (RUNTIME=/usr/sbin/runc): where its contract differs, tests say so (printed) and relax or skip that part. */
+export const IS_RUNC = path.basename(TSRUN) === 'runc';
+
+/**
+ * Runs tsrun through bash (dash cannot open fds above 9) after opening `fdSetup` without
+ * close-on-exec (e.g. `7</ 100</proc 300</`), optionally under `wrap` (e.g. `unshare --mount --`).
+ * With `out`, stdin is /dev/null and stdout/stderr are appended to that file (what `create` or
+ * `run -d` needs: the container inherits them); otherwise they are pipes.
+ */
+export function tsrunBash(
+  s: Sandbox,
+  fdSetup: string,
+  args: string[],
+  opts: { out?: string; wrap?: string[]; timeout?: number } = {},
+): Result {
+  const cmd = [...(opts.wrap ?? []), TSRUN, '--root', s.root, ...args];
+  const script = opts.out ? `exec ${fdSetup} </dev/null >>"$0" 2>&1; exec "$@"` : `exec ${fdSetup}; exec "$@"`;
+  const r = spawnSync('bash', ['-c', script, opts.out ?? 'bash', ...cmd], {
+    encoding: 'utf8',
+    cwd: s.dir,
+    timeout: opts.timeout ?? 30_000,
+    stdio: opts.out ? 'ignore' : ['ignore', 'pipe', 'pipe'],
+  });
+  if (r.error) throw r.error;
+  if (opts.out) return { status: r.status, signal: r.signal, stdout: '', stderr: readOut(opts.out) };
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+export interface FdEntry {
+  fd: number;
+  link: string;
+  /** dir, file, fifo, socket, chr, blk, link or other (anon inodes, pipes: what stat says). */
+  kind: string;
+  dev: number;
+  ino: number;
+}
+
+/** The fd table of a host process: readlink and stat (through the magic link) of every entry. */
+export function fdTable(pid: number): FdEntry[] {
+  const out: FdEntry[] = [];
+  for (const name of fs.readdirSync(`/proc/${pid}/fd`)) {
+    const p = `/proc/${pid}/fd/${name}`;
+    let link = '?';
+    try {
+      link = fs.readlinkSync(p);
+    } catch {}
+    let kind = 'gone';
+    let dev = -1;
+    let ino = -1;
+    try {
+      const st = fs.statSync(p);
+      kind = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isFIFO() ? 'fifo' : st.isSocket() ? 'socket' : st.isCharacterDevice() ? 'chr' : st.isBlockDevice() ? 'blk' : 'other';
+      dev = st.dev;
+      ino = st.ino;
+    } catch {}
+    out.push({ fd: Number(name), link, kind, dev, ino });
+  }
+  return out.sort((a, b) => a.fd - b.fd);
+}
+
+export function showFds(fds: FdEntry[]): string {
+  return fds.map((f) => `${f.fd} -> ${f.link} (${f.kind})`).join(', ');
+}
+
+/**
+ * A host process (sleep) carrying a random sentinel in its environment: only reachable through
+ * the host's /proc (the container's pid namespace does not show it).
+ */
+export function hostSentinel(): { pid: number; sentinel: string; kill: () => void } {
+  const sentinel = `hostsentinel-${crypto.randomUUID()}`;
+  const child = spawn('sleep', ['120'], { env: { PATH: process.env.PATH, TSRUN_HOST_SENTINEL: sentinel }, stdio: 'ignore' });
+  return { pid: child.pid!, sentinel, kill: () => void child.kill('SIGKILL') };
+}
+
+/**
+ * Bind-mounts the namespace file `source` (e.g. /proc/<pid>/ns/ipc) onto a plain file outside
+ * every sandbox (Sandbox.leftovers() counts mounts below the sandbox dir): a bind-mounted namespace
+ * is not a symlink, so only ioctl(NS_GET_NSTYPE) tells its type. release() unmounts and removes it.
+ */
+export function nsBind(source: string, name: string): { path: string; release: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-nsbind-'));
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, '');
+  execFileSync('mount', ['--bind', source, file]);
+  return {
+    path: file,
+    release: () => {
+      spawnSync('umount', [file]);
+      if (!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(dir)) fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Is `file` (a bind-mounted namespace) still mounted somewhere in the host's mount table? */
+export function stillMounted(file: string): boolean {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === file);
+}
+
+/**
+ * Host-fd probe: `fdprobe <seconds> <sentinel> <pid|0> <rel>...`. For every fd N of the target
+ * (pid 0: every pid it can see but its own, over and over for `seconds`) it prints
+ * "FD <pid> <N> <link> exe=..." once, and opens /proc/<pid>/fd/<N>/<rel> for each rel: content
+ * containing the sentinel is a "BREACH <pid> <N> <link> <rel> exe=...". Processes that are not a
+ * program of the busybox rootfs (/bin/...) nor the probe, i.e. still the runtime's image
+ * (memfd:tsrun-init; runc, seen as "/"), are reported once as "RUNTIME <pid> <exe>".
+ */
+export const FD_PROBE = String.raw`
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* fdprobe <seconds> <sentinel> <pid, or 0 for every pid but our own> <rel>...
+ * For every fd N of the target process(es): prints "FD <pid> <N> <link>" (first sighting), and
+ * for each rel opens /proc/<pid>/fd/<N>/<rel> and reports "BREACH <pid> <N> <link> <rel>" when
+ * what it reads contains the sentinel. Processes still running the runtime's image (anything but
+ * /bin/... and the probe) are reported once as "RUNTIME <pid> <exe>". Ends with "done ...". */
+#define MAXS 8192
+static struct { int pid, fd; char link[200]; } seen[MAXS];
+static int nseen;
+static int rt_pids[MAXS], nrt;
+
+static int seen_before(int pid, int fd, const char *link) {
+  for (int i = 0; i < nseen; i++) if (seen[i].pid == pid && seen[i].fd == fd && !strcmp(seen[i].link, link)) return 1;
+  if (nseen < MAXS) { seen[nseen].pid = pid; seen[nseen].fd = fd; snprintf(seen[nseen].link, sizeof seen[nseen].link, "%s", link); nseen++; }
+  return 0;
+}
+
+static char buf[1 << 16];
+static long breaches, opened_fds, pids_seen;
+
+static void probe_pid(int pid, const char *sentinel, char **rels, int nrels) {
+  char p[512], exe[256] = "?";
+  snprintf(p, sizeof p, "/proc/%d/exe", pid);
+  ssize_t el = readlink(p, exe, sizeof exe - 1);
+  if (el >= 0) exe[el] = 0; else snprintf(exe, sizeof exe, "?%d", errno);
+  /* Not a program of the busybox rootfs, not the probe: the runtime's own image (memfd:tsrun-init;
+     runc's binary, which the container sees as "/": a host file outside its root). */
+  if (exe[0] != '?' && strncmp(exe, "/bin/", 5) && !strstr(exe, "fdprobe")) {
+    int known = 0;
+    for (int i = 0; i < nrt; i++) if (rt_pids[i] == pid) known = 1;
+    if (!known && nrt < MAXS) { rt_pids[nrt++] = pid; printf("RUNTIME %d %s\n", pid, exe); fflush(stdout); }
+  }
+  snprintf(p, sizeof p, "/proc/%d/fd", pid);
+  DIR *d = opendir(p);
+  if (!d) return;
+  pids_seen++;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    int n = atoi(e->d_name);
+    char lp[512], link[200];
+    snprintf(lp, sizeof lp, "/proc/%d/fd/%d", pid, n);
+    ssize_t ll = readlink(lp, link, sizeof link - 1);
+    if (ll < 0) continue;
+    link[ll] = 0;
+    opened_fds++;
+    if (!seen_before(pid, n, link)) { printf("FD %d %d %s exe=%s\n", pid, n, link, exe); fflush(stdout); }
+    for (int r = 0; r < nrels; r++) {
+      snprintf(p, sizeof p, "/proc/%d/fd/%d/%s", pid, n, rels[r]);
+      int fd = open(p, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+      if (fd < 0) continue;
+      ssize_t got = read(fd, buf, sizeof buf - 1);
+      close(fd);
+      if (got > 0 && memmem(buf, got, sentinel, strlen(sentinel))) {
+        breaches++;
+        printf("BREACH %d %d %s %s exe=%s\n", pid, n, link, rels[r], exe); fflush(stdout);
+      }
+    }
+  }
+  closedir(d);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 5) return 2;
+  double secs = atof(argv[1]);
+  const char *sentinel = argv[2];
+  int target = atoi(argv[3]), self = getpid();
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  long rounds = 0;
+  do {
+    rounds++;
+    if (target > 0) {
+      probe_pid(target, sentinel, argv + 4, argc - 4);
+    } else {
+      DIR *d = opendir("/proc");
+      struct dirent *e;
+      while (d && (e = readdir(d))) {
+        int pid = atoi(e->d_name);
+        if (pid > 0 && pid != self) probe_pid(pid, sentinel, argv + 4, argc - 4);
+      }
+      if (d) closedir(d);
+    }
+    usleep(200);
+    clock_gettime(CLOCK_MONOTONIC, &t);
+  } while ((t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9 < secs);
+  printf("done rounds=%ld pids=%ld fds=%ld runtime=%d breaches=%ld\n", rounds, pids_seen, opened_fds, nrt, breaches);
+  return 0;
+}
+`;
+
+/**
+ * Unix-socket probe. `sockprobe listen <path> <tag>`: reports every connection as "ACCEPTED <tag>"
+ * and, once its first message is in, "CONNECTION <tag> fds=<n> msg=<first bytes>" (a received pty master is read for up to 10 s, its
+ * output as "PTY <tag> <line>"). `sockprobe connect <path> <tag>`: "CONNECTED <tag>" or
+ * "CONNECT-FAILED <tag> <errno>". Static: runs on the host and in the busybox rootfs alike.
+ */
+export const SOCK_PROBE = String.raw`
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/* sockprobe listen <path> <tag>: binds a unix stream socket at <path> and reports every connection
+ *   as "ACCEPTED <tag>", then "CONNECTION <tag> fds=<n> msg=<first bytes>"; a received pty master (message "/dev/...")
+ *   is read by a child for up to 10 s and its output reported as "PTY <tag> <line>".
+ * sockprobe connect <path> <tag>: connects (and sends "probe-connect") as a container process
+ *   would; prints "CONNECTED <tag>" or "CONNECT-FAILED <tag> <errno>". */
+static void addr(struct sockaddr_un *sa, const char *path) {
+  memset(sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  snprintf(sa->sun_path, sizeof sa->sun_path, "%s", path);
+}
+
+static void read_pty(int fd, const char *tag) {
+  char line[512];
+  size_t len = 0;
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (;;) {
+    struct pollfd p = { fd, POLLIN, 0 };
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if (t.tv_sec - t0.tv_sec > 10) break;
+    if (poll(&p, 1, 500) <= 0) continue;
+    char c;
+    ssize_t n = read(fd, &c, 1);
+    if (n <= 0) break;
+    if (c == '\r') continue;
+    if (c == '\n' || len == sizeof line - 1) {
+      line[len] = 0;
+      printf("PTY %s %s\n", tag, line); fflush(stdout);
+      len = 0;
+      continue;
+    }
+    line[len++] = c;
+  }
+  if (len) { line[len] = 0; printf("PTY %s %s\n", tag, line); fflush(stdout); }
+}
+
+int main(int argc, char **argv) {
+  if (argc < 4) return 2;
+  struct sockaddr_un sa;
+  addr(&sa, argv[2]);
+  const char *tag = argv[3];
+  setvbuf(stdout, NULL, _IONBF, 0);
+  if (!strcmp(argv[1], "connect")) {
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) { printf("CONNECT-FAILED %s %d\n", tag, errno); return 1; }
+    write(s, "probe-connect", 13);
+    printf("CONNECTED %s\n", tag);
+    return 0;
+  }
+  signal(SIGCHLD, SIG_IGN);
+  int s = socket(AF_UNIX, SOCK_STREAM, 0);
+  unlink(argv[2]);
+  if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(s, 16) < 0) { printf("LISTEN-FAILED %s %d\n", tag, errno); return 1; }
+  printf("LISTENING %s %s\n", tag, argv[2]);
+  for (;;) {
+    int c = accept(s, 0, 0);
+    if (c < 0) continue;
+    printf("ACCEPTED %s\n", tag);
+    char msg[256] = {0};
+    char cbuf[CMSG_SPACE(8 * sizeof(int))];
+    struct iovec iov = { msg, sizeof msg - 1 };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+    ssize_t n = recvmsg(c, &m, 0);
+    int nfds = 0, fds[8];
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
+      if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
+        for (size_t i = 0; i < (h->cmsg_len - CMSG_LEN(0)) / sizeof(int) && nfds < 8; i++) fds[nfds++] = ((int *)CMSG_DATA(h))[i];
+    if (n > 0) msg[n] = 0;
+    for (char *q = msg; *q; q++) if (*q == '\n' || *q == '\r') *q = ' ';
+    printf("CONNECTION %s fds=%d msg=%.80s\n", tag, nfds, n > 0 ? msg : "");
+    close(c);
+    if (nfds > 0 && !strncmp(msg, "/dev/", 5) && fork() == 0) { read_pty(fds[0], tag); _exit(0); }
+    for (int i = 0; i < nfds; i++) close(fds[i]);
+  }
+}
+`;
