@@ -114,11 +114,18 @@ std::vector<bpf_insn> Build(const Emulator &emu) {
     // JMP32: major/minor are u32 and an imm above 2^31 must not be sign-extended to 64 bits.
     p.Emit(BPF_JMP32 | BPF_JNE | BPF_K, BPF_REG_2, 0, 0, m.type == 'b' ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR);
     if (acc != kAccAll) {
-      // Every requested access bit must be in the exception: (r3 & acc) == r3.
       p.Emit(BPF_ALU | BPF_MOV | BPF_X, BPF_REG_1, BPF_REG_3, 0, 0);
       p.Emit(BPF_ALU | BPF_AND | BPF_K, BPF_REG_1, 0, 0, (int32_t)acc);
       toNext.push_back(p.code.size());
-      p.Emit(BPF_JMP32 | BPF_JNE | BPF_X, BPF_REG_1, BPF_REG_3, 0, 0);
+      if (emu.defaultAllow) {
+        // A deny exception denies any request that asks for one of its bits (cgroup v1's
+        // match_exception_partial): "deny c 1:11 w" must refuse an O_RDWR open, which asks for
+        // rw. runc's program (requested ⊆ exception, as for allow exceptions) lets it through.
+        p.Emit(BPF_JMP32 | BPF_JEQ | BPF_K, BPF_REG_1, 0, 0, 0);
+      } else {
+        // An allow exception must cover every requested bit: (r3 & acc) == r3.
+        p.Emit(BPF_JMP32 | BPF_JNE | BPF_X, BPF_REG_1, BPF_REG_3, 0, 0);
+      }
     }
     if (m.major >= 0) {
       toNext.push_back(p.code.size());

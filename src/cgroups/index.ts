@@ -5,7 +5,7 @@
  * Only node built-ins and our own small modules are imported: this is on the CLI start-up path
  * (state, ps, kill, delete all load a manager).
  */
-import { DEFAULT_ALLOWED_DEVICES, type DeviceRule } from './devices';
+import { DEFAULT_ALLOWED_DEVICES } from './devices';
 import { detectLayout, findV2Mount, parseCgroupMounts, parseProcCgroup, readMountinfo, readSelfCgroup, type CgroupLayout } from './layout';
 import type { CgroupManager, CgroupState, ManagerOptions } from './manager';
 import type { LinuxResources } from './types';
@@ -28,8 +28,6 @@ export interface NewCgroupManagerOptions {
   resources?: LinuxResources;
   systemd?: boolean;
   rootless?: boolean;
-  /** linux.devices nodes, allowed in the device cgroup like runc does. */
-  extraDeviceRules?: DeviceRule[];
   warn?: (msg: string) => void;
   /** Tests: force a layout / cgroup2 root / /proc/self/cgroup content (fake cgroupfs trees). */
   layout?: CgroupLayout;
@@ -49,7 +47,6 @@ export function newCgroupManager(opts: NewCgroupManagerOptions): CgroupManager {
   const mopts: ManagerOptions & { fsRoot?: string } = {
     resources: opts.resources,
     rootless: opts.rootless,
-    extraDeviceRules: opts.extraDeviceRules,
     warn: opts.warn,
     fsRoot: opts.fsRoot,
   };

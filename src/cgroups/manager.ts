@@ -4,7 +4,6 @@
  */
 import * as fs from 'node:fs';
 import type { PlanMountStep } from '../native/init-plan';
-import type { DeviceRule } from './devices';
 import type { CgroupLayout } from './layout';
 import type { CgroupStats, LinuxResources } from './types';
 import { errCode, errnoText, rmdirTree, sleep } from './util';
@@ -44,8 +43,6 @@ export interface CgroupManager {
 
 export interface ManagerOptions {
   resources?: LinuxResources;
-  /** Device nodes of linux.devices: runc allows them in the device cgroup too. */
-  extraDeviceRules?: DeviceRule[];
   rootless?: boolean;
   warn?: (msg: string) => void;
 }

@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 import type { PlanMountStep } from '../native/init-plan';
-import { containerDeviceRules, specDeviceRules, v1RuleString, type DeviceRule } from './devices';
+import { containerDeviceRules, DeviceEmulator, v1RuleString } from './devices';
 import type { CgroupLayout, CgroupMount } from './layout';
 import { parseCgroupMounts, readMountinfo, V1_CONTROLLERS } from './layout';
 import {
@@ -130,7 +130,7 @@ export class V1Manager implements CgroupManager {
           if (r.cpu?.mems !== undefined && r.cpu.mems !== '') writeCgroupFile(path.join(this.need('cpuset'), 'cpuset.mems'), r.cpu.mems);
           break;
         case 'devices':
-          if (creating || r.devices) this.setDevices(r, creating);
+          if (creating || r.devices) this.setDevices(r);
           break;
         case 'memory':
           if (r.memory) this.setMemory(r.memory);
@@ -171,26 +171,83 @@ export class V1Manager implements CgroupManager {
     }
   }
 
-  private setDevices(r: LinuxResources, creating: boolean): void {
+  /**
+   * runc's fs DevicesGroup.Set: the target is the config's rules with runc's defaults appended
+   * (the same on create and on update, so an update can never lock out /dev/null), reached from
+   * what devices.list shows by the emulator's minimal transition, then checked against
+   * devices.list. Written in create(), before the init joins the cgroup: the container's first
+   * instruction already runs under the rules.
+   */
+  private setDevices(r: LinuxResources): void {
+    // Built first: a bad rule (or one cgroup v1 would silently ignore) is an error everywhere.
+    const target = DeviceEmulator.fromRules(containerDeviceRules(r.devices));
     const dir = this.p('devices');
-    // On creation the rules are runc's: bundle rules + device nodes + defaults; on update, exactly
-    // the rules given, plus the defaults, so that an update can never lock out /dev/null.
-    const rules: DeviceRule[] = creating ? containerDeviceRules(r.devices, this.opts.extraDeviceRules) : containerDeviceRules(r.devices ?? [], this.opts.extraDeviceRules);
     if (!dir) {
       if (this.opts.rootless) return;
-      // Validate anyway: a bad rule is an error even where the controller is missing.
-      specDeviceRules(r.devices);
       throw new CgroupError('cannot set devices limit: the devices controller is not mounted on this host');
     }
+    const listFile = path.join(dir, 'devices.list');
     try {
-      // Deny everything, then allow rule by rule: the kernel's own semantics give runc's result.
-      writeCgroupFile(path.join(dir, 'devices.deny'), 'a');
-      for (const rule of rules) writeCgroupFile(path.join(dir, rule.allow ? 'devices.allow' : 'devices.deny'), v1RuleString(rule));
+      const current = DeviceEmulator.fromList(readCgroupFile(listFile));
+      const steps = current.transition(target);
+      if (steps.length) {
+        // An "a" reset passes through allow-all or deny-all: freeze whoever could see it.
+        const reset = steps.some((s) => s.type === 'a');
+        const thaw = reset ? this.freezeForDeviceReset() : null;
+        let written = 0;
+        try {
+          for (const rule of steps) {
+            writeCgroupFile(path.join(dir, rule.allow ? 'devices.allow' : 'devices.deny'), v1RuleString(rule));
+            written++;
+          }
+        } catch (e) {
+          // Stopped after a reset: the cgroup may allow more than either rule set. Fail closed
+          // (deny all), then back to the old rules when devices.list showed them all.
+          if (reset && written > 0) {
+            try {
+              writeCgroupFile(path.join(dir, 'devices.deny'), 'a');
+              if (!current.isDenyList()) for (const rule of new DeviceEmulator().transition(current)) writeCgroupFile(path.join(dir, 'devices.allow'), v1RuleString(rule));
+            } catch {}
+          }
+          throw e;
+        } finally {
+          thaw?.();
+        }
+      }
+      // runc's final check: the kernel must show exactly the target (a deny-list only shows its mode).
+      const now = DeviceEmulator.fromList(readCgroupFile(listFile));
+      if (target.isDenyList() ? !now.isDenyList() : !now.equals(target)) {
+        throw new CgroupError(`${listFile}: the device rules in force (${now.list().join(', ')}) are not the ones configured (${target.list().join(', ')})`);
+      }
     } catch (e) {
       // runc ignores device cgroup errors when rootless: it cannot work there.
       if (this.opts.rootless) return;
       throw e;
     }
+  }
+
+  /**
+   * Freezes the container for the duration of a devices "a" reset, so that none of its processes
+   * can open a device while the cgroup allows everything (or nothing) in between: the change is
+   * atomic for them. Returns the thaw; null when no process is in the cgroup (create) or it is
+   * already frozen (paused: it stays so). Synchronous, like the rest of update.
+   */
+  private freezeForDeviceReset(): (() => void) | null {
+    if (this.pids().length === 0) return null;
+    const freezer = this.p('freezer');
+    if (!freezer) {
+      throw new CgroupError('cannot switch the device rules of a running container between allow-list and deny-list without the freezer controller: cgroup v1 would pass through allow-all or deny-all');
+    }
+    const file = path.join(freezer, 'freezer.state');
+    if (readCgroupFile(file).trim() === 'FROZEN') return null;
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    for (let i = 0; i < 500; i++) {
+      if (i % 50 === 0) writeCgroupFile(file, 'FROZEN');
+      if (readCgroupFile(file).trim() === 'FROZEN') return () => writeCgroupFile(file, 'THAWED');
+      Atomics.wait(pause, 0, 0, 10);
+    }
+    writeCgroupFile(file, 'THAWED');
+    throw new CgroupError(`${file}: could not freeze the container (still FREEZING after 5 s) to change its device rules atomically; they were not changed`);
   }
 
   private setMemory(m: NonNullable<LinuxResources['memory']>): void {

@@ -244,7 +244,7 @@ export class V2Manager implements CgroupManager {
   }
 
   private setDevices(r: LinuxResources): void {
-    const rules = containerDeviceRules(r.devices, this.opts.extraDeviceRules);
+    const rules = containerDeviceRules(r.devices);
     const loader = deviceFilterLoader();
     if (!loader) {
       if (this.opts.rootless) return;

@@ -243,16 +243,11 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
       creatorStartTime: readProcStat(process.pid)?.startTime ?? 0,
     };
 
-    // Device nodes the bundle creates are also allowed in the device cgroup, as runc does.
-    const extraDeviceRules = (config.linux?.devices ?? [])
-      .filter((d) => d.type === 'c' || d.type === 'b' || d.type === 'u')
-      .map((d) => ({ type: d.type === 'b' ? ('b' as const) : ('c' as const), major: d.major ?? -1, minor: d.minor ?? -1, access: 'rwm', allow: true }));
     cgroup = newCgroupManager({
       id,
       cgroupsPath: config.linux?.cgroupsPath,
       resources: config.linux?.resources,
       systemd: ctx.systemdCgroup,
-      extraDeviceRules,
       warn: (m: string) => ctx.log.warn(m),
     });
     // Intent before effect: what delete -f must remove is on disk before any of it exists.
