@@ -512,6 +512,16 @@ void enter_rootfs(const std::string &rootfs, bool no_pivot) {
   if (chdir("/") < 0) die_err(errno, "chdir /");
 }
 
+// An O_PATH fd of a path in the (pivoted) root that no symlink or magic link took part in
+// resolving: masks and read-only paths are judged on what the path really is.
+static int open_path_no_symlinks(const std::string &p) {
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  return (int)syscall(SYS_openat2, AT_FDCWD, p.c_str(), &how, sizeof how);
+}
+
 void finish_rootfs(const JValue &plan) {
   for (auto &s : parr(plan, "sysctl")) {
     std::string key = pstr(s, "key");
@@ -536,11 +546,7 @@ void finish_rootfs(const JValue &plan) {
   // host file while we mask (CVE-2025-31133 shape) gains nothing.
   Fd null_fd;
   for (auto &p : masked) {
-    struct open_how how;
-    memset(&how, 0, sizeof how);
-    how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
-    how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    Fd target((int)syscall(SYS_openat2, AT_FDCWD, p.c_str(), &how, sizeof how));
+    Fd target(open_path_no_symlinks(p));
     if (target.fd < 0) {
       if (errno == ENOENT) continue;
       die_err(errno, strf("mask %s", p.c_str()));
@@ -554,7 +560,8 @@ void finish_rootfs(const JValue &plan) {
     if (null_fd.fd < 0) {
       // Symlinks inside the container's root may lead to /dev/null; what counts is that the file
       // finally opened is the null device itself (magic links stay refused).
-      struct open_how null_how = how;
+      struct open_how null_how;
+      memset(&null_how, 0, sizeof null_how);
       null_how.flags = O_PATH | O_CLOEXEC;
       null_how.resolve = RESOLVE_NO_MAGICLINKS;
       null_fd = Fd((int)syscall(SYS_openat2, AT_FDCWD, "/dev/null", &null_how, sizeof null_how));
@@ -572,11 +579,7 @@ void finish_rootfs(const JValue &plan) {
     // Looked up once, never through a symlink; the read-only copy is made detached (open_tree),
     // made read-only there (mount_setattr, the whole subtree) and attached to that same fd, so a
     // container swapping the path meanwhile cannot redirect or escape the remount.
-    struct open_how how;
-    memset(&how, 0, sizeof how);
-    how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
-    how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    Fd target((int)syscall(SYS_openat2, AT_FDCWD, p.c_str(), &how, sizeof how));
+    Fd target(open_path_no_symlinks(p));
     if (target.fd < 0) {
       if (errno == ENOENT) continue;
       die_err(errno, strf("bind mount %s read-only", p.c_str()));

@@ -12,6 +12,7 @@
  *
  * Errors read like runc's (Go's): "open /run/x/.pid: file exists".
  */
+import { strerror } from '../spec/load';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError } from './errors';
@@ -21,24 +22,10 @@ const C = fs.constants;
 const O_CLOEXEC = (C as Record<string, number>).O_CLOEXEC ?? 0o2000000;
 const CREATE_EXCL = C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | O_CLOEXEC;
 
-const ERRNO_TEXT: Record<string, string> = {
-  EEXIST: 'file exists',
-  ENOENT: 'no such file or directory',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  EISDIR: 'is a directory',
-  ENOTDIR: 'not a directory',
-  ELOOP: 'too many levels of symbolic links',
-  ENAMETOOLONG: 'file name too long',
-  EROFS: 'read-only file system',
-  ENOSPC: 'no space left on device',
-  EXDEV: 'invalid cross-device link',
-};
-
 /** "<op> <path>: <Go's errno text>", keeping the errno code on the error. */
 function fileError(op: string, file: string, e: unknown): Error {
   const code = (e as NodeJS.ErrnoException)?.code;
-  const err = new RuntimeError(`${op} ${file}: ${(code && ERRNO_TEXT[code]) || (e as Error)?.message || String(e)}`) as RuntimeError & { code?: string };
+  const err = new RuntimeError(`${op} ${file}: ${strerror(e)}`) as RuntimeError & { code?: string };
   err.code = code;
   return err;
 }

@@ -60,6 +60,11 @@ const STRERROR: Record<string, string> = {
   ELOOP: 'too many levels of symbolic links',
   ENAMETOOLONG: 'file name too long',
   EINVAL: 'invalid argument',
+  EEXIST: 'file exists',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on device',
+  EXDEV: 'invalid cross-device link',
+  EBUSY: 'device or resource busy',
 };
 
 /** Go's (and so runc's) wording for an errno: "no such file or directory". */
