@@ -162,6 +162,8 @@ test('features describes what tsrun supports; spec writes runc\'s example', () =
     const spec = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
     assert.equal(spec.process.args, ['sh']);
     assert.ok(spec.linux.maskedPaths.includes('/proc/kcore'));
+    // runc 1.1's template: no cgroup namespace (scripts append one themselves).
+    assert.equal(spec.linux.namespaces, [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }]);
     const again = spawnSync(TSRUN, ['spec', '-b', dir], { encoding: 'utf8' });
     assert.is(again.status, 1);
     assert.match(again.stderr, 'exists');

@@ -105,4 +105,13 @@ sandbox('a seccomp agent that does not listen: "failed to connect with seccomp a
   assert.match(r.stderr, /failed to connect with seccomp agent/);
 });
 
+sandbox('a redundant /dev/ptmx in linux.devices is ignored without a word', ['sh', '-c', 'echo ok; readlink /dev/ptmx'], (s) => {
+  s.config.linux.devices = [{ path: '/dev/ptmx', type: 'c', major: 5, minor: 2, fileMode: 0o666, uid: 0, gid: 0 }];
+  s.writeConfig();
+  const r = s.tsrun(['run', '-b', s.bundle, s.id]);
+  assert.is(r.status, 0, r.stderr);
+  assert.is(r.stdout, 'ok\npts/ptmx\n');
+  assert.is(r.stderr, '');
+});
+
 test.run();

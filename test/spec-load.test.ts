@@ -61,11 +61,10 @@ test('a minimal config loads', () => {
   assert.is(spec.process!.args![0], 'sh');
 });
 
-test("runc spec's example config validates", () => {
-  if (!fs.existsSync('/usr/sbin/runc')) {
-    console.log('  skipped: /usr/sbin/runc not installed, cannot generate its example config');
-    return;
-  }
+// Needs Debian's runc to generate its example (never needed at run time): counted as skipped, and
+// said so, where it is not installed.
+if (!fs.existsSync('/usr/sbin/runc')) console.log("  runc spec's example: /usr/sbin/runc not installed: SKIPPED");
+(fs.existsSync('/usr/sbin/runc') ? test : test.skip)("runc spec's example config validates", () => {
   const dir = path.join(tmp, 'runc-spec');
   fs.mkdirSync(path.join(dir, 'rootfs'), { recursive: true });
   const r = spawnSync('/usr/sbin/runc', ['spec'], { cwd: dir });

@@ -260,11 +260,9 @@ export function planDevices(config: Spec, bind: boolean, warn: (m: string) => vo
   const configured = new Map<string, PlanDevice>();
   for (const d of valueOrDefault<Device[]>(config, '/linux/devices')) {
     const p = cleanPath(d.path);
-    if (p === '/dev/ptmx') {
-      // runc replaces /dev/ptmx with a symlink to the container's devpts instance in any case.
-      warn('linux.devices: /dev/ptmx is always a symlink to pts/ptmx; device entry ignored');
-      continue;
-    }
+    // runc replaces /dev/ptmx with a symlink to the container's devpts instance in any case, and
+    // says nothing about a redundant entry (a warning would land in the container's output).
+    if (p === '/dev/ptmx') continue;
     configured.set(p, {
       path: p,
       // 'u' (unbuffered) is a character device for mknod, as in runc.

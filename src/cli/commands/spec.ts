@@ -39,7 +39,7 @@ export function exampleSpec(rootless: boolean): Record<string, unknown> {
     ],
     linux: {
       resources: { devices: [{ allow: false, access: 'rwm' }] },
-      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }],
+      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
       maskedPaths: [
         '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
         '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi',
@@ -53,7 +53,7 @@ export function exampleSpec(rootless: boolean): Record<string, unknown> {
     // no cgroup resources.
     const uid = process.getuid?.() ?? 0;
     const gid = process.getgid?.() ?? 0;
-    spec.linux.namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }, { type: 'user' }];
+    spec.linux.namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'user' }];
     spec.linux.uidMappings = [{ containerID: 0, hostID: uid, size: 1 }];
     spec.linux.gidMappings = [{ containerID: 0, hostID: gid, size: 1 }];
     delete spec.linux.resources;
