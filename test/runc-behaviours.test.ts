@@ -114,4 +114,16 @@ sandbox('a redundant /dev/ptmx in linux.devices is ignored without a word', ['sh
   assert.is(r.stderr, '');
 });
 
+sandbox('exec exits 255 for every failure before the process runs (as runc)', ['sleep', '60'], (s) => {
+  assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
+  assert.is(s.tsrun(['exec', 'no-such-container', 'true']).status, 255, 'unknown container');
+  assert.is(s.tsrun(['exec', '--pid-file', path.join(s.dir, 'missing-dir/pid'), s.id, 'true']).status, 255, 'pid file in a missing directory');
+  assert.is(s.tsrun(['pause', s.id]).status, 0);
+  assert.is(s.tsrun(['exec', s.id, 'true']).status, 255, 'paused container');
+  assert.is(s.tsrun(['resume', s.id]).status, 0);
+  // Control: a process that runs and exits 3 gives 3.
+  assert.is(s.tsrun(['exec', s.id, 'sh', '-c', 'exit 3']).status, 3);
+  assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
+});
+
 test.run();

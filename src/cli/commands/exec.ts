@@ -1,4 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
+import type { RuntimeContext } from '../../container/context';
 import { action, type GlobalArgs } from '../context';
 
 interface ExecArgs extends GlobalArgs {
@@ -71,40 +72,51 @@ const command: CommandModule<any, any> = {
       .option('preserve-fds', { type: 'number', default: 0, describe: 'pass N extra fds to the process' })
       .option('ignore-paused', { type: 'boolean', default: false, describe: 'allow exec in a paused container' }) as unknown as Argv<ExecArgs>,
   handler: action<ExecArgs>(async (argv, ctx) => {
-    const { execProcess, processFromFlags } = await import('../../container/exec');
-    const { loadContainer } = await import('../../container/lifecycle');
-    let proc;
-    if (argv.process) {
-      const { loadProcessFile } = await import('../../spec/load');
-      proc = loadProcessFile(argv.process);
-    } else {
-      // runc's default: the container's own process, with what the flags change.
-      const saved = loadContainer(argv.root, argv.id);
-      proc = processFromFlags(saved.config.process!, {
-        // protectExecCommand put the command after `--`, where yargs leaves it untouched.
-        args: [...(argv.command ?? []), ...((argv as unknown as { '--'?: string[] })['--'] ?? [])].map(String),
-        tty: argv.tty,
-        cwd: argv.cwd,
-        env: argv.env,
-        user: argv.user,
-        additionalGids: argv['additional-gids'],
-        noNewPrivs: argv['no-new-privs'],
-        apparmor: argv.apparmor,
-        processLabel: argv['process-label'],
-        cap: argv.cap,
-      });
+    try {
+      return await execCommand(argv, ctx);
+    } catch (e) {
+      // runc: every exec failure before the process runs exits 255 (fatalWithCode(err, 255)),
+      // whatever it was — an unknown or paused container, a bad flag, a pid file it cannot write.
+      if (e && typeof e === 'object') (e as { exitCode?: number }).exitCode = 255;
+      throw e;
     }
-    // Either way execProcess fills what the process leaves out from the container's
-    // (capabilities, no_new_privs, rlimits, labels, oom_score_adj), as runc does.
-    return execProcess(ctx, {
-      id: argv.id,
-      process: proc,
-      consoleSocket: argv['console-socket'],
-      detach: argv.detach,
-      pidFile: argv['pid-file'],
-      preserveFds: argv['preserve-fds'],
-      ignorePaused: argv['ignore-paused'],
-    });
   }),
 };
+
+async function execCommand(argv: ExecArgs, ctx: RuntimeContext): Promise<number> {
+  const { execProcess, processFromFlags } = await import('../../container/exec');
+  const { loadContainer } = await import('../../container/lifecycle');
+  let proc;
+  if (argv.process) {
+    const { loadProcessFile } = await import('../../spec/load');
+    proc = loadProcessFile(argv.process);
+  } else {
+    // runc's default: the container's own process, with what the flags change.
+    const saved = loadContainer(argv.root, argv.id);
+    proc = processFromFlags(saved.config.process!, {
+      // protectExecCommand put the command after `--`, where yargs leaves it untouched.
+      args: [...(argv.command ?? []), ...((argv as unknown as { '--'?: string[] })['--'] ?? [])].map(String),
+      tty: argv.tty,
+      cwd: argv.cwd,
+      env: argv.env,
+      user: argv.user,
+      additionalGids: argv['additional-gids'],
+      noNewPrivs: argv['no-new-privs'],
+      apparmor: argv.apparmor,
+      processLabel: argv['process-label'],
+      cap: argv.cap,
+    });
+  }
+  // Either way execProcess fills what the process leaves out from the container's
+  // (capabilities, no_new_privs, rlimits, labels, oom_score_adj), as runc does.
+  return execProcess(ctx, {
+    id: argv.id,
+    process: proc,
+    consoleSocket: argv['console-socket'],
+    detach: argv.detach,
+    pidFile: argv['pid-file'],
+    preserveFds: argv['preserve-fds'],
+    ignorePaused: argv['ignore-paused'],
+  });
+}
 export default command;
