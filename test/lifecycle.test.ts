@@ -192,6 +192,19 @@ withSandbox('delete -f of an unknown id succeeds silently (runc; clients run it 
   assert.is(r.stdout, '');
 });
 
+withSandbox('-h on every command prints its help; an unknown command fails, also with -h', undefined, (s) => {
+  for (const cmd of ['create', 'start', 'run', 'state', 'list', 'kill', 'delete', 'spec', 'exec', 'ps', 'features', 'pause', 'resume', 'update', 'events']) {
+    const r = s.tsrun([cmd, '-h']);
+    assert.is(r.status, 0, `${cmd} -h: ${r.stderr}`);
+    assert.ok(r.stdout.startsWith(`tsrun ${cmd}`), `${cmd} -h prints that command's usage: ${r.stdout.split('\n')[0]}`);
+  }
+  for (const args of [['bogus'], ['bogus', '-h'], ['--debug', 'bogus', '--help']]) {
+    const r = s.tsrun(args);
+    assert.is(r.status, 1, args.join(' '));
+    assert.match(r.stderr, 'unknown command "bogus"');
+  }
+});
+
 withSandbox('malformed config.json: error names the file, nothing left', undefined, (s) => {
   fs.writeFileSync(path.join(s.bundle, 'config.json'), '{"ociVersion": "1.2.0", ');
   const r = s.tsrun(['create', '-b', s.bundle, s.id]);

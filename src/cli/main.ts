@@ -42,8 +42,33 @@ function joinDashValues(args: string[]): string[] {
   return out;
 }
 
+const COMMANDS = [createCmd, startCmd, runCmd, stateCmd, listCmd, killCmd, deleteCmd, specCmd, execCmd, psCmd, featuresCmd, pauseCmd, resumeCmd, updateCmd, eventsCmd];
+const GLOBAL_VALUE_OPTIONS = new Set(['--root', '--log', '--log-format', '--rootless']);
+
+/** The first word that is not a global option (or its value): the command, if any. */
+function commandWord(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') return args[i + 1];
+    if (a.startsWith('-')) {
+      if (GLOBAL_VALUE_OPTIONS.has(a)) i++;
+      continue;
+    }
+    return a;
+  }
+  return undefined;
+}
+
 export async function main(rawArgs: string[]): Promise<void> {
   const args = joinDashValues(rawArgs);
+  // An unknown command is an error even with -h (yargs would print the general help and exit 0).
+  const word = commandWord(args);
+  const known = COMMANDS.map((c) => String(c.command).split(' ')[0]);
+  if (word !== undefined && !known.includes(word)) {
+    process.stderr.write(`unknown command ${JSON.stringify(word)} (see tsrun --help)\n`);
+    process.exitCode = 1;
+    return;
+  }
   // runc prints its version with -v/--version and exits, whatever else is on the line.
   if (args.includes('-v') || args.includes('--version')) {
     process.stdout.write(versionText() + '\n');
