@@ -126,4 +126,16 @@ sandbox('exec exits 255 for every failure before the process runs (as runc)', ['
   assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
 });
 
+sandbox('ps ID passes every argument after the id to ps(1), dashes included', ['sleep', '60'], (s) => {
+  assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
+  const r = s.tsrun(['ps', s.id, '-e', '-x']);
+  assert.is(r.status, 0, r.stderr);
+  // ps -e -x: BSD-style columns with STAT and COMMAND (with -x, the environment after the command).
+  assert.match(r.stdout, /^\s*PID\s+TTY\s+STAT\s+TIME\s+COMMAND/);
+  assert.match(r.stdout, new RegExp(`sleep 60 .*TSRUN_TEST_MARKER=${s.marker}`));
+  // Control: without arguments, ps -ef's columns.
+  assert.match(s.tsrun(['ps', s.id]).stdout, /^UID\s+PID\s+PPID/);
+  assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
+});
+
 test.run();

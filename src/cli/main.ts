@@ -11,7 +11,7 @@ import killCmd from './commands/kill';
 import eventsCmd from './commands/events';
 import listCmd from './commands/list';
 import { pauseCmd, resumeCmd } from './commands/pause';
-import psCmd from './commands/ps';
+import psCmd, { protectPsArgs } from './commands/ps';
 import runCmd from './commands/run';
 import startCmd from './commands/start';
 import specCmd from './commands/spec';
@@ -77,7 +77,7 @@ export async function main(rawArgs: string[]): Promise<void> {
   // yargs is required only now: `--version` (and every start) does not pay for evaluating it first.
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const yargs = require('yargs/yargs') as (args: string[]) => Argv;
-  const parser = yargs(protectExecCommand(args))
+  const parser = yargs(word === 'ps' ? protectPsArgs(args) : protectExecCommand(args))
     .scriptName('tsrun')
     .usage('tsrun [global options] <command> [command options] <container-id> ...\n\nA runc-compatible OCI container runtime.')
     .option('root', { type: 'string', default: '/run/tsrun', describe: 'directory for container state (tmpfs recommended)', global: true })

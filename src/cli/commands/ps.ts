@@ -8,6 +8,25 @@ interface PsArgs extends GlobalArgs {
   psArgs: string[];
 }
 
+/**
+ * runc's ps takes its own flags before the id and hands everything after it to ps(1), dashes
+ * included (`tsrun ps ID -e -x`): a `--` after the id keeps yargs off them.
+ */
+export function protectPsArgs(args: string[]): string[] {
+  const at = args.indexOf('ps');
+  if (at < 0) return args;
+  for (let i = at + 1; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') return args;
+    if (a.startsWith('-')) {
+      if (a === '--format' || a === '-f' || a === '--root' || a === '--log' || a === '--log-format') i++;
+      continue;
+    }
+    return [...args.slice(0, i + 1), '--', ...args.slice(i + 1)];
+  }
+  return args;
+}
+
 const command: CommandModule<any, any> = {
   command: 'ps <id> [psArgs..]',
   describe: 'list the processes of a container (host pids); extra arguments go to ps(1), default -ef',
@@ -26,7 +45,8 @@ const command: CommandModule<any, any> = {
       process.stdout.write(JSON.stringify(pids.length ? pids : null) + '\n');
       return;
     }
-    const psArgs = argv.psArgs.length ? argv.psArgs.map(String) : ['-ef'];
+    const extra = [...argv.psArgs, ...((argv as unknown as { '--'?: string[] })['--'] ?? [])].map(String);
+    const psArgs = extra.length ? extra : ['-ef'];
     const r = spawnSync('ps', psArgs, { encoding: 'utf8' });
     if (r.error || r.status !== 0) throw new RuntimeError(`ps ${psArgs.join(' ')}: ${r.error?.message ?? r.stderr.trim()}`);
     const lines = r.stdout.split('\n');
