@@ -140,7 +140,11 @@ class Sandbox {
       clearTimeout(timer);
       if (!e) continue;
       seen.push(e);
-      if (e.type === 'pid') this.pids.push(e.pid);
+      if (e.type === 'pid') {
+        this.pids.push(e.pid);
+        // No cgroup here: the init waits for this before it releases the container process.
+        init.sendPlaced();
+      }
       if (until(e) || e.type === 'eof' || e.type === 'error' || e.type === 'exit') return seen;
     }
   }

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Sandbox } from './helpers/tsrun';
+import { Sandbox, cgroupDirsNamed } from './helpers/tsrun';
 
 function sandbox(name: string, args: string[], body: (s: Sandbox) => void | Promise<void>) {
   test(name, async () => {
@@ -136,6 +136,27 @@ sandbox('ps ID passes every argument after the id to ps(1), dashes included', ['
   // Control: without arguments, ps -ef's columns.
   assert.match(s.tsrun(['ps', s.id]).stdout, /^UID\s+PID\s+PPID/);
   assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
+});
+
+// Only container processes belong in the container's cgroup: `ps`, `docker top` and
+// `kill --all` must not meet the runtime's stage 0 (which supervises a foreground run).
+sandbox('a foreground run: the cgroup holds the container process only; kill --all KILL makes run exit 137', ['sleep', '60'], async (s) => {
+  const run = s.tsrunAsync(['run', '-b', s.bundle, s.id], { timeout: 30_000 });
+  const deadline = Date.now() + 10_000;
+  let procs: number[] = [];
+  const dir = () => cgroupDirsNamed(s.id).find((d) => d.includes('/pids/') || d.includes('/unified/'));
+  while (Date.now() < deadline) {
+    const d = dir();
+    if (d) procs = fs.readFileSync(path.join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+    if (procs.length && procs.every((p) => { try { return fs.readFileSync(`/proc/${p}/cmdline`, 'latin1').startsWith('sleep'); } catch { return false; } })) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.is(procs.length, 1, `one process in the cgroup: ${procs.join(' ')}`);
+  assert.ok(fs.readFileSync(`/proc/${procs[0]}/cmdline`, 'latin1').startsWith('sleep'), 'and it is the container process');
+  const k = s.tsrun(['kill', '--all', s.id, 'KILL']);
+  assert.is(k.status, 0, k.stderr);
+  const r = await run;
+  assert.is(r.status, 137, `run exits with the container's status: ${r.stderr}`);
 });
 
 test.run();

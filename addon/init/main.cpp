@@ -144,6 +144,16 @@ const char kReady = 'R';
 [[noreturn]] void supervise(const JValue &plan, pid_t child, int release_wr, int status_rd) {
   g_child = child;
   send_line(strf("{\"type\":\"pid\",\"pid\":%d}", child));
+  // The parent puts the child (not stage 0: only container processes belong there) into the
+  // container's cgroup, then says so; the child runs nothing of the container before that.
+  {
+    std::string line;
+    if (!read_line(g_sync_fd, line)) die("sync: the parent went away before placing the container process");
+    JValue msg;
+    std::string err;
+    if (!json_parse(line, msg, err) || msg.type != JValue::Object || pstr(msg, "type") != "placed")
+      die("sync: expected {\"type\":\"placed\"}, got " + line);
+  }
   // The child learns its host pid here (it is pid 1 of its namespace): hooks and the seccomp
   // listener state need it.
   int32_t hp = child;
@@ -407,12 +417,15 @@ void make_cwd(const std::string &cwd) {
 }
 
 [[noreturn]] void container_init(const JValue &plan, int release_rd, int status_wr, const HostFds &fds, bool user_ns,
-                                 std::vector<int> bind_sources, int sources_sock) {
+                                 bool new_cgroup_ns, std::vector<int> bind_sources, int sources_sock) {
   close_host_fds();
   g_status_fd = status_wr;
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   pid_t host_pid = wait_release(release_rd);
   const JValue &proc = req(plan, "process");
+  // Now in the container's cgroup: a new cgroup namespace is rooted there (as runc, unshared
+  // after the placement rather than at clone, when stage 0's cgroup would have been the root).
+  if (new_cgroup_ns && unshare(CLONE_NEWCGROUP) < 0) die_err(errno, "unshare cgroup namespace");
   if (user_ns) {
     if (setresgid(0, 0, 0) < 0) die_err(errno, "setresgid 0");
     if (setresuid(0, 0, 0) < 0) die_err(errno, "setresuid 0");
@@ -531,6 +544,8 @@ void make_cwd(const std::string &cwd) {
   // A joined mount namespace is the one stage 0 is in now: open the bind sources here and let
   // the child inherit them; for a new one, they are opened inside it after the clone.
   bool new_mount_ns = clone_flags & CLONE_NEWNS;
+  bool new_cgroup_ns = clone_flags & CLONE_NEWCGROUP;
+  clone_flags &= ~CLONE_NEWCGROUP;
   std::vector<int> bind_sources;
   if (!new_mount_ns) bind_sources = open_bind_sources(plan);
   int sources[2] = {-1, -1};
@@ -544,7 +559,7 @@ void make_cwd(const std::string &cwd) {
     close(status[0]);
     if (sources[0] >= 0) close(sources[0]);
     if (clone_flags & CLONE_NEWUSER) set_setgroups_allowed(true);
-    container_init(plan, release[0], status[1], fds, user_ns, bind_sources, sources[1]);
+    container_init(plan, release[0], status[1], fds, user_ns, new_cgroup_ns, bind_sources, sources[1]);
   }
   g_child = child;
   close(release[0]);

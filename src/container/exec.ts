@@ -152,12 +152,14 @@ export async function execProcess(ctx: RuntimeContext, opts: ExecOptions): Promi
   }
   let pid = 0;
   try {
-    if (saved.cgroup) loadCgroupManager(saved.cgroup).apply(init.stage0Pid);
     init.sendPlan(plan);
     for (;;) {
       const msg = await init.next();
       if (msg.type === 'pid') {
         pid = msg.pid;
+        // Into the container's cgroup before stage 0 releases it (stage 0 itself stays out).
+        if (saved.cgroup) loadCgroupManager(saved.cgroup).apply(pid);
+        init.sendPlaced();
       } else if (msg.type === 'error') {
         throw new RuntimeError(`exec failed: ${msg.message}`, EXEC_FAILED_STATUS);
       } else if (msg.type === 'ready' || msg.type === 'eof') {

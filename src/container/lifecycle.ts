@@ -306,8 +306,6 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     } finally {
       if (devNull >= 0) fs.closeSync(devNull);
     }
-    // In the cgroup before the plan is read: every process of the container starts inside it.
-    cgroup.apply(init.stage0Pid);
     init.sendPlan(plan);
 
     for (;;) {
@@ -318,6 +316,10 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
         // The start time is read now, while the init certainly exists; if it is already gone,
         // its error message is on its way and the loop reports that instead.
         saved.initStartTime = readProcStat(initPid)?.startTime ?? 0;
+        // The container process waits until it is in its cgroup; stage 0 (the runtime's) never
+        // is, so `ps`/`kill --all` see container processes only.
+        cgroup.apply(initPid);
+        init.sendPlaced();
       } else if (msg.type === 'hooks') {
         hooksRan = true;
         const stateJson = JSON.stringify(ociState(saved, 'creating'));

@@ -2,8 +2,8 @@
  * Spawning `tsrun-init` (addon/init/) and speaking its sync protocol (addon/init/PROTOCOL.md):
  * one JSON object per line over a unix stream socket in both directions.
  *
- * The lifecycle code drives it: spawnInit → place stage0Pid in the cgroup → sendPlan → expect
- * `pid` → (`hooks` → sendContinue) → `ready` | `error`.
+ * The lifecycle code drives it: spawnInit → sendPlan → expect `pid` → place that pid in the
+ * container's cgroup → sendPlaced → (`hooks` → sendContinue) → `ready` | `error`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -25,6 +25,8 @@ export interface InitProcess {
   readonly stage0Pid: number;
   sendPlan(plan: InitPlan): void;
   sendContinue(): void;
+  /** After `pid`: the container process is in its cgroup; stage 0 may release it. */
+  sendPlaced(): void;
   /** The next message from the init; `eof` once the socket is closed (and forever after). */
   next(): Promise<InitEvent>;
   readonly stage0Exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -117,6 +119,7 @@ export function spawnInit(opts: SpawnInitOptions): InitProcess {
     stage0Pid: pid,
     sendPlan: (plan) => write(plan),
     sendContinue: () => write({ type: 'continue' }),
+    sendPlaced: () => write({ type: 'placed' }),
     next: () => {
       const e = queue.shift();
       if (e) return Promise.resolve(e);
