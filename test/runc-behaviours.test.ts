@@ -3,11 +3,12 @@
  * (RUNTIME=/usr/sbin/runc): HOME from the container's /etc/passwd, a missing cwd created, runc's
  * exec error texts (docker maps them to 127/126), exec -e replacing a variable.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Sandbox, cgroupDirsNamed } from './helpers/tsrun';
+import { Sandbox, TSRUN, cgroupDirsNamed } from './helpers/tsrun';
 
 function sandbox(name: string, args: string[], body: (s: Sandbox) => void | Promise<void>) {
   test(name, async () => {
@@ -157,6 +158,18 @@ sandbox('a foreground run: the cgroup holds the container process only; kill --a
   assert.is(k.status, 0, k.stderr);
   const r = await run;
   assert.is(r.status, 137, `run exits with the container's status: ${r.stderr}`);
+});
+
+// tsrun's rule (runc 1.1.5 hands such a container a pipe of its own): no stdin means /dev/null,
+// read-write. Control: with a stdin, the container reads what it is given.
+sandbox('started without a stdin, the container process has /dev/null read-write as fd 0', ['sh', '-c', 'readlink /proc/self/fd/0; ls -l /proc/self/fd/0 | cut -c1-3; read x && echo "read $x"'], (s) => {
+  if (process.env.RUNTIME) return console.log('    skipped for RUNTIME: runc gives a pipe');
+  const run = (redirect: string, input?: string) =>
+    spawnSync('bash', ['-c', `${JSON.stringify(TSRUN)} --root ${JSON.stringify(s.root)} run -b ${JSON.stringify(s.bundle)} ${s.id} ${redirect}`], { encoding: 'utf8', input });
+  const closed = run('0<&-');
+  assert.is(closed.stdout, '/dev/null\nlrw\n', closed.stderr);
+  const given = run('', 'hello\n');
+  assert.match(given.stdout, /read hello/);
 });
 
 test.run();

@@ -668,6 +668,17 @@ int main(int argc, char **argv) {
     die_err(errno, strf("sync fd %ld", fd));
   }
   g_sync_fd = (int)fd;
+  // runc: a container process without a stdin (or stdout/stderr) gets /dev/null, opened read-write
+  // on the host side, never a closed fd that its first open() would silently become.
+  for (int std = 0; std < 3; std++) {
+    if (fcntl(std, F_GETFD) >= 0) continue;
+    int nul = open("/dev/null", O_RDWR);
+    if (nul < 0) die_err(errno, "open /dev/null");
+    if (nul != std) {
+      if (dup2(nul, std) < 0) die_err(errno, "dup2 /dev/null");
+      close(nul);
+    }
+  }
   // libuv hands on every fd the caller of tsrun leaked without close-on-exec (a directory of the
   // host, its /proc, a cgroup tree): everything above the sync fd goes now, before anything else,
   // so that no stage of the init — least of all a created init waiting for `start` — holds one.
