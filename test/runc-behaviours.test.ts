@@ -172,4 +172,25 @@ sandbox('started without a stdin, the container process has /dev/null read-write
   assert.match(given.stdout, /read hello/);
 });
 
+sandbox('v1: a container under a pre-made parent cgroup whose cpuset.cpus/mems are empty starts (values copied down)', ['true'], (s) => {
+  const root = '/sys/fs/cgroup/cpuset';
+  if (!fs.existsSync(path.join(root, 'cpuset.cpus'))) return console.log('    skipped: no cgroup v1 cpuset hierarchy on this host');
+  const parent = path.join(root, `premade-${s.id}`);
+  fs.mkdirSync(parent);
+  try {
+    assert.is(fs.readFileSync(path.join(parent, 'cpuset.cpus'), 'utf8').trim(), '', 'control: a new cpuset cgroup starts empty');
+    s.config.linux.cgroupsPath = `/premade-${s.id}/${s.id}`;
+    s.writeConfig();
+    const r = s.tsrun(['run', '-b', s.bundle, s.id]);
+    assert.is(r.status, 0, r.stderr);
+    assert.is.not(fs.readFileSync(path.join(parent, 'cpuset.cpus'), 'utf8').trim(), '');
+  } finally {
+    for (const d of cgroupDirsNamed(`premade-${s.id}`).sort((a, b) => b.length - a.length)) {
+      try {
+        fs.rmdirSync(d);
+      } catch {}
+    }
+  }
+});
+
 test.run();

@@ -94,19 +94,23 @@ export class V1Manager implements CgroupManager {
   }
 
   /**
-   * A new cpuset cgroup starts with empty cpuset.cpus/mems and refuses tasks until they are set:
-   * create each level from the hierarchy root down, copying the parent's values (runc does).
+   * A cpuset cgroup with empty cpuset.cpus/mems refuses tasks (ENOSPC). New levels start empty,
+   * and so may a parent someone made beforehand: every level from the hierarchy root down gets
+   * the values of its nearest ancestor that has them, as runc's cpuset ensureParent does.
    */
   private mkdirCpuset(dir: string, created: string[]): void {
-    const before = created.length;
     mkdirRecording(dir, created);
-    for (const d of created.slice(before)) {
-      for (const f of ['cpuset.cpus', 'cpuset.mems']) {
-        const mine = readOptional(path.join(d, f));
-        if (mine !== null && mine.trim() === '') {
-          const parent = readCgroupFile(path.join(path.dirname(d), f)).trim();
-          writeCgroupFile(path.join(d, f), parent);
-        }
+    const chain: string[] = [];
+    for (let d = dir; readOptional(path.join(d, 'cpuset.cpus')) !== null; d = path.dirname(d)) {
+      chain.unshift(d);
+      if (path.dirname(d) === d) break;
+    }
+    for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+      let inherited = '';
+      for (const d of chain) {
+        const mine = (readOptional(path.join(d, f)) ?? '').trim();
+        if (mine !== '') inherited = mine;
+        else if (inherited !== '') writeCgroupFile(path.join(d, f), inherited);
       }
     }
   }
