@@ -193,4 +193,32 @@ sandbox('v1: a container under a pre-made parent cgroup whose cpuset.cpus/mems a
   }
 });
 
+sandbox('a pre-existing frozen cgroup is refused (no hang); thawed, the same path runs', ['true'], (s) => {
+  const freezer = fs.existsSync('/sys/fs/cgroup/freezer/freezer.state') ? '/sys/fs/cgroup/freezer' : null;
+  if (!freezer) return console.log('    skipped: no cgroup v1 freezer on this host (the v2 path is cgroup.freeze)');
+  const name = `frozen-${s.id}`;
+  const dir = path.join(freezer, name);
+  fs.mkdirSync(dir);
+  try {
+    fs.writeFileSync(path.join(dir, 'freezer.state'), 'FROZEN');
+    s.config.linux.cgroupsPath = `/${name}`;
+    s.writeConfig();
+    const r = s.tsrun(['run', '-b', s.bundle, s.id], { timeout: 20_000 });
+    assert.is(r.signal, null, 'no hang');
+    assert.is.not(r.status, 0);
+    assert.match(r.stderr, /cgroup unexpectedly frozen/);
+    s.tsrun(['delete', '-f', s.id]);
+    if (!fs.existsSync(dir)) fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'freezer.state'), 'THAWED');
+    const ok = s.tsrun(['run', '-b', s.bundle, s.id], { timeout: 20_000 });
+    assert.is(ok.status, 0, `control: thawed, it runs: ${ok.stderr}`);
+  } finally {
+    for (const d of cgroupDirsNamed(name).sort((a, b) => b.length - a.length)) {
+      try {
+        fs.rmdirSync(d);
+      } catch {}
+    }
+  }
+});
+
 test.run();

@@ -255,6 +255,11 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     writeIntent(ctx.root, { id, cgroup: cgroup.state });
     writeState(ctx.root, saved);
     cgroup.create();
+    // runc's checks of a cgroup that existed before: a frozen one would hang the init for ever in
+    // its first write (refused); processes already in it only get runc's warning.
+    if (cgroup.isFrozen()) throw new RuntimeError("container's cgroup unexpectedly frozen");
+    const already = cgroup.pids();
+    if (already.length) ctx.log.warn(`container's cgroup is not empty: ${already.length} process(es) found`);
 
     const waitForExit = runMode?.waitForExit ?? false;
     let consoleSocket = opts.consoleSocket ? path.resolve(opts.consoleSocket) : '';
