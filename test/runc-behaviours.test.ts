@@ -221,4 +221,26 @@ sandbox('a pre-existing frozen cgroup is refused (no hang); thawed, the same pat
   }
 });
 
+// tsrun's rule (runc writes what it is given): --resources is checked against config.json's schema
+// for linux.resources first, every problem named by its pointer, and nothing is written.
+sandbox('update --resources is validated before anything is written', ['sleep', '60'], (s) => {
+  if (process.env.RUNTIME) return console.log('    skipped for RUNTIME: runc does not validate --resources');
+  assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
+  const bad = path.join(s.dir, 'bad.json');
+  fs.writeFileSync(bad, JSON.stringify({ pids: { limit: 77 }, memory: { limit: 'lots' }, cpu: { shares: 'x' } }));
+  const r = s.tsrun(['update', '--resources', bad, s.id]);
+  assert.is(r.status, 1);
+  assert.match(r.stderr, '/memory/limit must be integer');
+  assert.match(r.stderr, '/cpu/shares must be integer');
+  const pidsMax = cgroupDirsNamed(s.id).filter((d) => /\/pids\//.test(d)).map((d) => path.join(d, 'pids.max'));
+  assert.ok(pidsMax.length > 0, 'the pids cgroup file was found');
+  for (const f of pidsMax) assert.is.not(fs.readFileSync(f, 'utf8').trim(), '77', 'the valid part was not written either');
+  // Control: the valid part alone is applied.
+  const good = path.join(s.dir, 'good.json');
+  fs.writeFileSync(good, JSON.stringify({ pids: { limit: 77 } }));
+  assert.is(s.tsrun(['update', '--resources', good, s.id]).status, 0);
+  for (const f of pidsMax) assert.is(fs.readFileSync(f, 'utf8').trim(), '77');
+  assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
+});
+
 test.run();

@@ -67,9 +67,15 @@ function mergeResources(base: Record<string, any>, update: Record<string, any>):
 }
 
 export async function updateContainer(ctx: RuntimeContext, id: string, resources: Record<string, any>): Promise<void> {
-  const saved = loadContainer(ctx.root, id);
+  loadContainer(ctx.root, id); // "container does not exist" before anything else
+  // Validated before anything is written, with config.json's schema for linux.resources.
+  const { resourcesProblems } = await import('../spec/load');
+  const problems = resourcesProblems(resources);
+  if (problems.length) throw new RuntimeError(`invalid resources: ${problems.join('; ')}`);
   const lock = await lockDir(containerDir(ctx.root, id));
   try {
+    // Read under the lock: two racing updates must not lose one another's changes.
+    const saved = loadContainer(ctx.root, id);
     if (deriveStatus(ctx.root, saved) === 'stopped') throw errNotRunning();
     const update = prune(resources) ?? {};
     cgroupOf(saved).update(update as LinuxResources);

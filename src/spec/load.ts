@@ -484,6 +484,18 @@ export function loadProcessFile(file: string): Process {
   return value as Process;
 }
 
+/**
+ * Schema check of a LinuxResources object (`update`), with the same schema as config.json's
+ * linux.resources. Returns one line per problem, each naming its JSON pointer inside the object.
+ */
+export function resourcesProblems(resources: unknown): string[] {
+  if (!resources || typeof resources !== 'object' || Array.isArray(resources)) return ['/ must be an object'];
+  const v = validators().validateConfig;
+  if (v({ ociVersion: '1.2.0', linux: { resources } })) return [];
+  const inside = (v.errors ?? []).filter((e) => e.instancePath.startsWith('/linux/resources'));
+  return formatSchemaErrors(inside.map((e) => ({ ...e, instancePath: e.instancePath.slice('/linux/resources'.length) })));
+}
+
 /** Schema check of an OCI state object (e.g. a saved state read back). Returns the problems. */
 export function stateProblems(state: unknown): string[] {
   const v = validators().validateState;
