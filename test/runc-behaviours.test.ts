@@ -243,4 +243,23 @@ sandbox('update --resources is validated before anything is written', ['sleep', 
   assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
 });
 
+sandbox('exec -t in the foreground without --console-socket: a pty proxied to our stdio, owned by the process\'s uid/gid', ['sleep', '60'], (s) => {
+  if (process.env.RUNTIME) return console.log('    skipped for RUNTIME: runc 1.1 needs a terminal on its own stdin for this');
+  assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
+  const e = s.tsrun(['exec', '-t', s.id, 'sh', '-c', 'tty; exit 4']);
+  assert.is(e.status, 4, e.stderr);
+  assert.match(e.stdout, /^\/dev\/pts\/\d+\r?\n/);
+  const u = s.tsrun(['exec', '-t', '-u', '1000:1000', s.id, 'sh', '-c', 'stat -c "%u %g" $(tty)']);
+  assert.is(u.status, 0, u.stderr);
+  assert.is(u.stdout.trim(), '1000 1000');
+  // Control: without -t there is no terminal.
+  const n = s.tsrun(['exec', s.id, 'sh', '-c', 'tty || true']);
+  assert.match(n.stdout, /not a tty/);
+  // Detached, a terminal still needs a console socket (runc's error).
+  const d = s.tsrun(['exec', '-d', '-t', s.id, 'true']);
+  assert.is(d.status, 255);
+  assert.match(d.stderr, 'cannot allocate tty if runc will detach without setting console socket');
+  assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
+});
+
 test.run();

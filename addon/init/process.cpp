@@ -181,6 +181,9 @@ void setup_terminal(const JValue &proc, int console_fd, bool bind_dev_console) {
   // /dev/pts, and a name looked up there could be any file it placed.
   int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (slave < 0) die_err(errno, strf("open %s", name.c_str()));
+  // The process's own terminal (runc: the slave belongs to the process's uid and gid, so that
+  // a non-root process can chmod it, and tools like `mesg`/`script` work).
+  if (fchown(slave, (uid_t)pint(proc, "uid"), (gid_t)pint(proc, "gid")) < 0 && errno != EINVAL) die_err(errno, strf("chown %s", name.c_str()));
   int w = (int)pint(proc, "consoleWidth"), h = (int)pint(proc, "consoleHeight");
   if (w > 0 || h > 0) {
     struct winsize ws;

@@ -13,7 +13,8 @@ import { buildExecPlan } from '../spec/plan';
 import type { Process } from '../spec/types';
 import type { RuntimeContext } from './context';
 import { RuntimeError } from './errors';
-import { checkSelinuxLabel, deriveStatus, loadContainer, ociState, passedFds, writePidFile } from './lifecycle';
+import { containerDir } from './ids';
+import { checkSelinuxLabel, deriveStatus, listenForConsole, loadContainer, ociState, passedFds, proxyTerminal, writePidFile, type ConsoleServer } from './lifecycle';
 
 export interface ExecOptions {
   id: string;
@@ -111,7 +112,10 @@ export async function execProcess(ctx: RuntimeContext, opts: ExecOptions): Promi
   const status = deriveStatus(ctx.root, saved);
   if (status === 'stopped') throw new RuntimeError('cannot exec in a stopped container');
   if (status === 'paused' && !opts.ignorePaused) throw new RuntimeError('cannot exec in a paused container (use --ignore-paused to override)');
-  if (opts.process.terminal && !opts.consoleSocket) throw new RuntimeError('cannot allocate tty if runc will detach without setting console socket');
+  // In the foreground without a console socket tsrun takes the pty itself and connects it to its
+  // own stdio (runc's behaviour, for run as for exec).
+  const ownConsole = !!opts.process.terminal && !opts.consoleSocket && !opts.detach;
+  if (opts.process.terminal && !opts.consoleSocket && !ownConsole) throw new RuntimeError('cannot allocate tty if runc will detach without setting console socket');
   if (!opts.process.terminal && opts.consoleSocket) throw new RuntimeError('cannot use console socket if runc will not detach or allocate tty');
 
   // Whatever the exec process leaves out (capabilities, no_new_privs, rlimits, labels) is the
@@ -125,13 +129,18 @@ export async function execProcess(ctx: RuntimeContext, opts: ExecOptions): Promi
     const { compileSeccomp } = await import('../seccomp/compile');
     seccomp = compileSeccomp(saved.config.linux.seccomp, { state: JSON.stringify(ociState(saved, status)), warn: (m: string) => ctx.log.warn(m), debug: (m: string) => ctx.log.debug(m) });
   }
+  let consoleServer: ConsoleServer | null = null;
+  const ownConsoleSocket = ownConsole ? path.join(containerDir(ctx.root, saved.id), `exec-${process.pid}-${Date.now()}.sock`) : '';
+  if (ownConsole) consoleServer = await listenForConsole(ownConsoleSocket);
+  // Set once the process runs with our pty proxied (a holder: assigned in waitForExec).
+  const tty: { stop?: () => Promise<void> } = {};
   const plan = buildExecPlan({
     id: saved.id,
     initPid: saved.initPid,
     initStartTime: saved.initStartTime,
     process: proc,
     config: saved.config,
-    consoleSocket: opts.consoleSocket ? path.resolve(opts.consoleSocket) : '',
+    consoleSocket: opts.consoleSocket ? path.resolve(opts.consoleSocket) : ownConsoleSocket,
     preserveFds: extraFds.length,
     waitForExit: !opts.detach,
     seccomp,
@@ -152,6 +161,15 @@ export async function execProcess(ctx: RuntimeContext, opts: ExecOptions): Promi
   }
   let pid = 0;
   try {
+    return await waitForExec();
+  } finally {
+    await tty.stop?.();
+    consoleServer?.close();
+    if (ownConsoleSocket) fs.rmSync(ownConsoleSocket, { force: true });
+  }
+
+  async function waitForExec(): Promise<number> {
+  try {
     init.sendPlan(plan);
     for (;;) {
       const msg = await init.next();
@@ -166,6 +184,7 @@ export async function execProcess(ctx: RuntimeContext, opts: ExecOptions): Promi
         // The process exec'd: its copy of the sync socket closed on exec.
         if (!pid) throw new RuntimeError('exec failed: the process did not start', EXEC_FAILED_STATUS);
         if (opts.pidFile) writePidFile(opts.pidFile, pid);
+        if (consoleServer && !tty.stop) tty.stop = await proxyTerminal(await consoleServer.master());
         if (opts.detach) {
           init.detach();
           return 0;
@@ -185,6 +204,7 @@ export async function execProcess(ctx: RuntimeContext, opts: ExecOptions): Promi
       } catch {}
     }
     throw e;
+  }
   }
 }
 

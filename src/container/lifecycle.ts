@@ -383,7 +383,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
   }
 }
 
-interface ConsoleServer {
+export interface ConsoleServer {
   /** The pty master the init sent (it arrives before "ready"). */
   master(): Promise<number>;
   close(): void;
@@ -393,7 +393,7 @@ interface ConsoleServer {
  * A unix socket for the init's pty master. Connections are accepted paused, so that libuv never
  * reads from them: the message carries the fd (SCM_RIGHTS) and only recvmsg may consume it.
  */
-async function listenForConsole(socketPath: string): Promise<ConsoleServer> {
+export async function listenForConsole(socketPath: string): Promise<ConsoleServer> {
   const net = await import('node:net');
   const server = net.createServer({ pauseOnConnect: true });
   let conn: import('node:net').Socket | null = null;
@@ -431,7 +431,7 @@ async function listenForConsole(socketPath: string): Promise<ConsoleServer> {
  * Connects a pty master to our stdio. `stop` waits (briefly) until the container's output is
  * drained — the read ends with EIO once the last slave fd is closed — then restores our terminal.
  */
-async function proxyTerminal(master: number): Promise<() => Promise<void>> {
+export async function proxyTerminal(master: number): Promise<() => Promise<void>> {
   const tty = await import('node:tty');
   const stdinRaw = process.stdin.isTTY ? (process.stdin.setRawMode(true), true) : false;
   const fromContainer = new tty.ReadStream(master);
