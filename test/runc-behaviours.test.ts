@@ -262,4 +262,30 @@ sandbox('exec -t in the foreground without --console-socket: a pty proxied to ou
   assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
 });
 
+// Each hook kind runs where runc runs it, so a relative path in its args means the same thing:
+// createContainer in the rootfs, startContainer in process.cwd (both inside the container),
+// prestart/createRuntime/poststart of `run` in the bundle. The hook writes $PWD (from /bin/pwd) to a
+// file named by a relative path.
+sandbox('hooks run in runc\'s working directory for each kind', ['true'], (s) => {
+  const hostPwd = (file: string) => ({ path: '/bin/sh', args: ['sh', '-c', `pwd > ${file}`] });
+  s.config.process.cwd = '/tmp';
+  s.config.hooks = {
+    prestart: [hostPwd('prestart.cwd')],
+    createRuntime: [hostPwd('createRuntime.cwd')],
+    poststart: [hostPwd('poststart.cwd')],
+    createContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'pwd > createContainer.cwd'] }],
+    startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'pwd > startContainer.cwd'] }],
+  };
+  s.writeConfig();
+  const r = s.tsrun(['run', '-b', s.bundle, s.id]);
+  assert.is(r.status, 0, r.stderr);
+  const real = fs.realpathSync(s.bundle);
+  for (const k of ['prestart', 'createRuntime', 'poststart']) {
+    assert.is(fs.readFileSync(path.join(s.bundle, `${k}.cwd`), 'utf8').trim(), real, `${k} runs in the bundle`);
+  }
+  // createContainer: before pivot_root, from inside the rootfs (the file lands in the rootfs's top).
+  assert.ok(fs.existsSync(path.join(s.bundle, 'rootfs/createContainer.cwd')), 'createContainer runs in the rootfs');
+  assert.is(fs.readFileSync(path.join(s.bundle, 'rootfs/tmp/startContainer.cwd'), 'utf8').trim(), '/tmp', 'startContainer runs in process.cwd');
+});
+
 test.run();

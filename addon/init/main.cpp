@@ -464,7 +464,8 @@ void make_cwd(const std::string &cwd) {
     if (!json_parse(line, msg, err) || msg.type != JValue::Object || pstr(msg, "type") != "continue")
       die("sync: expected {\"type\":\"continue\"}, got " + line);
   }
-  run_hooks(req(plan, "createContainerHooks"), plan_state(plan, host_pid), "createContainer");
+  // runc runs them from inside the rootfs (before pivot_root): relative paths resolve there.
+  run_hooks(req(plan, "createContainerHooks"), plan_state(plan, host_pid), "createContainer", rootfs);
   enter_rootfs(rootfs, pbool(plan, "noPivot"));
   // runc: a missing cwd is created (we are inside the new root), before / may turn read-only.
   make_cwd(pstr(proc, "cwd"));

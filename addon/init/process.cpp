@@ -228,7 +228,7 @@ std::string lookup_executable(const JValue &proc) {
   die(strf("exec: \"%s\": executable file not found in $PATH", name.c_str()));
 }
 
-void run_hooks(const JValue &hooks, const std::string &state, const char *phase) {
+void run_hooks(const JValue &hooks, const std::string &state, const char *phase, const std::string &cwd) {
   if (hooks.type != JValue::Array) die(strf("plan: %s hooks must be an array", phase));
   for (auto &h : hooks.items) {
     std::string path = pstr(h, "path");
@@ -245,6 +245,7 @@ void run_hooks(const JValue &hooks, const std::string &state, const char *phase)
       // Hooks get stdin/stdout/stderr and nothing else of the init.
       syscall(SYS_close_range, 3, ~0U, 0);
       signal(SIGPIPE, SIG_DFL);
+      if (!cwd.empty() && chdir(cwd.c_str()) < 0) _exit(127);
       auto av = cstrs(args), ev = cstrs(env);
       execve(path.c_str(), av.data(), ev.data());
       _exit(127);

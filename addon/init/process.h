@@ -12,7 +12,8 @@ void setup_terminal(const JValue &proc, int console_fd, bool bind_dev_console);
 // args[0] resolved with the plan env's PATH; errors use runc's wording.
 std::string lookup_executable(const JValue &proc);
 // Runs each hook (fork+exec, `state` on stdin, timeout); `phase` names them in errors.
-void run_hooks(const JValue &hooks, const std::string &state, const char *phase);
+// `cwd` (when not empty): the hook's working directory (runc: the rootfs for createContainer).
+void run_hooks(const JValue &hooks, const std::string &state, const char *phase, const std::string &cwd = "");
 // Everything up to the exec that can fail and must be reported while the parent still listens:
 // close_range (close-on-exec), rlimits, no_new_privs, seccomp (without no_new_privs),
 // apparmor/selinux labels, capabilities and user switch, umask, cwd (verified inside the root).

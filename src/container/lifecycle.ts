@@ -328,8 +328,8 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
       } else if (msg.type === 'hooks') {
         hooksRan = true;
         const stateJson = JSON.stringify(ociState(saved, 'creating'));
-        await runHooks('prestart', config.hooks?.prestart, stateJson);
-        await runHooks('createRuntime', config.hooks?.createRuntime, stateJson);
+        await runHooks('prestart', config.hooks?.prestart, stateJson, bundle);
+        await runHooks('createRuntime', config.hooks?.createRuntime, stateJson, bundle);
         init.sendContinue();
       } else if (msg.type === 'ready') {
         break;
@@ -374,7 +374,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     // runtime.md: when a prestart, createRuntime or createContainer hook fails, the lifecycle
     // continues with the poststop hooks.
     if (hooksRan || /createContainer hook/.test((e as Error).message)) {
-      await runHooksWarnOnly('poststop', config.hooks?.poststop, JSON.stringify({ ...ociState({ id, initPid: 0, initStartTime: 0, bundle, rootfs: path.resolve(bundle, config.root!.path), created: '', owner: '', config, cgroup: null, started: false }, 'stopped') }), (m) => ctx.log.warn(m));
+      await runHooksWarnOnly('poststop', config.hooks?.poststop, JSON.stringify({ ...ociState({ id, initPid: 0, initStartTime: 0, bundle, rootfs: path.resolve(bundle, config.root!.path), created: '', owner: '', config, cgroup: null, started: false }, 'stopped') }), (m) => ctx.log.warn(m), bundle);
     }
     throw e;
   } finally {
@@ -651,7 +651,7 @@ export async function runContainer(ctx: RuntimeContext, opts: RunOptions): Promi
   const { saved, init, consoleMaster } = await createContainer(ctx, opts, { waitForExit: !opts.detach });
   const stopProxy = consoleMaster !== undefined ? await proxyTerminal(consoleMaster) : async () => {};
   // The init execs the user process right after "ready": it is running now.
-  await runHooksWarnOnly('poststart', saved.config.hooks?.poststart, JSON.stringify(ociState(saved, 'running')), (m) => ctx.log.warn(m));
+  await runHooksWarnOnly('poststart', saved.config.hooks?.poststart, JSON.stringify(ociState(saved, 'running')), (m) => ctx.log.warn(m), saved.bundle);
   if (opts.detach || !init) return 0;
   const forward = (sig: NodeJS.Signals) => {
     try {

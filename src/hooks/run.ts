@@ -11,7 +11,12 @@ export type HookPhase = 'prestart' | 'createRuntime' | 'createContainer' | 'star
 
 export class HookError extends Error {}
 
-export async function runHook(phase: HookPhase, index: number, hook: Hook, stateJson: string): Promise<void> {
+/**
+ * `cwd`: the working directory runc gives the hook — the bundle for the hooks of create and run
+ * (runc chdirs into the bundle), the caller's own (undefined) for start's poststart and delete's
+ * poststop. Relative paths in a hook's args resolve as they do under runc.
+ */
+export async function runHook(phase: HookPhase, index: number, hook: Hook, stateJson: string, cwd?: string): Promise<void> {
   const args = hook.args && hook.args.length > 0 ? hook.args : [hook.path];
   const env: Record<string, string> = {};
   for (const kv of hook.env ?? []) {
@@ -23,6 +28,7 @@ export async function runHook(phase: HookPhase, index: number, hook: Hook, state
     const child = spawn(hook.path, args.slice(1), {
       argv0: args[0],
       env,
+      cwd,
       stdio: ['pipe', 'inherit', 'pipe'],
     });
     let stderr = '';
@@ -55,18 +61,18 @@ export async function runHook(phase: HookPhase, index: number, hook: Hook, state
 }
 
 /** Runs the hooks of one phase in order; the first failure stops the rest and is thrown. */
-export async function runHooks(phase: HookPhase, hooks: Hook[] | undefined, stateJson: string): Promise<void> {
-  for (const [i, hook] of (hooks ?? []).entries()) await runHook(phase, i, hook, stateJson);
+export async function runHooks(phase: HookPhase, hooks: Hook[] | undefined, stateJson: string, cwd?: string): Promise<void> {
+  for (const [i, hook] of (hooks ?? []).entries()) await runHook(phase, i, hook, stateJson, cwd);
 }
 
 /**
  * Phases whose failures the spec turns into warnings (poststart, poststop): every hook runs, each
  * failure goes to `warn`.
  */
-export async function runHooksWarnOnly(phase: HookPhase, hooks: Hook[] | undefined, stateJson: string, warn: (m: string) => void): Promise<void> {
+export async function runHooksWarnOnly(phase: HookPhase, hooks: Hook[] | undefined, stateJson: string, warn: (m: string) => void, cwd?: string): Promise<void> {
   for (const [i, hook] of (hooks ?? []).entries()) {
     try {
-      await runHook(phase, i, hook, stateJson);
+      await runHook(phase, i, hook, stateJson, cwd);
     } catch (e) {
       warn((e as Error).message);
     }
