@@ -90,6 +90,7 @@ class Sandbox {
       devices: [],
       devSymlinks: [],
       setupDev: false,
+      devRemountFlags: 0,
       noPivot: false,
       sysctl: [],
       maskedPaths: [],

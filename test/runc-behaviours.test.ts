@@ -288,4 +288,30 @@ sandbox('hooks run in runc\'s working directory for each kind', ['true'], (s) =>
   assert.is(fs.readFileSync(path.join(s.bundle, 'rootfs/tmp/startContainer.cwd'), 'utf8').trim(), '/tmp', 'startContainer runs in process.cwd');
 });
 
+sandbox('a read-only /dev mount: devices are made, then /dev is read-only (runc)', ['sh', '-c', 'ls /dev/null /dev/zero >/dev/null && echo devices; touch /dev/x 2>&1 || true; echo ok > /dev/null && echo null-writable'], (s) => {
+  for (const m of s.config.mounts) if (m.destination === '/dev') m.options = [...m.options, 'ro'];
+  s.writeConfig();
+  const r = s.tsrun(['run', '-b', s.bundle, s.id]);
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^devices\n/);
+  assert.match(r.stdout, /Read-only file system/);
+  assert.match(r.stdout, /null-writable/);
+  assert.not.match(r.stderr, /not supported/);
+});
+
+sandbox('--debug writes debug records, also for exec and to --log in JSON', ['sleep', '60'], (s) => {
+  if (process.env.RUNTIME) return console.log('    skipped for RUNTIME: the record texts are tsrun\'s');
+  const log = path.join(s.dir, 'debug.log');
+  assert.is(s.tsrun(['--debug', '--log', log, '--log-format', 'json', 'run', '-d', '-b', s.bundle, s.id]).status, 0);
+  assert.is(s.tsrun(['--debug', '--log', log, '--log-format', 'json', 'exec', s.id, 'true']).status, 0);
+  const records = fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.ok(records.some((r) => r.level === 'debug' && r.msg.startsWith('run:')), 'run');
+  assert.ok(records.some((r) => r.level === 'debug' && r.msg.startsWith('exec:')), 'exec');
+  const text = s.tsrun(['--debug', 'state', s.id]);
+  assert.match(text.stderr, /level=debug msg="state: /);
+  // Control: without --debug, no debug record.
+  assert.not.match(s.tsrun(['state', s.id]).stderr, /level=debug/);
+  assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
+});
+
 test.run();

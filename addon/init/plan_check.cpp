@@ -233,7 +233,7 @@ void check_create(const JValue &plan) {
   members("", plan,
           {"mode", "id", "process", "consoleSocket", "waitForExit", "namespaces", "uidMappings", "gidMappings", "timeOffsets",
            "hostname", "domainname", "rootfs", "rootfsReadonly", "rootPropagation", "rootPropagationExplicit", "mountSteps",
-           "devices", "devSymlinks", "setupDev", "noPivot", "sysctl", "maskedPaths", "readonlyPaths", "syncRuntimeHooks",
+           "devices", "devSymlinks", "setupDev", "devRemountFlags", "noPivot", "sysctl", "maskedPaths", "readonlyPaths", "syncRuntimeHooks",
            "createContainerHooks", "startContainerHooks", "statePrefix", "stateSuffix", "execFifo", "personality"},
           {"sessionKeyring", "startReplyFifo"});
   auto &nss = array("", plan, "namespaces", 8);
@@ -292,6 +292,7 @@ void check_create(const JValue &plan) {
     abs_path(a, links[i], "linkPath");
   }
   boolean("", plan, "setupDev");
+  integer("", plan, "devRemountFlags", 0, kU32Max);
   boolean("", plan, "noPivot");
   auto &sysctls = array("", plan, "sysctl");
   for (size_t i = 0; i < sysctls.size(); i++) {

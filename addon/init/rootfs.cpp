@@ -594,6 +594,10 @@ void finish_rootfs(const JValue &plan) {
     if (syscall(SYS_move_mount, tree.fd, "", target.fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
       die_err(errno, strf("bind mount %s read-only", p.c_str()));
   }
+  // runc's read-only /dev: remounted once everything in it is made (a fresh tmpfs, by path: the
+  // container has not run anything yet that could have replaced it).
+  unsigned long dev_ro = (unsigned long)pint(plan, "devRemountFlags");
+  if (dev_ro && mount("", "/dev", nullptr, MS_REMOUNT | dev_ro, nullptr) < 0) die_err(errno, "remount /dev read-only");
   if (pbool(plan, "rootfsReadonly")) {
     unsigned long f = MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags("/");
     if (mount("", "/", nullptr, f, nullptr) < 0) die_err(errno, "remount / read-only");

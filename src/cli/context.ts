@@ -33,10 +33,15 @@ export function action<A extends GlobalArgs>(body: (argv: A, ctx: RuntimeContext
   return async (raw: unknown): Promise<void> => {
     const argv = raw as A;
     let code = 0;
+    // runc's --debug: debug-level records (to --log, or stderr) for every command, exec included.
+    const command = String((raw as { _?: unknown[] })._?.[0] ?? '');
+    const debug = (m: string) => cliLogger(argv).debug(`${command}: ${m}`);
     try {
       const ctx = runtimeContext(argv);
+      debug(`root ${argv.root}, args ${JSON.stringify(process.argv.slice(2))}`);
       const r = await body(argv, ctx);
       code = typeof r === 'number' ? r : 0;
+      debug(`done, exit status ${code}`);
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       const log = cliLogger(argv);

@@ -209,6 +209,11 @@ export interface CreatePlan extends InitPlanCommon {
   devSymlinks: { target: string; linkPath: string }[];
   /** Populate /dev (devices, symlinks): true unless /dev is a bind mount, as runc decides. */
   setupDev: boolean;
+  /**
+   * Non-zero for a read-only /dev mount: /dev is mounted read-write so that devices and symlinks
+   * can be made, then remounted with these flags (MS_RDONLY and the mount's own) after the masks.
+   */
+  devRemountFlags: number;
   noPivot: boolean;
   /** linux.sysctl, written under /proc/sys after pivot_root: key "net.ipv4.ip_forward". */
   sysctl: { key: string; value: string }[];

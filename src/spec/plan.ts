@@ -189,9 +189,10 @@ function isBindMount(m: { type?: string }, flags: number): boolean {
   return (flags & MS_BIND) !== 0 || m.type === 'bind';
 }
 
-function planMounts(o: CreatePlanOptions, newCgroupNs: boolean): { steps: PlanMountStep[]; setupDev: boolean } {
+function planMounts(o: CreatePlanOptions, newCgroupNs: boolean): { steps: PlanMountStep[]; setupDev: boolean; devRemountFlags: number } {
   const steps: PlanMountStep[] = [];
   let setupDev = true;
+  let devRemountFlags = 0;
   for (const [i, m] of (o.config.mounts ?? []).entries()) {
     const where = `config.json: /mounts/${i}`;
     const destination = cleanPath(m.destination);
@@ -231,10 +232,9 @@ function planMounts(o: CreatePlanOptions, newCgroupNs: boolean): { steps: PlanMo
     if (!m.type) throw new SpecError(`${where}/type: required for a mount that is not a bind mount`);
     let flags = opts.flags;
     if (destination === '/dev' && flags & MS_RDONLY) {
-      // runc mounts /dev read-write, creates the devices, and remounts it read-only at the end;
-      // the plan has no late remount step yet, so /dev stays writable rather than empty.
+      // runc mounts /dev read-write, creates the devices, and remounts it read-only at the end.
       flags &= ~MS_RDONLY;
-      o.warn(`mount /dev: read-only /dev is not supported yet; mounted read-write`);
+      devRemountFlags = (flags | MS_RDONLY) >>> 0;
     }
     steps.push({
       kind: 'mount',
@@ -252,7 +252,7 @@ function planMounts(o: CreatePlanOptions, newCgroupNs: boolean): { steps: PlanMo
       sourceIsDir: true,
     });
   }
-  return { steps, setupDev };
+  return { steps, setupDev, devRemountFlags };
 }
 
 /** Default devices, then linux.devices (same path: the config's wins), as runc's createDevices. */
@@ -302,7 +302,7 @@ export function buildCreatePlan(o: CreatePlanOptions): CreatePlan {
   const has = (t: NamespaceType) => namespaces.some((n) => n.type === t);
   const isNew = (t: NamespaceType) => namespaces.some((n) => n.type === t && !n.path);
 
-  const { steps, setupDev } = planMounts(o, isNew('cgroup'));
+  const { steps, setupDev, devRemountFlags } = planMounts(o, isNew('cgroup'));
   // Devices are bind-mounted from the host whenever mknod would fail: in any user namespace.
   const bindDevices = has('user') || runningInUserNs();
 
@@ -350,6 +350,7 @@ export function buildCreatePlan(o: CreatePlanOptions): CreatePlan {
     devices: setupDev ? planDevices(config, bindDevices, o.warn) : [],
     devSymlinks: setupDev ? devSymlinks() : [],
     setupDev,
+    devRemountFlags,
     noPivot: o.noPivot,
     sysctl: Object.entries(linux.sysctl ?? {}).map(([key, value]) => ({ key, value })),
     maskedPaths: valueOrDefault<string[]>(config, '/linux/maskedPaths'),
