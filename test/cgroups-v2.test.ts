@@ -185,7 +185,7 @@ test('[fake tree] bad input: clear errors naming the value (cleanup is checked o
     [{ unified: { '../x': '1' } }, /must be a file name/],
     [{ unified: { 'foo.bar': '1' } }, /"foo\.bar" can't be set: controller "foo" not available/],
     [{ cpu: { realtimeRuntime: 1000 } }, /not supported on cgroup v2/],
-    [{ devices: [{ allow: true, access: 'rwx' }] }, /devices\[0\]\.access: invalid device access/],
+    [{ devices: [{ allow: true, access: 5 as unknown as string }] }, /devices\[0\]\.access: must be a string/],
   ];
   for (const [resources, re] of cases) {
     const root = fakeTree('');

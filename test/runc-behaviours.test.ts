@@ -314,4 +314,22 @@ sandbox('--debug writes debug records, also for exec and to --log in JSON', ['sl
   assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
 });
 
+sandbox('device access letters: "rwa" is read+write as runc parses it; "x" alone is refused', ['sh', '-c', 'echo tsrun-device-access-test > /dev/kmsg && echo wrote || echo refused'], (s) => {
+  s.config.mounts.push({ destination: '/dev/kmsg', type: 'bind', source: '/dev/kmsg', options: ['bind'] });
+  const run = (access: string) => {
+    s.config.linux.resources = { devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 11, access }] };
+    s.writeConfig();
+    const r = s.tsrun(['run', '-b', s.bundle, s.id]);
+    s.tsrun(['delete', '-f', s.id]);
+    return r;
+  };
+  const rwa = run('rwa');
+  assert.is(rwa.status, 0, rwa.stderr);
+  assert.is(rwa.stdout.trim(), 'wrote');
+  assert.is(run('rm').stdout.trim(), 'refused', 'control: without w the write is refused');
+  const x = run('x');
+  assert.is.not(x.status, 0, 'an access with none of r, w, m is an error (never rwm)');
+  assert.not.match(x.stdout, /wrote/);
+});
+
 test.run();

@@ -44,10 +44,12 @@ export function specDeviceRules(devs: LinuxDeviceCgroup[] | undefined): DeviceRu
     if (typeof d.allow !== 'boolean') throw new Error(`${where}.allow: must be true or false`);
     const type = d.type === undefined || d.type === '' ? 'a' : d.type;
     if (type !== 'a' && type !== 'b' && type !== 'c') throw new Error(`${where}.type: invalid device type ${JSON.stringify(d.type)} (want a, b or c)`);
-    const access = d.access === undefined || d.access === '' ? 'rwm' : d.access;
-    if (!/^[rwm]{1,3}$/.test(access) || new Set(access).size !== access.length) {
-      throw new Error(`${where}.access: invalid device access ${JSON.stringify(d.access)} (want a combination of r, w, m)`);
-    }
+    // runc's parser keeps the r, w and m it finds and ignores other letters ("rwa" is "rw"); a
+    // string with none of them fails there (never read as "rwm"), and is refused here.
+    if (d.access !== undefined && typeof d.access !== 'string') throw new Error(`${where}.access: must be a string`);
+    const given = d.access ?? '';
+    const access = given === '' ? 'rwm' : ['r', 'w', 'm'].filter((c) => given.includes(c)).join('');
+    if (access === '') throw new Error(`${where}.access: ${JSON.stringify(given)} has none of r, w, m`);
     const num = (v: number | null | undefined, name: string) => {
       if (v === undefined || v === null || v === -1) return -1;
       if (!Number.isInteger(v) || v < 0) throw new Error(`${where}.${name}: invalid device number ${v}`);
