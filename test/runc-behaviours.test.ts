@@ -332,4 +332,37 @@ sandbox('device access letters: "rwa" is read+write as runc parses it; "x" alone
   assert.not.match(x.stdout, /wrote/);
 });
 
+sandbox('exec --cgroup puts the process into an existing sub-cgroup (all hierarchies, or the named controller)', ['sleep', '60'], (s) => {
+  assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
+  const dirs = cgroupDirsNamed(s.id).filter((d) => d.endsWith(s.id));
+  assert.ok(dirs.length > 0, 'the container has cgroups');
+  for (const d of dirs) {
+    fs.mkdirSync(path.join(d, 'sub'));
+    // A new v1 cpuset cgroup takes no task until it has cpus and mems (the test makes it usable).
+    for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+      if (fs.existsSync(path.join(d, f))) fs.writeFileSync(path.join(d, 'sub', f), fs.readFileSync(path.join(d, f), 'utf8').trim());
+    }
+  }
+  const lines = (out: string) => out.trim().split('\n').filter((l) => l.includes(s.id));
+  const all = s.tsrun(['exec', '--cgroup', 'sub', s.id, 'cat', '/proc/self/cgroup']);
+  assert.is(all.status, 0, all.stderr);
+  assert.ok(lines(all.stdout).length > 0 && lines(all.stdout).every((l) => l.endsWith(`${s.id}/sub`)), all.stdout);
+  const one = s.tsrun(['exec', '--cgroup', 'pids:sub', s.id, 'cat', '/proc/self/cgroup']);
+  assert.is(one.status, 0, one.stderr);
+  const pidsLine = lines(one.stdout).find((l) => /:pids:/.test(l));
+  if (pidsLine) {
+    assert.ok(pidsLine.endsWith(`${s.id}/sub`), one.stdout);
+    assert.ok(lines(one.stdout).filter((l) => !/:pids:/.test(l)).every((l) => l.endsWith(s.id)), 'control: the other hierarchies stay in the container\'s cgroup');
+  }
+  const missing = s.tsrun(['exec', '--cgroup', 'nope', s.id, 'true']);
+  assert.is(missing.status, 255);
+  assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
+  for (const d of dirs) {
+    try {
+      fs.rmdirSync(path.join(d, 'sub'));
+      fs.rmdirSync(d);
+    } catch {}
+  }
+});
+
 test.run();

@@ -25,6 +25,31 @@ export interface ExecOptions {
   preserveFds?: number;
   ignorePaused?: boolean;
   stdio?: [number, number, number];
+  /** runc 1.1's --cgroup: `[<controller>[,<controller>]:]<path>`, existing sub-cgroups. */
+  cgroup?: string[];
+}
+
+/**
+ * The cgroup directories an exec'd process joins: the container's, or with --cgroup an existing
+ * sub-cgroup of it — for every hierarchy (`sub`) or the named controllers (`cpu,memory:sub`).
+ */
+export function execCgroupDirs(paths: Record<string, string>, specs: string[]): string[] {
+  const chosen = new Map(Object.entries(paths));
+  for (const spec of specs) {
+    const colon = spec.indexOf(':');
+    const controllers = colon >= 0 ? spec.slice(0, colon).split(',').filter(Boolean) : [...chosen.keys()];
+    // Inside the container's cgroup whatever it says ("/a/../../x" stays below it).
+    const sub = path.posix.normalize('/' + (colon >= 0 ? spec.slice(colon + 1) : spec));
+    if (sub === '/') throw new RuntimeError(`--cgroup ${JSON.stringify(spec)}: no sub-cgroup given`);
+    for (const c of controllers) {
+      const base = paths[c];
+      if (base === undefined) throw new RuntimeError(`--cgroup ${JSON.stringify(spec)}: controller ${JSON.stringify(c)} is not one of the container's`);
+      const dir = path.join(base, sub);
+      if (!fs.existsSync(path.join(dir, 'cgroup.procs'))) throw new RuntimeError(`--cgroup ${JSON.stringify(spec)}: cgroup path ${dir} does not exist`);
+      chosen.set(c, dir);
+    }
+  }
+  return [...new Set(chosen.values())].filter(Boolean);
 }
 
 /** runc's exit status for an exec that failed before the process ran. */
@@ -117,6 +142,7 @@ export async function execProcess(ctx: RuntimeContext, opts: ExecOptions): Promi
   const ownConsole = !!opts.process.terminal && !opts.consoleSocket && !opts.detach;
   if (opts.process.terminal && !opts.consoleSocket && !ownConsole) throw new RuntimeError('cannot allocate tty if runc will detach without setting console socket');
   if (!opts.process.terminal && opts.consoleSocket) throw new RuntimeError('cannot use console socket if runc will not detach or allocate tty');
+  if (opts.cgroup?.length && saved.cgroup) execCgroupDirs(saved.cgroup.paths, opts.cgroup); // bad --cgroup fails before anything runs
 
   // Whatever the exec process leaves out (capabilities, no_new_privs, rlimits, labels) is the
   // container's, never the runtime's own: see src/spec/defaults.ts.
@@ -175,8 +201,11 @@ export async function execProcess(ctx: RuntimeContext, opts: ExecOptions): Promi
       const msg = await init.next();
       if (msg.type === 'pid') {
         pid = msg.pid;
-        // Into the container's cgroup before stage 0 releases it (stage 0 itself stays out).
-        if (saved.cgroup) loadCgroupManager(saved.cgroup).apply(pid);
+        // Into the container's cgroup (or --cgroup's sub-cgroups) before stage 0 releases it
+        // (stage 0 itself stays out).
+        if (saved.cgroup && opts.cgroup?.length) {
+          for (const dir of execCgroupDirs(saved.cgroup.paths, opts.cgroup)) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
+        } else if (saved.cgroup) loadCgroupManager(saved.cgroup).apply(pid);
         init.sendPlaced();
       } else if (msg.type === 'error') {
         throw new RuntimeError(`exec failed: ${msg.message}`, EXEC_FAILED_STATUS);

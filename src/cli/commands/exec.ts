@@ -20,6 +20,7 @@ interface ExecArgs extends GlobalArgs {
   cap: string[];
   'preserve-fds': number;
   'ignore-paused': boolean;
+  cgroup: string[];
 }
 
 /**
@@ -29,7 +30,7 @@ interface ExecArgs extends GlobalArgs {
 const VALUE_OPTIONS = new Set([
   '--root', '--log', '--log-format', '--rootless',
   '--process', '-p', '--console-socket', '--cwd', '--env', '-e', '--user', '-u', '--additional-gids', '-g',
-  '--pid-file', '--process-label', '--apparmor', '--cap', '-c', '--preserve-fds',
+  '--pid-file', '--process-label', '--apparmor', '--cap', '-c', '--preserve-fds', '--cgroup',
 ]);
 
 /** Puts `--` after the container id of an exec command line so that yargs leaves the command alone. */
@@ -70,7 +71,8 @@ const command: CommandModule<any, any> = {
       .option('no-new-privs', { type: 'boolean', default: false, describe: 'set no_new_privs' })
       .option('cap', { alias: 'c', type: 'string', array: true, default: [], describe: 'add a capability' })
       .option('preserve-fds', { type: 'number', default: 0, describe: 'pass N extra fds to the process' })
-      .option('ignore-paused', { type: 'boolean', default: false, describe: 'allow exec in a paused container' }) as unknown as Argv<ExecArgs>,
+      .option('ignore-paused', { type: 'boolean', default: false, describe: 'allow exec in a paused container' })
+      .option('cgroup', { type: 'string', array: true, default: [], describe: 'run in an existing sub-cgroup: [<controller>[,<controller>]:]<path> (repeatable)' }) as unknown as Argv<ExecArgs>,
   handler: action<ExecArgs>(async (argv, ctx) => {
     try {
       return await execCommand(argv, ctx);
@@ -117,6 +119,7 @@ async function execCommand(argv: ExecArgs, ctx: RuntimeContext): Promise<number>
     pidFile: argv['pid-file'],
     preserveFds: argv['preserve-fds'],
     ignorePaused: argv['ignore-paused'],
+    cgroup: argv.cgroup,
   });
 }
 export default command;
