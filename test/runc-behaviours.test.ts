@@ -336,6 +336,7 @@ sandbox('exec --cgroup puts the process into an existing sub-cgroup (all hierarc
   assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
   const dirs = cgroupDirsNamed(s.id).filter((d) => d.endsWith(s.id));
   assert.ok(dirs.length > 0, 'the container has cgroups');
+  try {
   for (const d of dirs) {
     fs.mkdirSync(path.join(d, 'sub'));
     // A new v1 cpuset cgroup takes no task until it has cpus and mems (the test makes it usable).
@@ -357,11 +358,14 @@ sandbox('exec --cgroup puts the process into an existing sub-cgroup (all hierarc
   const missing = s.tsrun(['exec', '--cgroup', 'nope', s.id, 'true']);
   assert.is(missing.status, 255);
   assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
-  for (const d of dirs) {
-    try {
-      fs.rmdirSync(path.join(d, 'sub'));
-      fs.rmdirSync(d);
-    } catch {}
+  } finally {
+    // The sub-cgroups are the test's own: removed whether it passed or not (then the sandbox's).
+    s.tsrun(['delete', '-f', s.id]);
+    for (const d of dirs) {
+      try {
+        fs.rmdirSync(path.join(d, 'sub'));
+      } catch {}
+    }
   }
 });
 

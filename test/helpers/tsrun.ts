@@ -147,7 +147,13 @@ export class Sandbox {
         process.kill(pid, 'SIGKILL');
       } catch {}
     }
-    for (const dir of cgroupDirsNamed(this.id).reverse()) {
+    // Whatever is still in the sandbox's cgroups (an init that never exec'd carries no marker).
+    for (const dir of cgroupDirsNamed(this.id)) {
+      try {
+        for (const pid of fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+      } catch {}
+    }
+    for (const dir of cgroupDirsNamed(this.id).sort((a, b) => b.length - a.length)) {
       try {
         fs.rmdirSync(dir);
       } catch {}
