@@ -544,11 +544,14 @@ void make_cwd(const std::string &cwd) {
 
   // A joined mount namespace is the one stage 0 is in now: open the bind sources here and let
   // the child inherit them; for a new one, they are opened inside it after the clone.
-  bool new_mount_ns = clone_flags & CLONE_NEWNS;
+  size_t binds = 0;
+  for (auto &step : parr(plan, "mountSteps")) binds += pstr(step, "kind") == "mount" && (pint(step, "flags") & MS_BIND);
+  // The namespace round trip below only when there is a bind source to open in it.
+  bool new_mount_ns = (clone_flags & CLONE_NEWNS) && binds > 0;
   bool new_cgroup_ns = clone_flags & CLONE_NEWCGROUP;
   clone_flags &= ~CLONE_NEWCGROUP;
   std::vector<int> bind_sources;
-  if (!new_mount_ns) bind_sources = open_bind_sources(plan);
+  if (!(clone_flags & CLONE_NEWNS)) bind_sources = open_bind_sources(plan);
   int sources[2] = {-1, -1};
   if (new_mount_ns && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sources) < 0) die_err(errno, "socketpair");
   int release[2], status[2];
