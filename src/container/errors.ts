@@ -1,15 +1,37 @@
 /**
  * Errors a user (or containerd, which matches some of these strings) sees. The wording of the
- * lifecycle errors is runc's: containerd's go-runc and dockerd compare against it.
+ * lifecycle errors is runc's: containerd's go-runc and dockerd compare against it. The kind says
+ * what kind of failure it is, so that callers branch on it and never on the text: the CLI prints
+ * the message, the shim maps the code onto a gRPC status.
  */
+export type ErrorKind = 'NotFound' | 'AlreadyExists' | 'FailedPrecondition' | 'InvalidArgument' | 'Unavailable' | 'Internal' | 'Unknown';
+
 export class RuntimeError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+    readonly kind: ErrorKind = 'Unknown',
+  ) {
     super(message);
   }
 }
 
-export const errNotExist = () => new RuntimeError('container does not exist');
-export const errExists = () => new RuntimeError('container with given ID already exists');
-export const errNotRunning = () => new RuntimeError('container not running');
-export const errPaused = () => new RuntimeError('container paused');
-export const errNotPaused = () => new RuntimeError('container not paused');
+export const errNotExist = () => new RuntimeError('container does not exist', 1, 'NotFound');
+export const errExists = () => new RuntimeError('container with given ID already exists', 1, 'AlreadyExists');
+export const errNotRunning = () => new RuntimeError('container not running', 1, 'FailedPrecondition');
+export const errPaused = () => new RuntimeError('container paused', 1, 'FailedPrecondition');
+export const errNotPaused = () => new RuntimeError('container not paused', 1, 'FailedPrecondition');
+/** A wrong state for the operation (runc's "cannot start an already running container"…). */
+export const errState = (message: string) => new RuntimeError(message, 1, 'FailedPrecondition');
+export const errInvalid = (message: string) => new RuntimeError(message, 1, 'InvalidArgument');
+
+/** The kind of any error: ours carry one; a bad config (ConfigError) is an invalid argument. */
+export function errorKind(e: unknown): ErrorKind {
+  if (e instanceof RuntimeError) return e.kind;
+  // A config, seccomp profile or signal that does not validate; a hook that failed is the
+  // caller's precondition.
+  const name = e && typeof e === 'object' ? (e as Error).constructor?.name : '';
+  if (name === 'SpecError' || name === 'SeccompError' || name === 'SignalError') return 'InvalidArgument';
+  if (name === 'HookError') return 'FailedPrecondition';
+  return 'Unknown';
+}

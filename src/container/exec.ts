@@ -12,7 +12,7 @@ import { execProcessSpec } from '../spec/defaults';
 import { buildExecPlan } from '../spec/plan';
 import type { Process } from '../spec/types';
 import type { RuntimeContext } from './context';
-import { RuntimeError } from './errors';
+import { RuntimeError, errInvalid, errState } from './errors';
 import { containerDir } from './ids';
 import { checkSelinuxLabel, deriveStatus, listenForConsole, loadContainer, ociState, passedFds, proxyTerminal, writePidFile, type ConsoleServer } from './lifecycle';
 
@@ -27,6 +27,8 @@ export interface ExecOptions {
   stdio?: [number, number, number];
   /** runc 1.1's --cgroup: `[<controller>[,<controller>]:]<path>`, existing sub-cgroups. */
   cgroup?: string[];
+  /** As CreateOptions.passFds: the fds after stdio, when the caller worked them out. */
+  passFds?: { fds: number[]; env: string[] };
 }
 
 /**
@@ -128,45 +130,46 @@ export function processFromFlags(base: Process, f: ExecFlags): Process {
   return proc;
 }
 
+/** A process that runs: its host pid now, its exit status (or 128+signal) later. */
+export interface StartedProcess {
+  pid: number;
+  exited: Promise<number>;
+}
+
 /**
- * Runs the process; resolves with its exit status (0 when detached, once it runs). Failures before
- * the process execs are RuntimeErrors with exit status 255 and runc's "exec failed: " prefix.
+ * Checks the container and the process, then starts the process and resolves once it runs (it
+ * exec'd) with its pid and a promise of its exit status, which stage 0 reports (it waits for its
+ * child; nothing here waits for arbitrary children of this Node process). `detach`: stage 0 goes
+ * away once the process runs and `exited` resolves to 0 at once. Failures before the process
+ * execs are RuntimeErrors with exit status 255 and runc's "exec failed: " prefix.
  */
-export async function execProcess(ctx: RuntimeContext, opts: ExecOptions): Promise<number> {
+export async function startExec(ctx: RuntimeContext, opts: ExecOptions): Promise<StartedProcess> {
   const saved = loadContainer(ctx.root, opts.id);
   const status = deriveStatus(ctx.root, saved);
-  if (status === 'stopped') throw new RuntimeError('cannot exec in a stopped container');
-  if (status === 'paused' && !opts.ignorePaused) throw new RuntimeError('cannot exec in a paused container (use --ignore-paused to override)');
-  // In the foreground without a console socket tsrun takes the pty itself and connects it to its
-  // own stdio (runc's behaviour, for run as for exec).
-  const ownConsole = !!opts.process.terminal && !opts.consoleSocket && !opts.detach;
-  if (opts.process.terminal && !opts.consoleSocket && !ownConsole) throw new RuntimeError('cannot allocate tty if runc will detach without setting console socket');
-  if (!opts.process.terminal && opts.consoleSocket) throw new RuntimeError('cannot use console socket if runc will not detach or allocate tty');
+  if (status === 'stopped') throw errState('cannot exec in a stopped container');
+  if (status === 'paused' && !opts.ignorePaused) throw errState('cannot exec in a paused container (use --ignore-paused to override)');
+  if (opts.process.terminal && !opts.consoleSocket) throw errInvalid('cannot allocate tty if runc will detach without setting console socket');
+  if (!opts.process.terminal && opts.consoleSocket) throw errInvalid('cannot use console socket if runc will not detach or allocate tty');
   if (opts.cgroup?.length && saved.cgroup) execCgroupDirs(saved.cgroup.paths, opts.cgroup); // bad --cgroup fails before anything runs
 
   // Whatever the exec process leaves out (capabilities, no_new_privs, rlimits, labels) is the
   // container's, never the runtime's own: see src/spec/defaults.ts.
   const own = execProcessSpec(opts.process, saved.config.process, (m) => ctx.log.warn(m));
   checkSelinuxLabel(own.selinuxLabel);
-  const { fds: extraFds, env: extraEnv } = passedFds(opts.preserveFds ?? 0);
+  const { fds: extraFds, env: extraEnv } = opts.passFds ?? passedFds(opts.preserveFds ?? 0);
   const proc: Process = extraEnv.length ? { ...own, env: [...(own.env ?? []), ...extraEnv] } : own;
   let seccomp = null;
   if (saved.config.linux?.seccomp) {
     const { compileSeccomp } = await import('../seccomp/compile');
     seccomp = compileSeccomp(saved.config.linux.seccomp, { state: JSON.stringify(ociState(saved, status)), warn: (m: string) => ctx.log.warn(m), debug: (m: string) => ctx.log.debug(m) });
   }
-  let consoleServer: ConsoleServer | null = null;
-  const ownConsoleSocket = ownConsole ? path.join(containerDir(ctx.root, saved.id), `exec-${process.pid}-${Date.now()}.sock`) : '';
-  if (ownConsole) consoleServer = await listenForConsole(ownConsoleSocket);
-  // Set once the process runs with our pty proxied (a holder: assigned in waitForExec).
-  const tty: { stop?: () => Promise<void> } = {};
   const plan = buildExecPlan({
     id: saved.id,
     initPid: saved.initPid,
     initStartTime: saved.initStartTime,
     process: proc,
     config: saved.config,
-    consoleSocket: opts.consoleSocket ? path.resolve(opts.consoleSocket) : ownConsoleSocket,
+    consoleSocket: opts.consoleSocket ? path.resolve(opts.consoleSocket) : '',
     preserveFds: extraFds.length,
     waitForExit: !opts.detach,
     seccomp,
@@ -187,15 +190,6 @@ export async function execProcess(ctx: RuntimeContext, opts: ExecOptions): Promi
   }
   let pid = 0;
   try {
-    return await waitForExec();
-  } finally {
-    await tty.stop?.();
-    consoleServer?.close();
-    if (ownConsoleSocket) fs.rmSync(ownConsoleSocket, { force: true });
-  }
-
-  async function waitForExec(): Promise<number> {
-  try {
     init.sendPlan(plan);
     for (;;) {
       const msg = await init.next();
@@ -213,16 +207,16 @@ export async function execProcess(ctx: RuntimeContext, opts: ExecOptions): Promi
         // The process exec'd: its copy of the sync socket closed on exec.
         if (!pid) throw new RuntimeError('exec failed: the process did not start', EXEC_FAILED_STATUS);
         if (opts.pidFile) writePidFile(opts.pidFile, pid);
-        if (consoleServer && !tty.stop) tty.stop = await proxyTerminal(await consoleServer.master());
         if (opts.detach) {
           init.detach();
-          return 0;
+          return { pid, exited: Promise.resolve(0) };
         }
-        if (msg.type === 'eof') return exitFromStage0(init);
+        return { pid, exited: msg.type === 'eof' ? exitFromStage0(init) : exitStatus(init) };
       } else if (msg.type === 'exit') {
+        // Done before we heard it run: the status is already known.
         if (!pid) throw new RuntimeError('exec failed: the process did not start', EXEC_FAILED_STATUS);
         if (opts.pidFile && !fs.existsSync(opts.pidFile)) writePidFile(opts.pidFile, pid);
-        return msg.status;
+        return { pid, exited: Promise.resolve(msg.status) };
       }
     }
   } catch (e) {
@@ -234,6 +228,37 @@ export async function execProcess(ctx: RuntimeContext, opts: ExecOptions): Promi
     }
     throw e;
   }
+}
+
+/** The exit status stage 0 reports for its child (after the process ran). */
+export async function exitStatus(init: InitProcess): Promise<number> {
+  for (;;) {
+    const msg = await init.next();
+    if (msg.type === 'exit') return msg.status;
+    if (msg.type === 'eof') return exitFromStage0(init);
+  }
+}
+
+/**
+ * exec as the CLI runs it: in the foreground without a console socket tsrun takes the pty itself
+ * and connects it to its own stdio (runc's behaviour, for run as for exec); resolves with the
+ * exit status (0 when detached, once it runs).
+ */
+export async function execProcess(ctx: RuntimeContext, opts: ExecOptions): Promise<number> {
+  const ownConsole = !!opts.process.terminal && !opts.consoleSocket && !opts.detach;
+  if (!ownConsole) return (await startExec(ctx, opts)).exited;
+  const saved = loadContainer(ctx.root, opts.id);
+  const socketPath = path.join(containerDir(ctx.root, saved.id), `exec-${process.pid}-${Date.now()}.sock`);
+  const consoleServer: ConsoleServer = await listenForConsole(socketPath);
+  let stop: (() => Promise<void>) | undefined;
+  try {
+    const started = await startExec(ctx, { ...opts, consoleSocket: socketPath });
+    stop = await proxyTerminal(await consoleServer.master());
+    return await started.exited;
+  } finally {
+    await stop?.();
+    consoleServer.close();
+    fs.rmSync(socketPath, { force: true });
   }
 }
 

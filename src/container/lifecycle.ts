@@ -23,7 +23,7 @@ import { loadBundleConfig } from '../spec/load';
 import { buildCreatePlan } from '../spec/plan';
 import type { Spec } from '../spec/types';
 import type { RuntimeContext } from './context';
-import { RuntimeError, errExists, errNotExist, errNotRunning } from './errors';
+import { RuntimeError, errExists, errInvalid, errNotExist, errNotRunning, errState } from './errors';
 import { createFileAtomically, makeDir } from './files';
 import { containerDir, validateId } from './ids';
 import { lockDir, type ContainerLock } from './lock';
@@ -55,6 +55,16 @@ export interface CreateOptions {
   preserveFds?: number;
   /** Stdio of the container process: the caller's own by default. */
   stdio?: [number, number, number];
+  /**
+   * The fds (and their env) passed on after stdio, when the caller worked them out itself (a
+   * daemon passes none); otherwise LISTEN_FDS of this process and --preserve-fds, as runc does.
+   */
+  passFds?: { fds: number[]; env: string[] };
+  /**
+   * A daemon's create: stage 0 stays as the init's parent (outside the container's cgroup) and
+   * reports its exit status; `Created.init` delivers it. The CLI's create leaves nothing behind.
+   */
+  superviseExit?: boolean;
 }
 
 export interface RunOptions extends CreateOptions {
@@ -200,16 +210,16 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
   // Validate before anything exists on disk: a bad bundle leaves nothing behind.
   const config = loadBundleConfig(bundle);
   if (opts.consoleSocket && !config.process?.terminal) {
-    throw new RuntimeError('cannot use console socket if runc will not detach or allocate tty');
+    throw errInvalid('cannot use console socket if runc will not detach or allocate tty');
   }
   // run in the foreground with a terminal and no console socket: tsrun receives the pty itself
   // and connects it to its own stdio, as runc does.
   const ownConsole = !!config.process?.terminal && !opts.consoleSocket && !!runMode?.waitForExit;
   if (config.process?.terminal && !opts.consoleSocket && !ownConsole) {
-    throw new RuntimeError('cannot allocate tty if runc will detach without setting console socket');
+    throw errInvalid('cannot allocate tty if runc will detach without setting console socket');
   }
   checkSelinuxLabel(config.process?.selinuxLabel);
-  const { fds: extraFds, env: extraEnv } = passedFds(opts.preserveFds ?? 0);
+  const { fds: extraFds, env: extraEnv } = opts.passFds ?? passedFds(opts.preserveFds ?? 0);
 
   ensureRoot(ctx.root);
   const dir = containerDir(ctx.root, id);
@@ -261,7 +271,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     const already = cgroup.pids();
     if (already.length) ctx.log.warn(`container's cgroup is not empty: ${already.length} process(es) found`);
 
-    const waitForExit = runMode?.waitForExit ?? false;
+    const waitForExit = runMode?.waitForExit ?? opts.superviseExit ?? false;
     let consoleSocket = opts.consoleSocket ? path.resolve(opts.consoleSocket) : '';
     if (ownConsole) {
       consoleSocket = path.join(dir, 'console.sock');
@@ -465,9 +475,9 @@ export async function startContainer(ctx: RuntimeContext, id: string): Promise<v
   const lock = await lockDir(containerDir(ctx.root, id));
   try {
     const status = deriveStatus(ctx.root, saved);
-    if (status === 'running' || status === 'paused') throw new RuntimeError('cannot start an already running container');
-    if (status === 'stopped') throw new RuntimeError('cannot start a container that has stopped');
-    if (status !== 'created') throw new RuntimeError(`cannot start a container in the ${status} state`);
+    if (status === 'running' || status === 'paused') throw errState('cannot start an already running container');
+    if (status === 'stopped') throw errState('cannot start a container that has stopped');
+    if (status !== 'created') throw errState(`cannot start a container in the ${status} state`);
     const fifo = path.join(containerDir(ctx.root, id), EXEC_FIFO);
     let fd: number;
     try {
@@ -638,7 +648,7 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     const status = deriveStatus(ctx.root, saved);
     // The spec is explicit (runtime.md, delete): a container that is not stopped MUST NOT be
     // deleted. runc 1.1 deletes created containers anyway; tsrun follows the spec and asks for -f.
-    if (status !== 'stopped' && !force) throw new RuntimeError(`cannot delete container ${id} that is not stopped: ${status}`);
+    if (status !== 'stopped' && !force) throw errState(`cannot delete container ${id} that is not stopped: ${status}`);
     if (status !== 'stopped') await killEverything(saved);
     await destroy(ctx, saved);
   } finally {

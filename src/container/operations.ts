@@ -4,7 +4,7 @@
 import { loadCgroupManager, type CgroupManager } from '../cgroups';
 import type { LinuxResources } from '../spec/types';
 import type { RuntimeContext } from './context';
-import { RuntimeError, errNotPaused, errNotRunning } from './errors';
+import { RuntimeError, errInvalid, errNotPaused, errNotRunning } from './errors';
 import { containerDir } from './ids';
 import { deriveStatus, loadContainer } from './lifecycle';
 import { lockDir } from './lock';
@@ -71,7 +71,7 @@ export async function updateContainer(ctx: RuntimeContext, id: string, resources
   // Validated before anything is written, with config.json's schema for linux.resources.
   const { resourcesProblems } = await import('../spec/load');
   const problems = resourcesProblems(resources);
-  if (problems.length) throw new RuntimeError(`invalid resources: ${problems.join('; ')}`);
+  if (problems.length) throw errInvalid(`invalid resources: ${problems.join('; ')}`);
   const lock = await lockDir(containerDir(ctx.root, id));
   try {
     // Read under the lock: two racing updates must not lose one another's changes.

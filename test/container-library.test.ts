@@ -1,0 +1,181 @@
+/**
+ * The container library driven in-process, the way the containerd shim drives it: 20 containers
+ * created, started, exec'd into, killed and deleted concurrently from this one Node process.
+ * Each exit status must reach its own promise, no handler may be left on `process`, no fd of this
+ * process may reach a container, and the event loop must keep turning (measured).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createHook } from 'node:async_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Container } from '../src/container/container';
+import type { RuntimeContext } from '../src/container/context';
+import { errorKind } from '../src/container/errors';
+import { Sandbox, waitFor } from './helpers/tsrun';
+
+const N = 20;
+
+/**
+ * The longest stretch of synchronous JavaScript in one callback (timer, I/O, promise reaction):
+ * how long the library keeps everything else in the process waiting at a time.
+ */
+function longestCallback() {
+  let depth = 0;
+  let start = 0;
+  let max = 0;
+  const hook = createHook({
+    before() {
+      if (depth++ === 0) start = performance.now();
+    },
+    after() {
+      if (--depth === 0) max = Math.max(max, performance.now() - start);
+    },
+  });
+  return {
+    enable: () => hook.enable(),
+    disable: () => hook.disable(),
+    get maxMs() {
+      return max;
+    },
+  };
+}
+
+function ctxOf(sb: Sandbox, warnings: string[]): RuntimeContext {
+  const log = { debug() {}, info() {}, warn: (m: string) => warnings.push(m), error: (m: string) => warnings.push(m) };
+  return { root: sb.root, log, systemdCgroup: false };
+}
+
+/** The fds open in a container process, from its own /proc (ls's own directory fd excluded). */
+function fdsOf(listing: string): string[] {
+  return listing.split(/\s+/).filter((x) => /^\d+$/.test(x));
+}
+
+test(`${N} containers at once: create, start, exec, exit statuses, kill, delete`, async () => {
+  const sandboxes: Sandbox[] = [];
+  const extra: Sandbox[] = [];
+  const warnings: string[] = [];
+  const listenersOf = () => process.eventNames().map((n) => `${String(n)}:${process.listenerCount(n)}`).sort();
+  const before = listenersOf();
+  const delay = monitorEventLoopDelay({ resolution: 2 });
+  try {
+    for (let i = 0; i < N; i++) {
+      // The init waits for the exec's flag file, then exits with its own status; every other one
+      // waits to be killed instead.
+      const end = i % 2 === 1 ? 'exec sleep 1000' : `exit ${10 + i}`;
+      const sb = new Sandbox(['sh', '-c', `while [ ! -e /tmp/go ]; do sleep 0.05; done; ls /proc/self/fd > /tmp/init-fds; ${end}`], 'lib');
+      sandboxes.push(sb);
+    }
+    // One lifecycle first, so that loading (and the test runner's transpiling) of the library's
+    // modules is not what the event loop measurement sees.
+    {
+      const warm = new Sandbox(['true'], 'libw');
+      extra.push(warm);
+      const devNull = fs.openSync('/dev/null', 'r+');
+      try {
+        const c = await Container.create(ctxOf(warm, warnings), warm.id, warm.bundle, { stdio: [devNull, devNull, devNull], passFds: { fds: [], env: [] } });
+        await c.start();
+        await c.exited;
+        await c.delete();
+      } finally {
+        fs.closeSync(devNull);
+      }
+    }
+    const longest = longestCallback();
+    longest.enable();
+    delay.enable();
+    const results = await Promise.all(
+      sandboxes.map(async (sb, i) => {
+        const ctx = ctxOf(sb, warnings);
+        const out = fs.openSync(path.join(sb.dir, 'exec.out'), 'w+');
+        const devNull = fs.openSync('/dev/null', 'r+');
+        try {
+          const c = await Container.create(ctx, sb.id, sb.bundle, { stdio: [devNull, devNull, devNull], passFds: { fds: [], env: [] } });
+          assert.ok(c.pid > 0, 'create gives the init pid');
+          assert.is(c.status(), 'created');
+          await c.start();
+          const ex = await c.exec({ ...sb.config.process, args: ['sh', '-c', `ls /proc/self/fd; touch /tmp/go; exit ${50 + i}`] }, { stdio: [devNull, out, out], passFds: { fds: [], env: [] } });
+          assert.ok(ex.pid > 0, 'exec gives its pid first');
+          const execStatus = await ex.exited;
+          if (i % 2 === 1) {
+            await waitFor(() => fs.existsSync(path.join(sb.bundle, 'rootfs/tmp/init-fds')), 20_000, `init of ${i} past its wait`);
+            await c.kill(9);
+          }
+          const initStatus = await c.exited!;
+          assert.is(c.status(), 'stopped');
+          await c.delete();
+          return { i, execStatus, initStatus, execFds: fdsOf(fs.readFileSync(path.join(sb.dir, 'exec.out'), 'utf8')) };
+        } finally {
+          fs.closeSync(out);
+          fs.closeSync(devNull);
+        }
+      }),
+    );
+    delay.disable();
+    longest.disable();
+    for (const r of results) {
+      assert.is(r.execStatus, 50 + r.i, `exec status of container ${r.i}`);
+      if (r.i % 2 === 1) assert.is(r.initStatus, 137, `init of ${r.i}: killed`);
+      else assert.is(r.initStatus, 10 + r.i, `init status of container ${r.i}`);
+      // 0, 1, 2 and ls's own directory fd: nothing of ours.
+      assert.equal(r.execFds, ['0', '1', '2', '3'], `exec'd process of ${r.i} holds only stdio: ${r.execFds}`);
+    }
+    for (const sb of sandboxes) {
+      const init = path.join(sb.bundle, 'rootfs/tmp/init-fds');
+      if (fs.existsSync(init)) assert.equal(fdsOf(fs.readFileSync(init, 'utf8')), ['0', '1', '2', '3'], `init of ${sb.id} holds only stdio`);
+      assert.equal(sb.leftovers(), [], `nothing of ${sb.id} left`);
+    }
+    // Deleted means gone for the library too.
+    try {
+      Container.load(ctxOf(sandboxes[0], warnings), sandboxes[0].id);
+      assert.unreachable('load of a deleted container');
+    } catch (e) {
+      assert.is(errorKind(e), 'NotFound');
+    }
+    assert.equal(listenersOf(), before, 'no handler left on process');
+    const maxMs = delay.max / 1e6;
+    const p99 = delay.percentile(99) / 1e6;
+    console.log(`    ${N} concurrent lifecycles: longest synchronous callback ${longest.maxMs.toFixed(1)} ms; timer lateness p50 ${(delay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${maxMs.toFixed(1)} ms`);
+    assert.ok(longest.maxMs < 50, `one callback blocked the event loop for ${longest.maxMs.toFixed(1)} ms`);
+    assert.equal(warnings, [], 'no warnings');
+  } finally {
+    for (const sb of [...sandboxes, ...extra]) sb.cleanup();
+  }
+});
+
+test('errors carry a kind: NotFound, AlreadyExists, FailedPrecondition', async () => {
+  const sb = new Sandbox(['sleep', '100'], 'libe');
+  const ctx = ctxOf(sb, []);
+  const devNull = fs.openSync('/dev/null', 'r+');
+  try {
+    try {
+      Container.load(ctx, 'nope');
+      assert.unreachable();
+    } catch (e) {
+      assert.is(errorKind(e), 'NotFound');
+      assert.is((e as Error).message, 'container does not exist');
+    }
+    const c = await Container.create(ctx, sb.id, sb.bundle, { stdio: [devNull, devNull, devNull], passFds: { fds: [], env: [] } });
+    try {
+      await Container.create(ctx, sb.id, sb.bundle, { stdio: [devNull, devNull, devNull], passFds: { fds: [], env: [] } });
+      assert.unreachable();
+    } catch (e) {
+      assert.is(errorKind(e), 'AlreadyExists');
+    }
+    try {
+      await c.resume();
+      assert.unreachable();
+    } catch (e) {
+      assert.is(errorKind(e), 'FailedPrecondition');
+    }
+    await c.delete(true);
+    assert.is(await c.exited, 137, 'a created init killed by delete reports 137');
+    assert.equal(sb.leftovers(), []);
+  } finally {
+    fs.closeSync(devNull);
+    sb.cleanup();
+  }
+});
+
+test.run();
