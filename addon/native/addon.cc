@@ -1,5 +1,6 @@
 // Module entry and the small system-call wrappers Node lacks (flock, mkfifo, fd passing, pidfd,
-// subreaper, non-blocking waitpid). Everything is synchronous: each call is one or two syscalls.
+// subreaper, non-blocking waitpid, unix socket peer credentials). Everything is synchronous: each
+// call is one or two syscalls.
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -203,6 +204,22 @@ Napi::Value SetChildSubreaper(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+Napi::Value PeerCredentials(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = ArgInt(info, 0, "fd");
+  // The credentials the peer had when it called connect(2) (or socketpair(2)): what ttrpc's
+  // UnixCredentialsFunc handshake checks.
+  struct ucred cred = {};
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) ThrowErrno(env, "getsockopt(SO_PEERCRED)", errno);
+  if (len != sizeof cred) ThrowCode(env, "getsockopt(SO_PEERCRED): short reply", "EPROTO");
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pid", Napi::Number::New(env, cred.pid));
+  o.Set("uid", Napi::Number::New(env, cred.uid));
+  o.Set("gid", Napi::Number::New(env, cred.gid));
+  return o;
+}
+
 Napi::Value WaitpidNohang(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int pid = ArgInt(info, 0, "pid");
@@ -233,6 +250,7 @@ void InitSys(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal, "pidfdSendSignal"));
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper, "setChildSubreaper"));
   exports.Set("waitpidNohang", Napi::Function::New(env, WaitpidNohang, "waitpidNohang"));
+  exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials, "peerCredentials"));
 }
 
 }  // namespace tsrun
@@ -241,6 +259,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tsrun::InitSys(env, exports);
   tsrun::InitSeccomp(env, exports);
   tsrun::InitDeviceFilter(env, exports);
+  tsrun::InitShimIo(env, exports);
   return exports;
 }
 

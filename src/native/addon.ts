@@ -70,6 +70,21 @@ export interface NativeAddon {
   /** prctl(PR_SET_CHILD_SUBREAPER, 1). */
   setChildSubreaper(): void;
   /**
+   * getsockopt(SO_PEERCRED) of a connected AF_UNIX socket: the peer's pid, uid and gid as they were
+   * when it connected. A Node socket's fd is `(socket as any)._handle.fd`.
+   */
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number };
+  /** pipe2(O_CLOEXEC): [read end, write end] — a real pipe (libuv's stdio pipes are socketpairs). */
+  pipe(): [number, number];
+  /** fcntl(F_DUPFD_CLOEXEC): another fd of the same open file. */
+  dup(fd: number): number;
+  /** ioctl(TIOCSWINSZ) on a terminal (a pty master: the container's terminal size). */
+  setWinsize(fd: number, cols: number, rows: number): void;
+  /** mount(2); fstype/data "" = NULL. flags: MS_* (src/spec/mount-options.ts). */
+  mount(source: string, target: string, fstype: string, flags: number, data: string): void;
+  /** umount2(2); flags 2 = MNT_DETACH. */
+  umount(target: string, flags: number): void;
+  /**
    * waitpid(pid, WNOHANG); pid -1 = any child. null: nothing has exited yet. Throws ECHILD when
    * there is no such child. Beware: -1 can also reap children Node's child_process is tracking.
    */
