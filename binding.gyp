@@ -7,7 +7,8 @@
       "sources": [
         "addon/native/addon.cc",
         "addon/native/seccomp.cc",
-        "addon/native/devicefilter.cc"
+        "addon/native/devicefilter.cc",
+        "addon/native/shimio.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],

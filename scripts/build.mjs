@@ -2,7 +2,7 @@
 // Builds everything tsrun needs at run time, in order:
 //   1. ajv standalone validators (schemas/ → dist/schemas/validators.js), so that validation
 //      costs a require() and no schema compilation at start-up;
-//   2. the static container init (addon/init/tsrun-init);
+//   2. the static container init (addon/init/tsrun-init), and the shim's protobuf code;
 //   3. the N-API addon (build/Release/tsrun_native.node), against the system Node headers
 //      (node-gyp must never try to download headers: this machine reaches no nodejs.org);
 //   4. esbuild bundles of the CLI and the shim (one file each: fewer modules to load at start);
@@ -25,6 +25,9 @@ if (want('schemas') && fs.existsSync(path.join(root, 'scripts/build-schemas.mjs'
 }
 
 if (want('init')) run('make', ['-s', '-C', 'addon/init']);
+
+// The shim's protobuf messages (src/shim/proto → src/shim/gen), before the bundle that includes them.
+if (want('proto') || want('bundle')) run(process.execPath, ['scripts/build-proto.mjs', '--if-stale']);
 
 if (want('addon') && fs.existsSync(path.join(root, 'binding.gyp'))) {
   const nodedir = fs.existsSync('/usr/include/node/node_api.h') ? '/usr' : path.dirname(path.dirname(process.execPath));

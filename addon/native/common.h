@@ -21,5 +21,6 @@ std::string ArgString(const Napi::CallbackInfo &info, size_t i, const char *name
 void InitSys(Napi::Env env, Napi::Object exports);
 void InitSeccomp(Napi::Env env, Napi::Object exports);
 void InitDeviceFilter(Napi::Env env, Napi::Object exports);
+void InitShimIo(Napi::Env env, Napi::Object exports);
 
 }  // namespace tsrun
