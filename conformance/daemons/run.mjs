@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // The runc contract as the real daemons use it: a private containerd (containerd-shim-runc-v2
 // with --runc-binary) and a private dockerd (runtimes entry in daemon.json) drive the runtime
-// under test through their normal paths.
+// under test through their normal paths; the shim.* cases drive the containerd runtime-v2 shim
+// under test (`ctr run --runtime <abs path>`) on the same containerd.
 //
 //   RUNTIME=/usr/sbin/runc node conformance/daemons/run.mjs [--filter <substring>]... [--list]
+//   SHIM=/usr/bin/containerd-shim-runc-v2 node conformance/daemons/run.mjs --filter shim.
 //
-// Without RUNTIME it tests <repo>/bin/tsrun. Needs root. Installs containerd, docker.io, tini
+// Without RUNTIME it tests <repo>/bin/tsrun, without SHIM <repo>/bin/containerd-shim-tsrun-v2.
+// Needs root. Installs containerd, docker.io, tini
 // and bsdutils with apt-get if they are missing. Prints `ID RESULT scenario detail` rows and
 // `N passed, N failed[, N skipped]`; exit status 1 if anything failed, 2 if it could not start.
 
@@ -18,6 +21,7 @@ import { buildImage, IMAGE_REF } from './lib/image.mjs';
 import { run, short } from './lib/proc.mjs';
 import ctrCases from './cases/containerd.mjs';
 import dockerCases from './cases/docker.mjs';
+import shimCases from './cases/shim.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
@@ -35,12 +39,17 @@ for (let i = 0; i < argv.length; i++) {
   else if (a.startsWith('--filter=')) filters.push(a.slice(9));
   else if (a === '--list') listOnly = true;
   else {
-    console.log('usage: [RUNTIME=/path/to/runtime] [DOCKER=docker-client] node conformance/daemons/run.mjs [--filter <substring>]... [--list]');
+    console.log('usage: [RUNTIME=/path/to/runtime] [SHIM=/path/to/containerd-shim] [DOCKER=docker-client] node conformance/daemons/run.mjs [--filter <substring>]... [--list]');
     process.exit(a === '-h' || a === '--help' ? 0 : 2);
   }
 }
 
-const all = [...ctrCases.map((c) => ({ ...c, daemon: 'containerd' })), ...dockerCases.map((c) => ({ ...c, daemon: 'dockerd' }))];
+const all = [
+  ...ctrCases.map((c) => ({ ...c, daemon: 'containerd' })),
+  ...dockerCases.map((c) => ({ ...c, daemon: 'dockerd' })),
+  // The shim cases need containerd and the shim binary, not the runtime.
+  ...shimCases.map((c) => ({ ...c, daemon: 'containerd', needs: 'shim' })),
+];
 const ids = new Set();
 for (const c of all) {
   if (ids.has(c.id)) throw new Error(`duplicate case id ${c.id}`);
@@ -53,12 +62,15 @@ if (listOnly) {
 }
 
 const runtime = path.resolve(process.env.RUNTIME || path.join(repo, 'bin', 'tsrun'));
+const shim = path.resolve(process.env.SHIM || path.join(repo, 'bin', 'containerd-shim-tsrun-v2'));
+const needRuntime = selected.some((c) => c.needs !== 'shim');
+const needShim = selected.some((c) => c.needs === 'shim');
 const log = (m) => console.error(`# ${m}`);
 if (process.getuid() !== 0) {
   console.error('conformance/daemons needs root (it starts containerd and dockerd and runs containers)');
   process.exit(2);
 }
-if (!fs.existsSync(runtime)) {
+if (needRuntime && !fs.existsSync(runtime)) {
   console.error(`runtime ${runtime} does not exist (set RUNTIME, or build tsrun: node scripts/build.mjs)`);
   process.exit(2);
 }
@@ -100,7 +112,7 @@ class Ctx {
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsd-'));
 const tag = `tsrunconf${process.pid}`;
-const env = new Env({ tmp, tag, runtime, log });
+const env = new Env({ tmp, tag, runtime, shim, log });
 
 let cleaning = null;
 const cleanupOnce = () => (cleaning ??= env.cleanup().catch((e) => log(`cleanup failed: ${e.stack}`)));
@@ -135,7 +147,9 @@ const started = Date.now();
 let exitCode = 0;
 try {
   const inst = await ensurePackages(log);
-  const setup = { containerd: null, dockerd: null }; // null = up; string = why not
+  const setup = { containerd: null, dockerd: null, shim: null }; // null = up; string = why not
+  // A missing shim binary fails the shim cases (the thing under test is not there), the rest run.
+  if (needShim && !fs.existsSync(shim)) setup.shim = `shim binary ${shim} does not exist (set SHIM=/abs/path/to/containerd-shim-…-v2)`;
   if (!inst.ok) {
     setup.containerd = setup.dockerd = `skipped: ${inst.reason}`;
   } else {
@@ -167,7 +181,9 @@ try {
     const versions = [
       (await run(['containerd', '--version'])).stdout.trim(),
       env.dockerd ? `dockerd ${(await env.docker(['version', '--format', '{{.Server.Version}} (client {{.Client.Version}})'])).stdout.trim()}` : '',
-      `runtime ${runtime}: ${(await run([runtime, '--version'])).stdout.trim().split('\n')[0]}`,
+      needRuntime ? `runtime ${runtime}: ${(await run([runtime, '--version'])).stdout.trim().split('\n')[0]}` : '',
+      // containerd's shims answer -v with their version; one that does not still gets tested.
+      needShim && !setup.shim ? `shim ${shim}: ${short((await run([shim, '-v'], { timeoutMs: 5000 })).stdout.trim().split('\n').slice(0, 2).join(' '), 120) || '(no -v output)'}` : '',
     ].filter(Boolean);
     for (const v of versions) log(v);
     log(`setup took ${((Date.now() - started) / 1000).toFixed(1)} s; image ${IMAGE_REF}`);
@@ -181,7 +197,7 @@ try {
       results.push({ c, result: 'SKIP', detail: `not run: the suite's ${BUDGET_MS / 1000} s budget was used up by earlier cases` });
       continue;
     }
-    const why = setup[c.daemon];
+    const why = setup[c.daemon] ?? (c.needs ? setup[c.needs] : null);
     if (why) {
       // A daemon that could not be installed is an environment gap (skipped); one that was
       // installed but did not start or take the image is a failure someone must look at.
@@ -220,6 +236,6 @@ try {
 if (interrupted) await new Promise(() => {});
 
 report();
-console.error(`# total ${((Date.now() - started) / 1000).toFixed(1)} s against ${runtime}`);
+console.error(`# total ${((Date.now() - started) / 1000).toFixed(1)} s against ${[needRuntime && runtime, needShim && `shim ${shim}`].filter(Boolean).join(', ')}`);
 if (exitCode === 0 && results.some((r) => r.result === 'FAIL')) exitCode = 1;
 process.exit(exitCode);

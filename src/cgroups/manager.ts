@@ -115,6 +115,9 @@ export function pollCounter(read: () => number | undefined, onOom: () => void, i
     } catch {}
   }
   return () => {
+    if (stopped) return;
+    // A last look: an OOM kill that ended the container may have happened since the last poll.
+    check();
     stopped = true;
     clearInterval(timer);
     watcher?.close();

@@ -216,7 +216,11 @@ export async function openProcessIo(paths: StdioPaths, opts: IoOptions): Promise
       const out = sinks.stdout;
       if (out) masterStream.pipe(out as NodeJS.WritableStream, { end: false });
       else masterStream.resume();
-      ended(masterStream).then(() => consoleDone());
+      ended(masterStream).then(() => {
+        // The stream closed the master: a late ResizePty finds no terminal (the process is gone).
+        master = -1;
+        consoleDone();
+      });
       if (stdinSource) {
         stdinSource.on('data', (d: Buffer) => {
           // The pty buffer is large and the terminal reads it; a full one drops input as a

@@ -120,13 +120,21 @@ export class TaskService {
 
   /** Method table for the ttrpc server. */
   methods(): Record<string, Handler> {
+    const log = this.opts.log;
     const wrap =
       <Req>(decode: (b: Uint8Array) => Req, fn: (r: Req) => Promise<Uint8Array>): Handler =>
       async (payload) => {
+        const req = decode(payload);
+        const what = `${(req as { constructor: { name: string } }).constructor.name} ${(req as { id?: string }).id ?? ''} ${(req as { execId?: string }).execId ?? ''}`;
+        log.debug(`> ${what}`);
         try {
-          return await fn(decode(payload));
+          const out = await fn(req);
+          log.debug(`< ${what}`);
+          return out;
         } catch (e) {
-          throw toGrpc(e);
+          const err = toGrpc(e);
+          log.debug(`< ${what}: ${err.message}`);
+          throw err;
         }
       };
     const empty = () => encode(T.Empty, {});
@@ -302,6 +310,8 @@ export class TaskService {
     try {
       if (!t.container.hasOwnPidNamespace()) await t.container.kill(9, true);
     } catch {}
+    // The OOM kill that ended it is reported before its exit.
+    t.stopOom();
     const running = [...t.execs.values()].filter((e) => e.state === 'running').map((e) => e.done);
     await Promise.race([Promise.all(running), new Promise((r) => setTimeout(r, 5000))]);
     this.opts.publisher.publish('/tasks/exit', { containerId: t.id, id: t.id, pid: t.init.pid, exitStatus: status, exitedAt: timestamp(t.init.exitedAt) });

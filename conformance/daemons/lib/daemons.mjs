@@ -44,10 +44,11 @@ export async function ensurePackages(log) {
 const lastLine = (s) => s.trim().split('\n').pop() ?? '';
 
 export class Env {
-  constructor({ tmp, tag, runtime, log }) {
+  constructor({ tmp, tag, runtime, shim, log }) {
     this.tmp = tmp;
     this.tag = tag;
     this.runtime = runtime;
+    this.shim = shim; // the runtime-v2 shim binary of the shim.* cases (ctr run --runtime <path>)
     this.log = log;
     this.ns = tag; // containerd namespace for ctr cases
     this.ctrdSock = path.join(tmp, 'ctrd.sock');
@@ -104,14 +105,37 @@ export class Env {
     ].join('\n');
     const cfg = path.join(dir, 'config.toml');
     fs.writeFileSync(cfg, config);
+    this.containerdConfig = cfg;
     this.containerdLog = path.join(this.tmp, 'containerd.log');
-    this.containerd = startDaemon(['containerd', '--config', cfg], this.containerdLog);
+    await this.launchContainerd();
+  }
+
+  // Starts containerd on the config written by startContainerd and waits until it answers.
+  async launchContainerd() {
+    this.containerd = startDaemon(['containerd', '--config', this.containerdConfig], this.containerdLog);
     const ok = await waitFor(async () => {
       if (this.containerd.exitCode !== null) return 'exited';
       const r = await run(['ctr', '--address', this.ctrdSock, 'version'], { timeoutMs: 5000 });
       return r.code === 0;
     }, { timeoutMs: 30000, intervalMs: 200 });
     if (ok !== true) throw new Error(`containerd did not start (${ok === 'exited' ? 'exited' : 'timeout'}): ${tail(this.containerdLog)}`);
+  }
+
+  // Stops containerd with SIGTERM (shims and their tasks keep running, as on a daemon upgrade)
+  // and starts it again on the same config, root and state: it reconnects to the shims it finds
+  // in its state dir. Returns { stoppedMs, startedMs }.
+  async restartContainerd() {
+    const t0 = Date.now();
+    const old = this.containerd;
+    if (old && old.exitCode === null) {
+      try { old.kill('SIGTERM'); } catch { /* gone */ }
+      const r = await Promise.race([old.exited, sleep(20000).then(() => null)]);
+      if (r === null) throw new Error('containerd ignored SIGTERM for 20 s');
+    }
+    const t1 = Date.now();
+    fs.appendFileSync(this.containerdLog, `--- restart (conformance/daemons) ---\n`);
+    await this.launchContainerd();
+    return { stoppedMs: t1 - t0, startedMs: Date.now() - t1 };
   }
 
   async startDockerd() {
@@ -180,8 +204,9 @@ export class Env {
       }
       await stopDaemon(this.containerd, 'containerd', note);
     }
-    // Shims outlive containerd by design; ours are the ones pointed at our socket.
-    for (const pid of findPids((argv) => argv[0]?.includes('containerd-shim') && argv.includes(this.ctrdSock))) {
+    // Shims outlive containerd by design; ours are the ones pointed at our socket. A shim run
+    // by an interpreter (`node …/containerd-shim-tsrun-v2`) has the name in argv[1], not argv[0].
+    for (const pid of findPids((argv) => argv.some((a) => a.includes('containerd-shim')) && argv.includes(this.ctrdSock))) {
       note(`killing leftover shim ${pid}`);
       try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     }
@@ -202,6 +227,19 @@ export class Env {
       }
     }
     removeCgroups(this.tag, note);
+    // Shims given no runtime root (ctr run --runtime <path> passes no options) keep their
+    // runtime's state under /run/containerd/<runtime>/<namespace>, e.g. runc's
+    // /run/containerd/runc/<ns>; the namespace carries our tag, so those dirs are ours.
+    for (const ns of [this.ns, this.dockerNs]) {
+      let rts = [];
+      try { rts = fs.readdirSync('/run/containerd', { withFileTypes: true }).filter((d) => d.isDirectory()); } catch { break; }
+      for (const d of rts) {
+        const p = path.join('/run/containerd', d.name, ns);
+        if (fs.existsSync(p)) {
+          try { fs.rmSync(p, { recursive: true, force: true }); } catch (e) { note(`could not remove ${p}: ${e.message}`); }
+        }
+      }
+    }
     // dockerd 20.10 writes /etc/docker/key.json whatever --config-file says.
     if (this.dockerd && !this.keyJsonExisted) fs.rmSync('/etc/docker/key.json', { force: true });
     try {
