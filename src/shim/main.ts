@@ -1,12 +1,15 @@
 /**
  * containerd-shim-tsrun-v2: containerd's runtime v2 shim protocol.
  *
- *   <shim> -namespace NS -address ADDR -publish-binary BIN -id ID [-bundle DIR] [-debug] start
- *       prints the ttrpc address of the shim that serves ID's group, starting one if none answers
+ *   <shim> -namespace NS -address ADDR -publish-binary BIN -id ID [-debug] start
+ *       prints the ttrpc address of the shim that serves ID's group: one that already answers,
+ *       or a new group socket of the running daemon, or a new daemon
  *   <shim> ... -id ID -bundle DIR delete
  *       cleans up after a dead shim: kills and removes what is left, prints a DeleteResponse
  *   <shim> ... -id ID            (no action: the daemon `start` spawns, listening socket on fd 3)
  *
+ * This file is what every invocation loads: only Node built-ins and the control client. The
+ * daemon and the container library are imported when they are needed (src/shim/daemon.ts).
  * stdout is containerd's: `start` prints the address and nothing else (containerd reads stdout and
  * stderr together), so warnings of the engine are silenced before anything can emit one.
  */
@@ -15,14 +18,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { Container } from '../container/container';
-import { errorKind } from '../container/errors';
-import type { Logger } from '../container/context';
-import { EventPublisher } from './events';
-import { T, encode, timestamp } from './messages';
-import { unmountAll } from './rootfs';
-import { SHIM_STATE_FILE, TaskService, type ShimState } from './service';
-import { TtrpcServer } from './ttrpc';
+import { DEFAULT_ROOT, SHIM_STATE_FILE, SOCKET_DIR, callControl, controlSocketPath } from './control';
 
 // Nothing of Node's may reach containerd's stdout/stderr.
 process.removeAllListeners('warning');
@@ -31,11 +27,7 @@ process.on('warning', () => {});
 declare const __TSRUN_VERSION__: string;
 const VERSION = typeof __TSRUN_VERSION__ === 'string' ? __TSRUN_VERSION__ : 'dev';
 
-/** Where the runc shim keeps its sockets (containerd's defaults.DefaultStateDir + "/s"). */
-const SOCKET_DIR = '/run/containerd/s';
-/** Our runtime state root when containerd's options name none (runc's is /run/containerd/runc). */
-const DEFAULT_ROOT = '/run/containerd/tsrun';
-/** The daemon's listening socket, passed by `start`. */
+/** The daemon's first listening socket, passed by `start`. */
 const LISTEN_FD = 3;
 
 interface Flags {
@@ -110,17 +102,28 @@ function writeAtomically(file: string, text: string): void {
   fs.renameSync(tmp, file);
 }
 
+async function printAndExit(text: string | Uint8Array): Promise<never> {
+  await new Promise<void>((resolve) => process.stdout.write(text, () => resolve()));
+  process.exit(0);
+}
+
 async function start(f: Flags): Promise<void> {
   const bundle = f.bundle || process.cwd();
   const address = socketAddress(f.address, f.namespace, groupOf(bundle, f.id));
   const socketPath = address.slice('unix://'.length);
-  if (await canConnect(socketPath)) {
-    // The group's shim is up: it serves this container too.
-    writeAtomically(path.join(bundle, 'address'), address);
-    process.stdout.write(address);
-    return;
-  }
   fs.mkdirSync(SOCKET_DIR, { recursive: true, mode: 0o711 });
+  // The group's shim is up: it serves this container too.
+  if (!(await canConnect(socketPath))) {
+    // The daemon of this containerd takes the group on (a new socket of its own)...
+    const r = await callControl(controlSocketPath(f.address), { op: 'serve', namespace: f.namespace, socket: socketPath, bundle, id: f.id, debug: f.debug, ttrpcAddress: process.env.TTRPC_ADDRESS ?? '' });
+    if (!r || r.error) await spawnDaemon(f, bundle, socketPath);
+  }
+  writeAtomically(path.join(bundle, 'address'), address);
+  await printAndExit(address);
+}
+
+/** ...or a new daemon, with the group's listening socket: listening before `start` prints. */
+async function spawnDaemon(f: Flags, bundle: string, socketPath: string): Promise<void> {
   fs.rmSync(socketPath, { force: true });
   const server = net.createServer();
   await new Promise<void>((resolve, reject) => {
@@ -137,89 +140,45 @@ async function start(f: Flags): Promise<void> {
     env: { ...process.env, TSRUN_SHIM_SOCKET: socketPath },
   });
   daemon.unref();
-  writeAtomically(path.join(bundle, 'address'), address);
   fs.writeFileSync(path.join(bundle, 'shim.pid'), String(daemon.pid));
   // No server.close(): closing a server that bound a path unlinks it. The daemon has the socket;
   // this process just exits once the address is out.
-  await new Promise<void>((resolve) => process.stdout.write(address, () => resolve()));
-  process.exit(0);
 }
 
-function shimState(bundle: string, namespace: string): ShimState {
+/** No runtime state for the container and nothing mounted on the bundle's rootfs. */
+function nothingLeft(bundle: string, namespace: string, id: string): boolean {
+  let root: string;
   try {
-    return JSON.parse(fs.readFileSync(path.join(bundle, SHIM_STATE_FILE), 'utf8')) as ShimState;
+    root = (JSON.parse(fs.readFileSync(path.join(bundle, SHIM_STATE_FILE), 'utf8')) as { root: string }).root;
   } catch {
-    return { root: path.join(DEFAULT_ROOT, namespace) };
+    root = path.join(DEFAULT_ROOT, namespace);
+  }
+  if (fs.existsSync(path.join(root, id))) return false;
+  try {
+    // A mount point is on another device than its parent (a bind of the same filesystem is not:
+    // that case, and any doubt, takes the full path).
+    const rootfs = fs.statSync(path.join(bundle, 'rootfs'));
+    const parent = fs.statSync(bundle);
+    if (rootfs.dev !== parent.dev) return false;
+    return !fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${path.join(bundle, 'rootfs')} `);
+  } catch {
+    return true;
   }
 }
 
-/** After a dead shim (or a failed start): whatever is left of the container goes. */
 async function deleteAction(f: Flags): Promise<void> {
   const bundle = f.bundle || process.cwd();
-  const { root } = shimState(bundle, f.namespace);
-  const log = stderrLogger(f.debug);
-  let pid = 0;
-  try {
-    const c = Container.load({ root, log, systemdCgroup: false }, f.id);
-    pid = c.pid;
-    await c.delete(true);
-  } catch (e) {
-    if (errorKind(e) !== 'NotFound') log.warn(`delete ${f.id}: ${(e as Error).message}`);
+  const r = await callControl(controlSocketPath(f.address), { op: 'cleanup', namespace: f.namespace, id: f.id, bundle });
+  if (r?.deleteResponse) await printAndExit(Buffer.from(r.deleteResponse, 'base64'));
+  // No daemon: after a clean Delete (the usual case: the daemon went with its last container)
+  // nothing is left, which three stats tell without loading the container library.
+  if (nothingLeft(bundle, f.namespace, f.id)) {
+    const m = await import('./messages');
+    await printAndExit(m.encode(m.T.DeleteResponse, { pid: 0, exitStatus: 128 + 9, exitedAt: m.timestamp(new Date()) }));
   }
-  try {
-    unmountAll(path.join(bundle, 'rootfs'));
-  } catch (e) {
-    log.warn(`unmount rootfs: ${(e as Error).message}`);
-  }
-  process.stdout.write(encode(T.DeleteResponse, { pid, exitStatus: 128 + 9, exitedAt: timestamp(new Date()) }));
-}
-
-function stderrLogger(debug: boolean): Logger {
-  const line = (level: string) => (msg: string) => process.stderr.write(`time="${new Date().toISOString()}" level=${level} msg=${JSON.stringify(msg)} runtime=io.containerd.tsrun.v2\n`);
-  return { debug: debug ? line('debug') : () => {}, info: line('info'), warn: line('warning'), error: line('error') };
-}
-
-/** containerd copies the bundle's `log` fifo into its own log; opened read-write, it never blocks. */
-function fifoLogger(bundle: string, debug: boolean): Logger {
-  let out: net.Socket | null = null;
-  try {
-    const fd = fs.openSync(path.join(bundle, 'log'), fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
-    out = new net.Socket({ fd, readable: false, writable: true });
-    out.on('error', () => {});
-  } catch {}
-  const line = (level: string) => (msg: string) => out?.write(`time="${new Date().toISOString()}" level=${level} msg=${JSON.stringify(msg)} runtime=io.containerd.tsrun.v2\n`);
-  return { debug: debug ? line('debug') : () => {}, info: line('info'), warn: line('warning'), error: line('error') };
-}
-
-async function serve(f: Flags): Promise<void> {
-  const bundle = process.cwd();
-  const log = fifoLogger(bundle, f.debug);
-  process.on('uncaughtException', (e) => log.error(`uncaught: ${e.stack ?? e}`));
-  process.on('unhandledRejection', (e) => log.error(`unhandled rejection: ${(e as Error)?.stack ?? e}`));
-  // containerd stops shims with SIGTERM only after Shutdown; a stray one must not lose exits.
-  process.on('SIGTERM', () => log.warn('SIGTERM ignored: the shim exits on Shutdown'));
-  process.on('SIGINT', () => {});
-  const publisher = new EventPublisher(process.env.TTRPC_ADDRESS ?? '', f.namespace, (m) => log.warn(m));
-  const server = new TtrpcServer();
-  const socketPath = process.env.TSRUN_SHIM_SOCKET ?? '';
-  const service: TaskService = new TaskService({
-    namespace: f.namespace,
-    defaultRoot: DEFAULT_ROOT,
-    publisher,
-    log,
-    onShutdown: async () => {
-      await publisher.flushed();
-      publisher.close();
-      server.shutdown();
-      if (socketPath) fs.rmSync(socketPath, { force: true });
-      process.exit(0);
-    },
-  });
-  const methods = service.methods();
-  server.register('containerd.task.v2.Task', methods);
-  server.register('containerd.task.v3.Task', methods);
-  await server.listen(LISTEN_FD);
-  log.debug(`serving ${f.namespace}/${f.id} on ${socketPath}`);
+  // It died with the container, or never started: clean up here.
+  const d = await import('./daemon');
+  await printAndExit(await d.cleanupContainer(f.namespace, f.id, bundle, d.stderrLogger(f.debug)));
 }
 
 async function main(): Promise<void> {
@@ -238,8 +197,10 @@ async function main(): Promise<void> {
       return start(f);
     case 'delete':
       return deleteAction(f);
-    case '':
-      return serve(f);
+    case '': {
+      const d = await import('./daemon');
+      return d.serveDaemon({ containerdAddress: f.address, namespace: f.namespace, id: f.id, debug: f.debug, listenFd: LISTEN_FD, socketPath: process.env.TSRUN_SHIM_SOCKET ?? '' });
+    }
     default:
       throw new Error(`unknown action ${JSON.stringify(f.action)}`);
   }

@@ -16,6 +16,7 @@ import type { RuntimeContext } from '../container/context';
 import { RuntimeError, errorKind, type ErrorKind } from '../container/errors';
 import { listenForConsole, type ConsoleServer } from '../container/lifecycle';
 import type { Process } from '../spec/types';
+import { SHIM_STATE_FILE } from './control';
 import type { EventPublisher } from './events';
 import { openProcessIo, type ProcessIo, type StdioPaths } from './io';
 import { Status, T, encode, encodeAny, num, timestamp } from './messages';
@@ -51,8 +52,6 @@ interface Task {
   starting: Promise<void> | null;
 }
 
-/** The bundle file where the shim keeps what `shim delete` needs after a dead shim. */
-export const SHIM_STATE_FILE = 'tsrun-shim.json';
 
 export interface ShimState {
   /** The runtime state root (containerd's runc Options.root, or ours), already per namespace. */
