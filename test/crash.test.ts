@@ -8,7 +8,7 @@
  * CRASH_KILLS=N sets the number of kills per command (default 12 here; the issue's full run is
  * 100). Each kill prints where it landed (ms after spawn, and what it found left, if anything).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
@@ -142,5 +142,40 @@ for (const [what, content] of [
     }
   });
 }
+
+test('--root on a full filesystem: create fails with ENOSPC and leaves nothing; with room it works', () => {
+  const s = new Sandbox(['sleep', '300'], 'enospc');
+  fs.mkdirSync(s.root, { mode: 0o700 });
+  const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tsrun-test-enospc', s.root]);
+  assert.is(mount.status, 0, String(mount.stderr));
+  try {
+    const fill = path.join(s.root, '.fill');
+    // Everything the filesystem holds: the next block anybody asks for is ENOSPC.
+    const fd = fs.openSync(fill, 'w');
+    try {
+      for (;;) fs.writeSync(fd, Buffer.alloc(4096));
+    } catch (e) {
+      assert.is((e as NodeJS.ErrnoException).code, 'ENOSPC');
+    } finally {
+      fs.closeSync(fd);
+    }
+    const r = s.tsrun(['create', '-b', s.bundle, s.id]);
+    assert.is(r.status, 1, `create on a full --root must fail: ${r.stderr}`);
+    assert.match(r.stderr, /no space left on device/);
+    // The test's own tmpfs and fill file are not the runtime's.
+    const ours = (l: string) => l.endsWith('/.fill') || l === `mount ${s.root}`;
+    assert.equal(s.leftovers().filter((l) => !ours(l)), [], 'nothing left after the failed create');
+    // Control: with room again the same create works (the failure was the full filesystem).
+    fs.rmSync(fill);
+    const ok = s.tsrun(['create', '-b', s.bundle, s.id]);
+    assert.is(ok.status, 0, ok.stderr);
+    assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
+    assert.equal(s.leftovers().filter((l) => !ours(l)), []);
+  } finally {
+    spawnSync(TSRUN, ['--root', s.root, 'delete', '-f', s.id], { timeout: 20_000 });
+    spawnSync('umount', ['-l', s.root]);
+    s.cleanup();
+  }
+});
 
 test.run();

@@ -90,6 +90,16 @@ test('malformed JSON: the file and the position', () => {
   assert.match(p[0], /^config\.json: invalid JSON: .*at position 24 \(line 1 column 25\)$/);
 });
 
+test('JSON nested deeper than the parser\'s stack: a clear error, no crash', () => {
+  const depth = 300_000;
+  for (const deep of ['['.repeat(depth) + ']'.repeat(depth), '{"a":'.repeat(depth) + '1' + '}'.repeat(depth)]) {
+    assert.equal(problems(bundle(undefined, `{"ociVersion": "1.2.0", "x": ${deep}}`)), ['config.json: invalid JSON: nested too deeply']);
+  }
+  // Control: the same shape shallow enough parses, and only the schema has something to say.
+  const shallow = problems(bundle(undefined, `{"ociVersion": "1.2.0", "x": ${'['.repeat(50)}${']'.repeat(50)}}`));
+  assert.ok(shallow.length > 0 && !shallow.some((m) => m.includes('invalid JSON')), shallow.join('; '));
+});
+
 test('schema: wrong type', () => {
   assert.is(onlyProblem((c) => (c.process.args = 'sh')), 'config.json: /process/args must be array');
 });

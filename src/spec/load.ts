@@ -92,6 +92,8 @@ function parseJson(text: string, label: string): { value: unknown; bigs: WeakMap
       return v;
     });
   } catch (e) {
+    // The engine's parser recurses: nesting deeper than its stack is a RangeError, not a crash.
+    if (e instanceof RangeError) throw new SpecError(`${label}: invalid JSON: nested too deeply`);
     throw new SpecError(`${label}: invalid JSON: ${(e as Error).message}`);
   }
   return { value, bigs };
