@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { detectLayout, loadCgroupManager, newCgroupManager, type CgroupManager } from '../src/cgroups';
 import type { NewCgroupManagerOptions } from '../src/cgroups';
 import { parseProcCgroup } from '../src/cgroups/layout';
+import { withRollback } from '../src/cgroups/util';
 
 const layout = detectLayout();
 const onV1 = layout === 'v1' || layout === 'hybrid';
@@ -264,6 +265,25 @@ test('freeze/thaw, stats non-zero, killAll, update', async () => {
   m.killAll(9);
   const r = await c.done;
   assert.is(r.signal, 'SIGKILL');
+});
+
+test('update that fails half-way: what it had already written is restored (all or nothing)', () => {
+  if (!onV1) return;
+  const m = mk({ resources: { memory: { limit: 64 << 20 }, cpu: { shares: 512 } } });
+  m.create();
+  // memory comes before cpu in the write order: its new limit is written, then the cpu period
+  // (below the kernel's 1 ms minimum) fails.
+  const bad = { memory: { limit: 32 << 20 }, cpu: { shares: 1024, period: 10 } };
+  assert.throws(() => withRollback(() => m.update(bad)), /cpu\.cfs_period_us: write 10: invalid argument/);
+  assert.is(read(m.state.paths.memory, 'memory.limit_in_bytes'), String(64 << 20), 'memory limit rolled back');
+  assert.is(read(m.state.paths.cpu, 'cpu.shares'), '512', 'cpu shares rolled back');
+  // Control: without the journal the same failure leaves the new memory limit behind.
+  assert.throws(() => m.update(bad));
+  assert.is(read(m.state.paths.memory, 'memory.limit_in_bytes'), String(32 << 20), 'without rollback the first write stays');
+  // And a good update goes through whole.
+  withRollback(() => m.update({ memory: { limit: 48 << 20 }, cpu: { shares: 256 } }));
+  assert.is(read(m.state.paths.memory, 'memory.limit_in_bytes'), String(48 << 20));
+  assert.is(read(m.state.paths.cpu, 'cpu.shares'), '256');
 });
 
 test('destroy: every dir removed (unified too), idempotent; busy cgroup only emptied when asked', async () => {

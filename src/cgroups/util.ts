@@ -58,7 +58,50 @@ export class CgroupError extends Error {
  * Never creates the file: a missing interface file is an error, not an empty regular file.
  * Errors read "<file>: write <value>: <errno text>".
  */
+/** While an update runs: the value each file had before its first write in it. */
+let journal: { file: string; before: string }[] | null = null;
+
+/**
+ * Runs `fn` (an update's writes) so that a failure half-way restores, in reverse order, every
+ * single-value file it had already written (runc's Set re-applies the old config for the same
+ * reason: a container must not end up half-updated). Multi-line files (throttle lists, device
+ * rules) are not journaled: their writes are changes, not values; device rules have their own
+ * transition.
+ */
+export function withRollback<T>(fn: () => T): T {
+  if (journal) return fn();
+  journal = [];
+  const written = journal;
+  try {
+    return fn();
+  } catch (e) {
+    for (const { file, before } of written.reverse()) {
+      try {
+        writeFileRaw(file, before);
+      } catch {
+        // Best effort: the error that matters is the one that stopped the update.
+      }
+    }
+    throw e;
+  } finally {
+    journal = null;
+  }
+}
+
+function writeFileRaw(file: string, value: string): void {
+  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+  try {
+    fs.writeSync(fd, value);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 export function writeCgroupFile(file: string, value: string): void {
+  if (journal && !journal.some((j) => j.file === file)) {
+    const before = readOptional(file)?.trim();
+    if (before !== undefined && before !== '' && !before.includes('\n')) journal.push({ file, before });
+  }
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_TRUNC);

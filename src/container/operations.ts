@@ -2,6 +2,7 @@
  * Operations on a live container that go through its cgroup: pause/resume, update, events.
  */
 import { loadCgroupManager, type CgroupManager } from '../cgroups';
+import { withRollback } from '../cgroups/util';
 import type { LinuxResources } from '../spec/types';
 import type { RuntimeContext } from './context';
 import { RuntimeError, errInvalid, errNotPaused, errNotRunning } from './errors';
@@ -78,7 +79,9 @@ export async function updateContainer(ctx: RuntimeContext, id: string, resources
     const saved = loadContainer(ctx.root, id);
     if (deriveStatus(ctx.root, saved) === 'stopped') throw errNotRunning();
     const update = prune(resources) ?? {};
-    cgroupOf(saved).update(update as LinuxResources);
+    // A write that fails half-way restores what was already written: all or nothing.
+    const cg = cgroupOf(saved);
+    withRollback(() => cg.update(update as LinuxResources));
     const linux = (saved.config.linux ??= {});
     linux.resources = mergeResources((linux.resources ?? {}) as Record<string, any>, update) as LinuxResources;
     writeState(ctx.root, saved);
