@@ -33,6 +33,32 @@ function runOk(s: Sandbox, extra: string[] = []): string {
 
 const hostNs = (t: string) => fs.readlinkSync(`/proc/self/ns/${t}`);
 
+withSandbox('no mount namespace: the container shares the runtime\'s, chrooted into its rootfs, nothing mounted', ['sh', '-c', 'cat /marker; exec sleep 100'], async (s) => {
+  fs.writeFileSync(path.join(s.bundle, 'rootfs/marker'), 'in-rootfs\n');
+  const c = s.config;
+  c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== 'mount');
+  const withMounts = structuredClone(c);
+  // Everything that would be made in the host's mount namespace is refused, naming it.
+  c.mounts = [];
+  c.linux.maskedPaths = [];
+  c.linux.readonlyPaths = [];
+  s.writeConfig(withMounts);
+  const refused = s.tsrun(['run', '-d', '-b', s.bundle, s.id]);
+  assert.is(refused.status, 1);
+  assert.match(refused.stderr, /unable to restrict sys entries without a private MNT namespace|\/mounts needs a mount namespace/);
+  assert.equal(s.leftovers(), []);
+  s.writeConfig(c);
+  const mountsBefore = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length;
+  const r = s.tsrun(['run', '-d', '-b', s.bundle, s.id]);
+  assert.is(r.status, 0, r.stderr);
+  const pid = s.state().pid;
+  assert.is(fs.readlinkSync(`/proc/${pid}/ns/mnt`), hostNs('mnt'), 'same mount namespace as the runtime');
+  assert.is(fs.readlinkSync(`/proc/${pid}/root`), fs.realpathSync(path.join(s.bundle, 'rootfs')), 'chrooted into the rootfs');
+  assert.is(fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length, mountsBefore, 'nothing mounted on the host');
+  assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
+  assert.equal(s.leftovers(), []);
+});
+
 withSandbox('new namespaces differ from the host\'s', ['sh', '-c', 'for n in pid net ipc uts mnt; do readlink /proc/self/ns/$n; done'], (s) => {
   const lines = runOk(s).trim().split('\n');
   const host = ['pid', 'net', 'ipc', 'uts', 'mnt'].map(hostNs);

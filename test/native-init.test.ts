@@ -526,6 +526,8 @@ sandboxTest('a bad plan is refused as a whole before anything happens: ids, caps
     ['NUL in an arg', (p) => (p.process.args = ['touch', '/tmp/ran\u0000x']), /\/process\/args\/1: contains a NUL byte/],
     ['sysctl climbing out', (p) => (p.sysctl = [{ key: '../../etc/x', value: '1' }]), /\/sysctl\/0\/key: not a sysctl name/],
     ['oom score', (p) => (p.process.oomScoreAdj = 1001), /\/process\/oomScoreAdj: 1001 is out of range/],
+    // Without a mount namespace nothing may be mounted (it would be the host's mount namespace).
+    ['mounts without a mount namespace', (p) => (p.namespaces = p.namespaces.filter((n: any) => n.type !== 'mount')), /\/(mountSteps|devices|devSymlinks|setupDev): must be (empty|false) without a mount namespace/],
   ];
   for (const [what, change, expected] of bad) {
     const plan = s.plan(['touch', '/tmp/ran']) as any;

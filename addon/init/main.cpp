@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/nsfs.h>
+#include <limits.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -135,6 +136,18 @@ std::string id_map(const JValue &plan, const char *key) {
 
 std::string plan_state(const JValue &plan, pid_t host_pid) {
   return pstr(plan, "statePrefix") + std::to_string(host_pid) + pstr(plan, "stateSuffix");
+}
+
+// Whether the plan gives the container a mount namespace (new or joined); set by stage 0 before
+// the clone, so the container init has it too.
+bool g_own_mount_ns = true;
+
+// The rootfs path, resolved (no mounts: a container without a mount namespace of its own).
+std::string real_rootfs(const JValue &plan) {
+  char real[PATH_MAX];
+  std::string in = pstr(plan, "rootfs");
+  if (!realpath(in.c_str(), real)) die_err(errno, strf("rootfs %s", in.c_str()));
+  return real;
 }
 
 // What the forked child tells stage 0 through the status pipe.
@@ -453,7 +466,7 @@ void make_cwd(const std::string &cwd) {
     bind_sources = recv_fds(sources_sock);
     close(sources_sock);
   }
-  std::string rootfs = setup_rootfs(plan, bind_sources);
+  std::string rootfs = g_own_mount_ns ? setup_rootfs(plan, bind_sources) : real_rootfs(plan);
 
   if (pbool(plan, "syncRuntimeHooks")) {
     send_type("hooks");
@@ -466,7 +479,15 @@ void make_cwd(const std::string &cwd) {
   }
   // runc runs them from inside the rootfs (before pivot_root): relative paths resolve there.
   run_hooks(req(plan, "createContainerHooks"), plan_state(plan, host_pid), "createContainer", rootfs);
-  enter_rootfs(rootfs, pbool(plan, "noPivot"));
+  if (g_own_mount_ns) {
+    enter_rootfs(rootfs, pbool(plan, "noPivot"));
+  } else {
+    // runc's chroot() for a container without a mount namespace: pivot_root would move the root
+    // of every process of the host.
+    if (chdir(rootfs.c_str()) < 0) die_err(errno, strf("chdir %s", rootfs.c_str()));
+    if (chroot(".") < 0) die_err(errno, "chroot .");
+    if (chdir("/") < 0) die_err(errno, "chdir /");
+  }
   // runc: a missing cwd is created (we are inside the new root), before / may turn read-only.
   make_cwd(pstr(proc, "cwd"));
   finish_rootfs(plan);
@@ -519,8 +540,9 @@ void make_cwd(const std::string &cwd) {
       clone_flags |= info.flag;
     }
   }
-  // Without one, the rootfs set-up would rearrange the host's mounts.
-  if (!has_mount_ns) die("a mount namespace is required");
+  // Without one the container shares our mount namespace: the plan (checked) mounts nothing,
+  // and the container init only chroots into the rootfs.
+  g_own_mount_ns = has_mount_ns;
 
   HostFds fds;
   connect_sockets(plan, proc, fds);

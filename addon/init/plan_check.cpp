@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include <algorithm>
 #include <initializer_list>
 
 #include "common.h"
@@ -65,6 +66,11 @@ void abs_path(const std::string &at, const JValue &o, const char *key, bool allo
   if (s.empty() && allow_empty) return;
   if (s.empty() || s[0] != '/') bad(sub(at, key), "must be an absolute path");
   if (s.size() >= 4096) bad(sub(at, key), "path too long");
+}
+
+bool bool_value(const JValue &o, const char *key) {
+  const JValue *v = o.get(key);
+  return v && v->type == JValue::Bool && v->boolean;
 }
 
 void boolean(const std::string &at, const JValue &o, const char *key) {
@@ -310,6 +316,15 @@ void check_create(const JValue &plan) {
       std::string p = str(a, items[i]);
       if (p.empty() || p[0] != '/') bad(a, "must be an absolute path");
     }
+  }
+  // Without a mount namespace of its own the container shares the runtime's: nothing may be
+  // mounted, masked, created or remounted there (it would be the host's), only entered.
+  if (std::find(seen.begin(), seen.end(), std::string("mount")) == seen.end()) {
+    for (const char *k : {"mountSteps", "devices", "devSymlinks", "maskedPaths", "readonlyPaths", "sysctl"})
+      if (!array("", plan, k).empty()) bad(sub("", k), "must be empty without a mount namespace");
+    if (bool_value(plan, "rootfsReadonly")) bad("/rootfsReadonly", "must be false without a mount namespace");
+    if (bool_value(plan, "setupDev")) bad("/setupDev", "must be false without a mount namespace");
+    if (bool_value(plan, "noPivot")) bad("/noPivot", "must be false without a mount namespace");
   }
   boolean("", plan, "syncRuntimeHooks");
   check_hooks("", plan, "createContainerHooks");

@@ -302,7 +302,22 @@ export function buildCreatePlan(o: CreatePlanOptions): CreatePlan {
   const has = (t: NamespaceType) => namespaces.some((n) => n.type === t);
   const isNew = (t: NamespaceType) => namespaces.some((n) => n.type === t && !n.path);
 
-  const { steps, setupDev, devRemountFlags } = planMounts(o, isNew('cgroup'));
+  // No mount namespace: the container shares the runtime's (runtime-spec), so nothing may be
+  // mounted or created there. runc would make the mounts in the host's namespace and leave them
+  // behind; tsrun refuses, naming what needs the namespace, and otherwise only chroots.
+  if (!has('mount')) {
+    const needs = (what: string) => new SpecError(`config.json: ${what} needs a mount namespace of the container's own (linux.namespaces has no "mount": the container shares the runtime's)`);
+    if (valueOrDefault<string[]>(config, '/linux/maskedPaths').length || valueOrDefault<string[]>(config, '/linux/readonlyPaths').length) {
+      throw new SpecError('config.json: unable to restrict sys entries without a private MNT namespace');
+    }
+    if (config.mounts?.length) throw needs('/mounts');
+    if (config.root.readonly) throw needs('/root/readonly');
+    if (Object.keys(linux.sysctl ?? {}).length) throw needs('/linux/sysctl');
+    if (linux.devices?.length) throw needs('/linux/devices');
+    if (o.noPivot) throw needs('--no-pivot');
+  }
+  const { steps, setupDev: wantDev, devRemountFlags } = planMounts(o, isNew('cgroup'));
+  const setupDev = wantDev && has('mount');
   // Devices are bind-mounted from the host whenever mknod would fail: in any user namespace.
   const bindDevices = has('user') || runningInUserNs();
 
