@@ -51,6 +51,27 @@ sandbox('exec: HOME as for the container process; -e KEY=value replaces the cont
   assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
 });
 
+sandbox('tmpcopyup: the tmpfs starts with a copy of what it covers (files, modes, owners, symlinks not followed); writes stay in the tmpfs', ['sh', '-c', 'cat /data/sub/f; stat -c "%a %u:%g" /data/sub /data/sub/f; readlink /data/link; echo new > /data/new; grep -c " /data .* tmpfs " /proc/self/mountinfo'], (s) => {
+  const data = path.join(s.bundle, 'rootfs/data');
+  fs.mkdirSync(path.join(data, 'sub'), { recursive: true });
+  fs.writeFileSync(path.join(data, 'sub/f'), 'copied\n');
+  fs.chmodSync(path.join(data, 'sub'), 0o751);
+  fs.chownSync(path.join(data, 'sub/f'), 1234, 5678);
+  // A symlink to a host path: copied as a link, never followed.
+  fs.symlinkSync('/etc/shadow', path.join(data, 'link'));
+  s.config.mounts.push({ destination: '/data', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'tmpcopyup', 'size=1m'] });
+  s.writeConfig();
+  const r = s.tsrun(['run', '-b', s.bundle, s.id]);
+  assert.is(r.status, 0, r.stderr);
+  assert.is(r.stdout, 'copied\n751 0:0\n644 1234:5678\n/etc/shadow\n1\n');
+  assert.not.ok(fs.existsSync(path.join(data, 'new')), 'the write went to the tmpfs, not the rootfs');
+  // Control: without tmpcopyup the tmpfs starts empty.
+  s.config.mounts[s.config.mounts.length - 1].options = ['nosuid', 'size=1m'];
+  s.writeConfig();
+  const empty = s.tsrun(['run', '-b', s.bundle, s.id]);
+  assert.match(empty.stderr, /can't open '\/data\/sub\/f'/);
+});
+
 sandbox('a missing process.cwd is created inside the rootfs, also with a read-only root', ['pwd'], (s) => {
   for (const readonly of [false, true]) {
     s.config.process.cwd = readonly ? '/made/for/ro' : '/made/by/runtime';

@@ -107,7 +107,10 @@ test('a missing bind source is an error naming the mount', () => {
     (e: SpecError) => e instanceof SpecError && e.message === `config.json: /mounts/0: bind mount ${tmp}/nope on /x: stat ${tmp}/nope: no such file or directory`,
   );
   assert.throws(() => plan((c) => (c.mounts = [{ destination: '/x', source: 'tmpfs' }])), /\/mounts\/0\/type: required for a mount that is not a bind mount/);
-  assert.throws(() => plan((c) => (c.mounts = [{ destination: '/x', type: 'tmpfs', options: ['tmpcopyup'] }])), /\/mounts\/0\/options: "tmpcopyup" not supported/);
+  assert.throws(() => plan((c) => (c.mounts = [{ destination: '/x', type: 'tmpfs', options: ['idmap'] }])), /\/mounts\/0\/options: "idmap" not supported/);
+  // tmpcopyup is planned on tmpfs (and ignored elsewhere, as runc does).
+  const cu = plan((c) => (c.mounts = [{ destination: '/x', type: 'tmpfs', source: 'tmpfs', options: ['tmpcopyup'] }]));
+  assert.is((cu.plan.mountSteps.find((m: any) => m.destination === "/x") as any).copyUp, true);
 });
 
 test('cgroup mounts come from the cgroup manager, with the flags and whether the cgroupns is new', () => {

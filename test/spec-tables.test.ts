@@ -57,8 +57,11 @@ test('mount options: propagation in order, recursive attributes (atime modes cle
   assert.is(a.recursiveAttrSet, M.MOUNT_ATTR_NOATIME);
   assert.is(a.recursiveAttrClear, M.MOUNT_ATTR__ATIME);
   assert.is(M.parseMountOptions(['rrelatime']).recursiveAttrClear, M.MOUNT_ATTR__ATIME);
-  assert.equal(M.parseMountOptions(['tmpcopyup']).unsupported, ['tmpcopyup']);
+  // runc's extensions: tmpcopyup is honoured (for tmpfs), idmap is not, and neither is fs data.
+  assert.is(M.parseMountOptions(['tmpcopyup']).copyUp, true);
+  assert.equal(M.parseMountOptions(['tmpcopyup']).unsupported, []);
   assert.is(M.parseMountOptions(['tmpcopyup']).data, '');
+  assert.equal(M.parseMountOptions(['idmap']).unsupported, ['idmap']);
 });
 
 test('mount options: every option `features` advertises is recognised (not passed as data)', () => {

@@ -210,7 +210,12 @@ void check_mount_step(const std::string &at, const JValue &s) {
   std::string kind = str(at, s, "kind");
   if (kind == "mount") {
     members(at, s, {"kind", "source", "destination", "fstype", "flags", "data", "remountFlags", "propagation", "recursiveAttrSet",
-                    "recursiveAttrClear", "sourceIsDir"});
+                    "recursiveAttrClear", "sourceIsDir"},
+            {"copyUp"});
+    if (s.get("copyUp")) {
+      boolean(at, s, "copyUp");
+      if (str(at, s, "fstype") != "tmpfs") bad(sub(at, "copyUp"), "only for tmpfs");
+    }
     str(at, s, "source");
     abs_path(at, s, "destination");
     str(at, s, "fstype");

@@ -1,5 +1,6 @@
 #include "rootfs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -275,6 +276,60 @@ void check_proc_path(const std::string &where, const std::string &proc, const st
   die(strf("\"%s\" cannot be mounted because it is inside /proc", dest.c_str()));
 }
 
+// runc's tmpcopyup: what the covered directory held is copied into the new tmpfs. Everything is
+// opened relative to directory fds with O_NOFOLLOW: the tree is the container's, and no link in
+// it is ever followed (symlinks are copied as symlinks, hard links become copies). Depth is
+// bounded so that a hostile tree cannot exhaust the stack; size is bounded by the tmpfs itself.
+static void copy_tree(int src, int dst, const std::string &where, int depth) {
+  if (depth > 128) die(strf("tmpcopyup %s: directory tree deeper than 128 levels", where.c_str()));
+  int dup_src = fcntl(src, F_DUPFD_CLOEXEC, 3);
+  if (dup_src < 0) die_err(errno, strf("tmpcopyup %s", where.c_str()));
+  DIR *dir = fdopendir(dup_src);
+  if (!dir) die_err(errno, strf("tmpcopyup %s", where.c_str()));
+  while (struct dirent *e = readdir(dir)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    std::string path = where + "/" + name;
+    struct stat st;
+    if (fstatat(src, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) die_err(errno, strf("tmpcopyup %s", path.c_str()));
+    mode_t perm = st.st_mode & 07777;
+    if (S_ISDIR(st.st_mode)) {
+      if (mkdirat(dst, name.c_str(), 0700) < 0) die_err(errno, strf("tmpcopyup %s", path.c_str()));
+      Fd s2(openat(src, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      Fd d2(openat(dst, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (s2.fd < 0 || d2.fd < 0) die_err(errno, strf("tmpcopyup %s", path.c_str()));
+      copy_tree(s2.fd, d2.fd, path, depth + 1);
+      if (fchown(d2.fd, st.st_uid, st.st_gid) < 0 || fchmod(d2.fd, perm) < 0) die_err(errno, strf("tmpcopyup %s", path.c_str()));
+    } else if (S_ISREG(st.st_mode)) {
+      Fd in(openat(src, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      Fd out(openat(dst, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+      if (in.fd < 0 || out.fd < 0) die_err(errno, strf("tmpcopyup %s", path.c_str()));
+      char buf[65536];
+      for (;;) {
+        ssize_t n = read(in.fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) die_err(errno, strf("tmpcopyup %s", path.c_str()));
+        if (n == 0) break;
+        if (!write_all(out.fd, buf, (size_t)n)) die_err(errno, strf("tmpcopyup %s", path.c_str()));
+      }
+      if (fchown(out.fd, st.st_uid, st.st_gid) < 0 || fchmod(out.fd, perm) < 0) die_err(errno, strf("tmpcopyup %s", path.c_str()));
+    } else if (S_ISLNK(st.st_mode)) {
+      char target[PATH_MAX];
+      ssize_t n = readlinkat(src, name.c_str(), target, sizeof target - 1);
+      if (n < 0) die_err(errno, strf("tmpcopyup %s", path.c_str()));
+      target[n] = 0;
+      if (symlinkat(target, dst, name.c_str()) < 0 || fchownat(dst, name.c_str(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+        die_err(errno, strf("tmpcopyup %s", path.c_str()));
+    } else {
+      // fifos, sockets and device nodes: the node itself, never what it refers to.
+      if (mknodat(dst, name.c_str(), (st.st_mode & S_IFMT) | perm, st.st_rdev) < 0 ||
+          fchownat(dst, name.c_str(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+        die_err(errno, strf("tmpcopyup %s", path.c_str()));
+    }
+  }
+  closedir(dir);
+}
+
 void mount_step(int rootfd, const JValue &step, int source_fd) {
   std::string source = pstr(step, "source");
   std::string dest = pstr(step, "destination");
@@ -343,9 +398,24 @@ void mount_step(int rootfd, const JValue &step, int source_fd) {
     if (syscall(SYS_move_mount, mnt.fd, "", target.fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
       die_err(errno, what);
   } else {
+    const JValue *copy = step.get("copyUp");
+    bool copy_up = copy && copy->type == JValue::Bool && copy->boolean;
+    // The covered directory, opened before the mount hides it (the O_PATH target keeps naming it).
+    Fd covered;
+    if (copy_up) {
+      covered = Fd(openat(target.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (covered.fd < 0) die_err(errno, strf("tmpcopyup %s", dest.c_str()));
+    }
     if (mount(source.c_str(), fdpath(target.fd).c_str(), fstype.empty() ? nullptr : fstype.c_str(), flags,
               data.empty() ? nullptr : data.c_str()) < 0)
       die_err(errno, what);
+    if (copy_up) {
+      Fd fresh(resolve(rootfd, dest, kNoCreate));
+      if (fresh.fd < 0) die_err(errno, strf("tmpcopyup %s", dest.c_str()));
+      Fd top(openat(fresh.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (top.fd < 0) die_err(errno, strf("tmpcopyup %s", dest.c_str()));
+      copy_tree(covered.fd, top.fd, dest, 0);
+    }
     if (props.empty() && !attr_set && !attr_clr) return;
     // The target fd still names the covered directory: look the destination up again to reach
     // the new mount (a fresh filesystem: nothing of the host to redirect it to).

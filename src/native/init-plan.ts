@@ -50,6 +50,8 @@ export type PlanMountStep =
       /** mount_setattr(AT_RECURSIVE) attributes set (e.g. MOUNT_ATTR_RDONLY for "rro"); 0 = none. */
       recursiveAttrSet: number;
       recursiveAttrClear: number;
+      /** tmpfs only ("tmpcopyup"): the new tmpfs starts with a copy of the directory it covers. */
+      copyUp?: boolean;
       /**
        * Bind source is a directory (true) or not (false); computed by TypeScript with stat(2) so the
        * init knows whether to create a directory or an empty file as the mount point.

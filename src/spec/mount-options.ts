@@ -113,8 +113,10 @@ const REC_ATTRS: Readonly<Record<string, readonly [boolean, number]>> = {
   rsymfollow: [true, MOUNT_ATTR_NOSYMFOLLOW],
 };
 
-/** runc's extensions that change how a mount is made; tsrun implements none yet. */
-const UNSUPPORTED_EXTENSIONS = new Set(['tmpcopyup', 'idmap', 'ridmap']);
+/** runc's extensions that change how a mount is made and that tsrun does not implement. */
+const UNSUPPORTED_EXTENSIONS = new Set(['idmap', 'ridmap']);
+/** runc's "tmpcopyup": a tmpfs starts with a copy of what its mount point held. */
+const COPY_UP = 'tmpcopyup';
 
 export interface ParsedMountOptions {
   /** MS_* flags for mount(2) (MS_BIND / MS_REC included for bind / rbind). */
@@ -127,6 +129,8 @@ export interface ParsedMountOptions {
   data: string;
   /** Options recognised as runc extensions tsrun cannot honour (the caller decides what to do). */
   unsupported: string[];
+  /** tmpcopyup was given (it only means something for tmpfs, where runc honours it). */
+  copyUp: boolean;
 }
 
 export function parseMountOptions(options: readonly string[] | undefined): ParsedMountOptions {
@@ -136,6 +140,7 @@ export function parseMountOptions(options: readonly string[] | undefined): Parse
   let clear = 0;
   const data: string[] = [];
   const unsupported: string[] = [];
+  let copyUp = false;
   for (const o of options ?? []) {
     const f = FLAGS[o];
     if (f) {
@@ -158,16 +163,20 @@ export function parseMountOptions(options: readonly string[] | undefined): Parse
       }
       continue;
     }
+    if (o === COPY_UP) {
+      copyUp = true;
+      continue;
+    }
     if (UNSUPPORTED_EXTENSIONS.has(o)) {
       unsupported.push(o);
       continue;
     }
     data.push(o);
   }
-  return { flags: flags >>> 0, propagation, recursiveAttrSet: set >>> 0, recursiveAttrClear: clear >>> 0, data: data.join(','), unsupported };
+  return { flags: flags >>> 0, propagation, recursiveAttrSet: set >>> 0, recursiveAttrClear: clear >>> 0, data: data.join(','), unsupported, copyUp };
 }
 
 /** Every option word tsrun recognises (for `features`). */
 export function knownMountOptions(): string[] {
-  return [...Object.keys(FLAGS), ...Object.keys(PROPAGATION), ...Object.keys(REC_ATTRS)].sort();
+  return [...Object.keys(FLAGS), ...Object.keys(PROPAGATION), ...Object.keys(REC_ATTRS), COPY_UP].sort();
 }

@@ -250,6 +250,8 @@ function planMounts(o: CreatePlanOptions, newCgroupNs: boolean): { steps: PlanMo
       recursiveAttrSet: opts.recursiveAttrSet,
       recursiveAttrClear: opts.recursiveAttrClear,
       sourceIsDir: true,
+      // runc honours tmpcopyup on tmpfs only (elsewhere it is ignored).
+      ...(opts.copyUp && m.type === 'tmpfs' ? { copyUp: true } : {}),
     });
   }
   return { steps, setupDev, devRemountFlags };
