@@ -92,6 +92,22 @@ withSandbox('create waits; start runs the process; stopped after exit; delete cl
   assertClean(s);
 });
 
+withSandbox('a slow poststart hook does not hold the container\'s lock: delete -f goes through meanwhile', ['sleep', '1000'], async (s) => {
+  s.config.hooks = { poststart: [{ path: '/bin/sleep', args: ['sleep', '3'] }] };
+  s.writeConfig();
+  assert.is(s.tsrun(['create', '-b', s.bundle, s.id]).status, 0);
+  const start = s.tsrunAsync(['start', s.id]);
+  // The init runs once start has released it; the hook then sleeps 3 s.
+  await waitFor(() => s.tsrun(['state', s.id]).stdout.includes('"running"'), 10_000, 'running');
+  const t0 = Date.now();
+  const d = s.tsrun(['delete', '-f', s.id]);
+  const ms = Date.now() - t0;
+  assert.is(d.status, 0, d.stderr);
+  assert.ok(ms < 2000, `delete -f waited ${ms} ms for the poststart hook`);
+  await start;
+  assertClean(s);
+});
+
 withSandbox('delete of a running container needs --force', ['sleep', '1000'], (s) => {
   assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
   assert.is(s.state().status, 'running');

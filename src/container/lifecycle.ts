@@ -235,6 +235,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
   let initPid = 0;
   let hooksRan = false;
   let consoleServer: ConsoleServer | null = null;
+  let afterUnlock: (() => Promise<void>) | null = null;
   try {
     lock = await lockDir(dir);
     const rootfs = path.resolve(bundle, config.root!.path);
@@ -384,12 +385,14 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     // runtime.md: when a prestart, createRuntime or createContainer hook fails, the lifecycle
     // continues with the poststop hooks.
     if (hooksRan || /createContainer hook/.test((e as Error).message)) {
-      await runHooksWarnOnly('poststop', config.hooks?.poststop, JSON.stringify({ ...ociState({ id, initPid: 0, initStartTime: 0, bundle, rootfs: path.resolve(bundle, config.root!.path), created: '', owner: '', config, cgroup: null, started: false }, 'stopped') }), (m) => ctx.log.warn(m), bundle);
+      afterUnlock = () => runHooksWarnOnly('poststop', config.hooks?.poststop, JSON.stringify({ ...ociState({ id, initPid: 0, initStartTime: 0, bundle, rootfs: path.resolve(bundle, config.root!.path), created: '', owner: '', config, cgroup: null, started: false }, 'stopped') }), (m) => ctx.log.warn(m), bundle);
     }
     throw e;
   } finally {
     consoleServer?.close();
     lock?.release();
+    // Hooks never run under the container's lock: a hung one must not block delete -f.
+    if (afterUnlock) await afterUnlock();
   }
 }
 
@@ -515,10 +518,11 @@ export async function startContainer(ctx: RuntimeContext, id: string): Promise<v
     }
     saved.started = true;
     writeState(ctx.root, saved);
-    await runHooksWarnOnly('poststart', saved.config.hooks?.poststart, JSON.stringify(ociState(saved, 'running')), (m) => ctx.log.warn(m));
   } finally {
     lock.release();
   }
+  // After the lock: a slow poststart hook must not hold up kill or delete of the container.
+  await runHooksWarnOnly('poststart', saved.config.hooks?.poststart, JSON.stringify(ociState(saved, 'running')), (m) => ctx.log.warn(m));
 }
 
 /**
@@ -574,8 +578,8 @@ export async function killContainer(ctx: RuntimeContext, id: string, signal: num
   signalInit(saved, signal);
 }
 
-/** Removes what remains of a container whose processes are gone; poststop hooks last. */
-async function destroy(ctx: RuntimeContext, saved: SavedState): Promise<void> {
+/** Removes what remains of a container whose processes are gone; returns its poststop hooks, run by the caller once the lock is released. */
+async function destroy(ctx: RuntimeContext, saved: SavedState): Promise<() => Promise<void>> {
   if (saved.cgroup) {
     // The init is gone; whatever is still in its cgroup is the container's (a shared pid
     // namespace, a half-created container whose creator was killed): it goes too, as in runc.
@@ -586,7 +590,7 @@ async function destroy(ctx: RuntimeContext, saved: SavedState): Promise<void> {
     await cg.destroy({ killLeftovers: true });
   }
   fs.rmSync(containerDir(ctx.root, saved.id), { recursive: true, force: true });
-  await runHooksWarnOnly('poststop', saved.config.hooks?.poststop, JSON.stringify(ociState(saved, 'stopped')), (m) => ctx.log.warn(m));
+  return () => runHooksWarnOnly('poststop', saved.config.hooks?.poststop, JSON.stringify(ociState(saved, 'stopped')), (m) => ctx.log.warn(m));
 }
 
 /** Kills and removes what the intent record names (every process of the cgroup, the cgroup). */
@@ -630,6 +634,7 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     throw errNotExist();
   }
   const lock = await lockDir(dir);
+  let poststop: (() => Promise<void>) | null = null;
   try {
     let saved: SavedState | null;
     try {
@@ -650,10 +655,11 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     // deleted. runc 1.1 deletes created containers anyway; tsrun follows the spec and asks for -f.
     if (status !== 'stopped' && !force) throw errState(`cannot delete container ${id} that is not stopped: ${status}`);
     if (status !== 'stopped') await killEverything(saved);
-    await destroy(ctx, saved);
+    poststop = await destroy(ctx, saved);
   } finally {
     lock.release();
   }
+  await poststop?.();
 }
 
 /** run: create + start (+ wait for the exit status and delete, unless detached). */
