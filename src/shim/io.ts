@@ -114,7 +114,8 @@ export async function openProcessIo(paths: StdioPaths, opts: IoOptions): Promise
     const [errR, errW] = native().pipe();
     const [readyR, readyW] = native().pipe();
     const args: string[] = [];
-    for (const [k, v] of uri.searchParams) args.push(v ? `${k}=${v}` : k);
+    // containerd's NewBinaryIO: each query key, then its value, as separate arguments ("" too).
+    for (const [k, v] of uri.searchParams) args.push(k, v);
     const bin = decodeURIComponent(uri.pathname);
     logger = spawn(bin, args, {
       stdio: ['ignore', 'ignore', 'ignore', outR, errR, readyW],

@@ -406,6 +406,27 @@ export default [
     },
   },
   {
+    id: 'shim.log-binary',
+    scenario: 'ctr run --log-uri binary:///logger?k=v&flag: the logger gets stdout on fd 3, stderr on fd 4, args k v flag "", CONTAINER_ID/CONTAINER_NAMESPACE',
+    async run(t) {
+      const e = t.env;
+      const id = newId('logb');
+      t.defer(() => removeTask(e, id));
+      const out = path.join(e.tmp, `${id}.out`);
+      const logger = path.join(e.tmp, `${id}-logger.sh`);
+      // A logger as containerd's protocol has it: closing fd 5 says it is ready.
+      fs.writeFileSync(logger, `#!/bin/sh\nprintf 'args=%s|' "$@" > ${out}.args\necho "id=$CONTAINER_ID ns=$CONTAINER_NAMESPACE" >> ${out}.args\nexec 5>&-\ncat <&3 > ${out}.1 &\ncat <&4 > ${out}.2 &\nwait\n`, { mode: 0o755 });
+      const r = await e.ctr(['run', '--rm', '--log-uri', `binary://${logger}?k=v&flag`, ...rtFlags(e), CTR_IMAGE_REF, id,
+        'sh', '-c', 'echo to-out; echo to-err >&2'], { timeoutMs: 30000 });
+      t.exit(r, 0, 'ctr run --rm --log-uri binary://');
+      const got = await waitFor(() => readText(`${out}.1`)?.includes('to-out') && readText(`${out}.2`)?.includes('to-err'), { timeoutMs: 5000 });
+      t.ok(got, `logger output: stdout ${JSON.stringify(readText(`${out}.1`))}, stderr ${JSON.stringify(readText(`${out}.2`))}`);
+      const args = (readText(`${out}.args`) ?? '').trim();
+      t.eq(args, `args=k|args=v|args=flag|args=|id=${id} ns=${e.ns}`, 'logger arguments and environment');
+      return `stdout and stderr apart; ${args}`;
+    },
+  },
+  {
     id: 'shim.exec',
     scenario: 'ctr task exec: output, exit status, namespaces; exec -t; 20 quick execs each with its own status',
     async run(t) {
