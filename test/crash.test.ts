@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Sandbox, TSRUN, selected } from './helpers/tsrun';
+import { Sandbox, TSRUN, initProcesses, selected } from './helpers/tsrun';
 
 const KILLS = Number(process.env.CRASH_KILLS ?? 12);
 
@@ -47,6 +47,16 @@ async function killAfter(s: Sandbox, args: string[], delayMs: number): Promise<b
   return killed;
 }
 
+/** tsrun-init processes that were not there before and do not go away within a second. */
+async function strayInits(before: Set<number>): Promise<number[]> {
+  const deadline = Date.now() + 1000;
+  for (;;) {
+    const now = initProcesses().filter((p) => !before.has(p));
+    if (now.length === 0 || Date.now() > deadline) return now;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 function crashCase(name: string, prepare: ((s: Sandbox) => Promise<void>) | null, args: (s: Sandbox) => string[]) {
   if (!selected(name)) return;
   test(name, async () => {
@@ -59,12 +69,17 @@ function crashCase(name: string, prepare: ((s: Sandbox) => Promise<void>) | null
       assert.equal(s.leftovers(), [], 'a clean run leaves nothing');
       let killedMidway = 0;
       const found: string[] = [];
+      const initsBefore = new Set(initProcesses());
       for (let i = 0; i < KILLS; i++) {
         if (prepare) await prepare(s);
         const at = Math.floor(((i + Math.random()) / KILLS) * full * 1.2);
         if (await killAfter(s, args(s), at)) killedMidway++;
         const d = s.tsrun(['delete', '-f', s.id]);
         const left = s.leftovers();
+        // A stage 0 of tsrun-init is not in the container's cgroup and carries no marker: it
+        // must be gone too once its parent was killed (it exits when its sync socket closes).
+        const strays = await strayInits(initsBefore);
+        left.push(...strays.map((p) => `tsrun-init ${p}`));
         if (d.status !== 0 || left.length) found.push(`kill at ${at} ms: delete -f exit ${d.status} ${d.stderr.trim()}; left: ${left.join(', ')}`);
       }
       console.log(`    ${name}: ${KILLS} kills over ${full} ms (${killedMidway} landed before the command ended); ${found.length} left something`);
@@ -95,16 +110,27 @@ crashCase(
   },
   (s) => ['delete', '-f', s.id],
 );
+crashCase(
+  'exec killed at random instants: delete -f leaves nothing (no stray stage 0 either)',
+  async (s) => {
+    const r = s.tsrun(['run', '-d', '-b', s.bundle, s.id]);
+    if (r.status !== 0) throw new Error(r.stderr);
+  },
+  (s) => ['exec', s.id, 'sh', '-c', 'sleep 0.3'],
+);
 
 // Control for the detector: a create killed before delete -f, without the delete, leaves its
 // cgroups and state behind — leftovers() sees them (and the cleanup then removes them).
 if (selected('control')) {
-  test('control: without delete -f a killed create leaves something that leftovers() finds', async () => {
+  test('control: without delete -f a killed create leaves something that leftovers() and strayInits() find', async () => {
     const s = new Sandbox(['sleep', '300'], 'crashctl');
     try {
+      const before = new Set(initProcesses());
       const r = s.tsrun(['create', '-b', s.bundle, s.id]);
       assert.is(r.status, 0, r.stderr);
       assert.ok(s.leftovers().length > 0, 'a created container is seen');
+      // And the stray-init detector sees the waiting init (a tsrun-init process).
+      assert.ok((await strayInits(before)).length > 0, 'a tsrun-init process is seen');
     } finally {
       s.cleanup();
     }
