@@ -354,6 +354,36 @@ withSandbox('delete racing start never leaves a half state', ['sleep', '1000'], 
   assertClean(s);
 });
 
+withSandbox('kill racing delete -f: delete wins cleanly, kill either signals or finds nothing', ['sleep', '1000'], async (s) => {
+  for (let i = 0; i < 5; i++) {
+    const id = `${s.id}-${i}`;
+    assert.is(s.tsrun(['run', '-d', '-b', s.bundle, id]).status, 0);
+    const [kill, del] = await Promise.all([s.tsrunAsync(['kill', id, 'KILL']), s.tsrunAsync(['delete', '-f', id])]);
+    assert.is(del.status, 0, del.stderr);
+    assert.ok(kill.status === 0 || /does not exist|not running/.test(kill.stderr), `kill: ${kill.status} ${kill.stderr}`);
+    assert.is(s.tsrun(['state', id]).status, 1, 'gone after the race');
+  }
+  assertClean(s);
+});
+
+withSandbox('update racing update on different resources: neither is lost', ['sleep', '1000'], async (s) => {
+  s.config.linux.resources = { memory: { limit: 64 << 20 }, cpu: { shares: 512 } };
+  s.writeConfig();
+  assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
+  for (let i = 0; i < 6; i++) {
+    const mem = (40 + i) << 20;
+    const shares = 300 + i;
+    const [a, b] = await Promise.all([s.tsrunAsync(['update', '--memory', String(mem), s.id]), s.tsrunAsync(['update', '--cpu-share', String(shares), s.id])]);
+    assert.is(a.status, 0, a.stderr);
+    assert.is(b.status, 0, b.stderr);
+    const saved = JSON.parse(fs.readFileSync(path.join(s.root, s.id, 'state.json'), 'utf8'));
+    assert.is(saved.config.linux.resources.memory.limit, mem, `round ${i}: the memory update is recorded`);
+    assert.is(saved.config.linux.resources.cpu.shares, shares, `round ${i}: the cpu update is recorded`);
+  }
+  assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
+  assertClean(s);
+});
+
 withSandbox('a recorded pid whose start time differs is never signalled', ['sleep', '1000'], (s) => {
   assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
   const file = path.join(s.root, s.id, 'state.json');
