@@ -8,6 +8,7 @@
  * directory and the daemon checks the peer's uid): one JSON request line, one JSON answer line.
  */
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
@@ -48,6 +49,21 @@ export interface ControlResponse {
   error?: string;
   /** cleanup: the DeleteResponse protobuf, base64. */
   deleteResponse?: string;
+}
+
+/**
+ * A root-only listening unix socket at `socketPath` (a stale file there is replaced): a group's
+ * ttrpc socket, which containerd connects to as root.
+ */
+export async function listenPrivate(socketPath: string): Promise<net.Server> {
+  fs.rmSync(socketPath, { force: true });
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => resolve());
+  });
+  fs.chmodSync(socketPath, 0o600);
+  return server;
 }
 
 /** One request; null when no daemon answers (none running, or it is going away). */

@@ -13,7 +13,7 @@ import { Container } from '../container/container';
 import type { Logger } from '../container/context';
 import { errorKind } from '../container/errors';
 import { native } from '../native/addon';
-import { DEFAULT_ROOT, SHIM_STATE_FILE, callControl, controlSocketPath, type ControlRequest, type ControlResponse } from './control';
+import { DEFAULT_ROOT, SHIM_STATE_FILE, callControl, controlSocketPath, listenPrivate, type ControlRequest, type ControlResponse } from './control';
 import { EventPublisher } from './events';
 import { T, encode, timestamp } from './messages';
 import { unmountAll } from './rootfs';
@@ -137,14 +137,7 @@ export async function serveDaemon(o: DaemonOptions): Promise<void> {
     server.register('containerd.task.v2.Task', methods);
     server.register('containerd.task.v3.Task', methods);
     if (typeof target === 'string') {
-      fs.rmSync(target, { force: true });
-      const listening = net.createServer();
-      await new Promise<void>((resolve, reject) => {
-        listening.once('error', reject);
-        listening.listen(target, () => resolve());
-      });
-      fs.chmodSync(target, 0o600);
-      await server.listen(listening);
+      await server.listen(await listenPrivate(target));
     } else {
       await server.listen(target);
     }

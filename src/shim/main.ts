@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { DEFAULT_ROOT, SHIM_STATE_FILE, SOCKET_DIR, callControl, controlSocketPath } from './control';
+import { DEFAULT_ROOT, SHIM_STATE_FILE, SOCKET_DIR, callControl, controlSocketPath, listenPrivate } from './control';
 
 // Nothing of Node's may reach containerd's stdout/stderr.
 process.removeAllListeners('warning');
@@ -124,13 +124,7 @@ async function start(f: Flags): Promise<void> {
 
 /** ...or a new daemon, with the group's listening socket: listening before `start` prints. */
 async function spawnDaemon(f: Flags, bundle: string, socketPath: string): Promise<void> {
-  fs.rmSync(socketPath, { force: true });
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => resolve());
-  });
-  fs.chmodSync(socketPath, 0o600);
+  const server = await listenPrivate(socketPath);
   const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
   const args = process.argv.slice(2).filter((a) => a !== 'start');
   const daemon = spawn(process.execPath, [...process.execArgv, process.argv[1], ...args], {
