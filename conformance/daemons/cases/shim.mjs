@@ -427,6 +427,23 @@ export default [
     },
   },
   {
+    id: 'shim.sigpipe',
+    scenario: 'the container process does not inherit an ignored SIGPIPE (or any signal mask) from the shim',
+    async run(t) {
+      const e = t.env;
+      const id = newId('sigp');
+      t.defer(() => removeTask(e, id));
+      const r = await e.ctr(['run', '--rm', ...rtFlags(e), CTR_IMAGE_REF, id, 'sh', '-c', 'grep -E "^Sig(Ign|Blk):" /proc/self/status'], { timeoutMs: 30000 });
+      t.exit(r, 0, 'ctr run --rm');
+      const ign = BigInt('0x' + (/SigIgn:\s*([0-9a-f]+)/.exec(r.stdout)?.[1] ?? 'ffffffffffffffff'));
+      const blk = BigInt('0x' + (/SigBlk:\s*([0-9a-f]+)/.exec(r.stdout)?.[1] ?? 'ffffffffffffffff'));
+      // Bit n-1 is signal n: SIGPIPE is 13.
+      t.ok((ign & (1n << 12n)) === 0n, `SIGPIPE is ignored in the container: ${r.stdout.trim()}`);
+      t.ok(blk === 0n, `signals blocked in the container: ${r.stdout.trim()}`);
+      return r.stdout.trim().replace(/\n/g, ' ');
+    },
+  },
+  {
     id: 'shim.exec',
     scenario: 'ctr task exec: output, exit status, namespaces; exec -t; 20 quick execs each with its own status',
     async run(t) {
