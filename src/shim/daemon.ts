@@ -88,6 +88,8 @@ export interface DaemonOptions {
   /** The first group's listening socket, inherited from `start`. */
   listenFd: number;
   socketPath: string;
+  /** How long the daemon stays once it serves nothing (0: it exits at once). */
+  lingerMs: number;
 }
 
 export async function serveDaemon(o: DaemonOptions): Promise<void> {
@@ -104,11 +106,18 @@ export async function serveDaemon(o: DaemonOptions): Promise<void> {
   const controlPath = controlSocketPath(o.containerdAddress);
   let control: net.Server | null = null;
 
+  // Idle, the daemon waits a moment before it exits: containers that come and go (ctr run --rm
+  // in a loop, a pod's restarts) then pay no engine start-up and run on warm code.
+  let lingering: NodeJS.Timeout | null = null;
   const exitIfIdle = async () => {
     if (groups.size > 0 || exiting) return;
-    exiting = true;
-    control?.close(); // unlinks the control socket it bound
-    process.exit(0);
+    if (lingering) clearTimeout(lingering);
+    lingering = setTimeout(() => {
+      if (groups.size > 0) return;
+      exiting = true;
+      control?.close(); // unlinks the control socket it bound
+      process.exit(0);
+    }, o.lingerMs);
   };
 
   const addGroup = async (target: number | string, namespace: string, groupBundle: string, debug: boolean, ttrpcAddress: string) => {
@@ -148,6 +157,8 @@ export async function serveDaemon(o: DaemonOptions): Promise<void> {
   const handle = async (req: ControlRequest): Promise<ControlResponse> => {
     if (exiting) return { error: 'shim daemon is exiting' };
     if (req.op === 'serve') {
+      if (lingering) clearTimeout(lingering);
+      lingering = null;
       if (!groups.has(req.socket)) await addGroup(req.socket, req.namespace, req.bundle, req.debug, req.ttrpcAddress);
       return {};
     }

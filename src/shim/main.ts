@@ -29,6 +29,8 @@ const VERSION = typeof __TSRUN_VERSION__ === 'string' ? __TSRUN_VERSION__ : 'dev
 
 /** The daemon's first listening socket, passed by `start`. */
 const LISTEN_FD = 3;
+/** How long an idle daemon waits for the next container before it exits (TSRUN_SHIM_LINGER_MS). */
+const DEFAULT_LINGER_MS = 3000;
 
 interface Flags {
   namespace: string;
@@ -193,7 +195,8 @@ async function main(): Promise<void> {
       return deleteAction(f);
     case '': {
       const d = await import('./daemon');
-      return d.serveDaemon({ containerdAddress: f.address, namespace: f.namespace, id: f.id, debug: f.debug, listenFd: LISTEN_FD, socketPath: process.env.TSRUN_SHIM_SOCKET ?? '' });
+      const linger = Number(process.env.TSRUN_SHIM_LINGER_MS ?? DEFAULT_LINGER_MS);
+      return d.serveDaemon({ containerdAddress: f.address, namespace: f.namespace, id: f.id, debug: f.debug, listenFd: LISTEN_FD, socketPath: process.env.TSRUN_SHIM_SOCKET ?? '', lingerMs: Number.isFinite(linger) && linger >= 0 ? linger : DEFAULT_LINGER_MS });
     }
     default:
       throw new Error(`unknown action ${JSON.stringify(f.action)}`);
