@@ -121,7 +121,8 @@ async function main() {
         await sleep(500);
         const shims = procs().filter((p) => {
           const a = cmdline(p);
-          return a.some((x) => x.endsWith(path.basename(bin))) && a.includes(env.ctrdSock);
+          // The Node daemon runs bin/.containerd-shim-tsrun-v2.js (the binary is its native front door).
+          return a.some((x) => path.basename(x).replace(/^\.|\.js$/g, '') === path.basename(bin)) && a.includes(env.ctrdSock);
         });
         const stage0 = procs().filter((p) => comm(p).startsWith('memfd:tsrun-ini') && shims.includes(ppid(p)));
         const kb = shims.reduce((s, p) => s + pss(p), 0) + stage0.reduce((s, p) => s + pss(p), 0);
