@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Sandbox, TSRUN, cgroupDirsNamed } from './helpers/tsrun';
+import { Sandbox, TSRUN, cgroupDirsNamed, waitFor } from './helpers/tsrun';
 
 function sandbox(name: string, args: string[], body: (s: Sandbox) => void | Promise<void>) {
   test(name, async () => {
@@ -70,6 +70,44 @@ sandbox('tmpcopyup: the tmpfs starts with a copy of what it covers (files, modes
   s.writeConfig();
   const empty = s.tsrun(['run', '-b', s.bundle, s.id]);
   assert.match(empty.stderr, /can't open '\/data\/sub\/f'/);
+});
+
+sandbox('stdio: the host\'s /dev/null becomes the container\'s own, read-write; a pipe belongs to the process\'s uid (echo > /dev/stdout works as non-root)', ['sh', '-c', 'stat -L -c "%d:%i" /proc/self/fd/0 /dev/null; echo x >&0 && echo stdin-writable'], async (s) => {
+  // stdin: the host's /dev/null opened read-only, handed to `create` as conmon does (the
+  // container gets the runtime's stdio; a foreground `runc run` would put its own pipes there).
+  const ro = fs.openSync('/dev/null', 'r');
+  const outFile = path.join(s.dir, 'stdio.out');
+  const out = fs.openSync(outFile, 'w');
+  try {
+    const c = spawnSync(TSRUN, ['--root', s.root, 'create', '-b', s.bundle, s.id], { stdio: [ro, out, out], timeout: 30_000 });
+    assert.is(c.status, 0, fs.readFileSync(outFile, 'utf8'));
+  } finally {
+    fs.closeSync(ro);
+    fs.closeSync(out);
+  }
+  assert.is(s.tsrun(['start', s.id]).status, 0);
+  await waitFor(() => s.state().status === 'stopped', 10_000, 'the container to finish');
+  const [fd0, devNull, w] = fs.readFileSync(outFile, 'utf8').trim().split('\n');
+  assert.is(fd0, devNull, 'fd 0 is the container\'s /dev/null');
+  assert.is(w, 'stdin-writable');
+  assert.is(s.tsrun(['delete', s.id]).status, 0);
+  // A non-root process writes to /dev/stdout when stdout is a pipe made by root outside.
+  s.config.process.user = { uid: 1000, gid: 1000 };
+  s.config.process.args = ['sh', '-c', 'echo via-dev-stdout > /dev/stdout'];
+  s.writeConfig();
+  const p = spawnSync('sh', ['-c', `${TSRUN} --root ${s.root} run -b ${s.bundle} ${s.id} | cat`], { encoding: 'utf8', timeout: 30_000 });
+  assert.is(p.stdout, 'via-dev-stdout\n', p.stderr);
+});
+
+sandbox('a tmpfs without mode= over an existing directory keeps that directory\'s mode; over a new one it is 1777', ['sh', '-c', 'stat -c %a /run /fresh'], (s) => {
+  fs.mkdirSync(path.join(s.bundle, 'rootfs/run'), { recursive: true });
+  fs.chmodSync(path.join(s.bundle, 'rootfs/run'), 0o755);
+  s.config.mounts.push({ destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid'] });
+  s.config.mounts.push({ destination: '/fresh', type: 'tmpfs', source: 'tmpfs', options: ['nosuid'] });
+  s.writeConfig();
+  const r = s.tsrun(['run', '-b', s.bundle, s.id]);
+  assert.is(r.status, 0, r.stderr);
+  assert.is(r.stdout, '755\n1777\n');
 });
 
 sandbox('a missing process.cwd is created inside the rootfs, also with a read-only root', ['pwd'], (s) => {
@@ -272,7 +310,8 @@ sandbox('exec -t in the foreground without --console-socket: a pty proxied to ou
   assert.match(e.stdout, /^\/dev\/pts\/\d+\r?\n/);
   const u = s.tsrun(['exec', '-t', '-u', '1000:1000', s.id, 'sh', '-c', 'stat -c "%u %g" $(tty)']);
   assert.is(u.status, 0, u.stderr);
-  assert.is(u.stdout.trim(), '1000 1000');
+  // runc's fixStdioPermissions: the uid is the process's, the group stays devpts' gid=5.
+  assert.is(u.stdout.trim(), '1000 5');
   // Control: without -t there is no terminal.
   const n = s.tsrun(['exec', s.id, 'sh', '-c', 'tty || true']);
   assert.match(n.stdout, /not a tty/);

@@ -36,6 +36,11 @@ test('user namespace: create/start/exec/pause/resume/kill/delete, uid 0 inside i
     const e = s.tsrun(['exec', s.id, 'sh', '-c', 'id -u; cat /proc/self/uid_map']);
     assert.is(e.status, 0, e.stderr);
     assert.match(e.stdout, /^0\n\s*0\s+100000\s+65536/);
+    // The IPC namespace is the container root's (created inside the user namespace, as runc):
+    // its mqueue filesystem is root's inside, so root can chmod it (podman does).
+    const mq = s.tsrun(['exec', s.id, 'sh', '-c', 'stat -c "%u:%g" /dev/mqueue; chmod 1777 /dev/mqueue && echo chmod-ok']);
+    assert.is(mq.status, 0, mq.stderr);
+    assert.match(mq.stdout, /^0:\d+\nchmod-ok\n$/);
     assert.is(s.tsrun(['pause', s.id]).status, 0);
     assert.is(s.state().status, 'paused');
     assert.is(s.tsrun(['resume', s.id]).status, 0);

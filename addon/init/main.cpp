@@ -7,6 +7,7 @@
 #include <string.h>
 #include <linux/nsfs.h>
 #include <limits.h>
+#include <sys/sysmacros.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -141,6 +142,9 @@ std::string plan_state(const JValue &plan, pid_t host_pid) {
 // Whether the plan gives the container a mount namespace (new or joined); set by stage 0 before
 // the clone, so the container init has it too.
 bool g_own_mount_ns = true;
+// A new IPC namespace together with a new user namespace: the container init unshares it once it
+// is root in the user namespace (see container_init).
+bool g_late_ipc_ns = false;
 
 // The rootfs path, resolved (no mounts: a container without a mount namespace of its own).
 std::string real_rootfs(const JValue &plan) {
@@ -148,6 +152,34 @@ std::string real_rootfs(const JValue &plan) {
   std::string in = pstr(plan, "rootfs");
   if (!realpath(in.c_str(), real)) die_err(errno, strf("rootfs %s", in.c_str()));
   return real;
+}
+
+// runc's reopenDevNull: stdio that is the host's /dev/null (as conmon and others hand it over,
+// often read-only) becomes the container's own /dev/null, read-write, so `echo >&0` works as it
+// would on a real /dev/null and no fd of the host's devtmpfs stays open in the container.
+void reopen_dev_null() {
+  struct stat null_st;
+  bool have = false;
+  for (int fd = 0; fd <= 2; fd++) {
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3)) continue;
+    if (!have) {
+      int n = open("/dev/null", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+      if (n < 0) return;  // a container without /dev/null keeps what it was given
+      if (fstat(n, &null_st) < 0 || !S_ISCHR(null_st.st_mode) || null_st.st_rdev != makedev(1, 3)) {
+        close(n);
+        return;  // not the real device: never make that the process's stdio
+      }
+      close(n);
+      have = true;
+    }
+    if (st.st_dev == null_st.st_dev && st.st_ino == null_st.st_ino) continue;  // already the container's
+    int n = open("/dev/null", O_RDWR | O_NOFOLLOW);
+    if (n < 0) continue;
+    struct stat nst;
+    if (fstat(n, &nst) == 0 && S_ISCHR(nst.st_mode) && nst.st_rdev == makedev(1, 3) && n != fd) dup2(n, fd);
+    if (n != fd) close(n);
+  }
 }
 
 // What the forked child tells stage 0 through the status pipe.
@@ -443,6 +475,10 @@ void make_cwd(const std::string &cwd) {
     if (setresgid(0, 0, 0) < 0) die_err(errno, "setresgid 0");
     if (setresuid(0, 0, 0) < 0) die_err(errno, "setresuid 0");
   }
+  // The IPC namespace's mqueue filesystem belongs to whoever creates the namespace: created here,
+  // as root of the new user namespace (runc's order), /dev/mqueue is the container root's, not
+  // the host root's.
+  if (g_late_ipc_ns && unshare(CLONE_NEWIPC) < 0) die_err(errno, "unshare ipc namespace");
   // Device modes and created mount points must be exactly what the plan says.
   mode_t old_umask = umask(0);
   const JValue &hn = req(plan, "hostname");
@@ -488,6 +524,7 @@ void make_cwd(const std::string &cwd) {
     if (chroot(".") < 0) die_err(errno, "chroot .");
     if (chdir("/") < 0) die_err(errno, "chdir /");
   }
+  reopen_dev_null();
   // runc: a missing cwd is created (we are inside the new root), before / may turn read-only.
   make_cwd(pstr(proc, "cwd"));
   finish_rootfs(plan);
@@ -572,6 +609,10 @@ void make_cwd(const std::string &cwd) {
   bool new_mount_ns = (clone_flags & CLONE_NEWNS) && binds > 0;
   bool new_cgroup_ns = clone_flags & CLONE_NEWCGROUP;
   clone_flags &= ~CLONE_NEWCGROUP;
+  if ((clone_flags & CLONE_NEWUSER) && (clone_flags & CLONE_NEWIPC)) {
+    clone_flags &= ~CLONE_NEWIPC;
+    g_late_ipc_ns = true;
+  }
   std::vector<int> bind_sources;
   if (!(clone_flags & CLONE_NEWNS)) bind_sources = open_bind_sources(plan);
   int sources[2] = {-1, -1};

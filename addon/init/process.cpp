@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -181,9 +182,8 @@ void setup_terminal(const JValue &proc, int console_fd, bool bind_dev_console) {
   // /dev/pts, and a name looked up there could be any file it placed.
   int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (slave < 0) die_err(errno, strf("open %s", name.c_str()));
-  // The process's own terminal (runc: the slave belongs to the process's uid and gid, so that
-  // a non-root process can chmod it, and tools like `mesg`/`script` work).
-  if (fchown(slave, (uid_t)pint(proc, "uid"), (gid_t)pint(proc, "gid")) < 0 && errno != EINVAL) die_err(errno, strf("chown %s", name.c_str()));
+  // The process's own terminal: its uid, as all of its stdio (fix_stdio_owner); the group stays
+  // devpts' gid= option ("tty" for podman), as runc leaves it.
   int w = (int)pint(proc, "consoleWidth"), h = (int)pint(proc, "consoleHeight");
   if (w > 0 || h > 0) {
     struct winsize ws;
@@ -278,8 +278,23 @@ void run_hooks(const JValue &hooks, const std::string &state, const char *phase,
   }
 }
 
+// runc's fixStdioPermissions: stdio made outside the container (pipes, a pty, a file) belongs to
+// the process's uid, so that a non-root process can reopen /dev/stdout or chmod its terminal.
+// Only the uid: the group stays (devpts' gid=, a log file's). /dev/null is never touched, and
+// what cannot be changed (an owner not mapped in a user namespace, a read-only fs) is left.
+static void fix_stdio_owner(uid_t uid) {
+  for (int fd = 0; fd <= 2; fd++) {
+    struct stat st;
+    if (fstat(fd, &st) < 0) continue;
+    if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)) continue;
+    if (st.st_uid == uid) continue;
+    if (fchown(fd, uid, (gid_t)-1) < 0 && errno != EINVAL && errno != EPERM && errno != EROFS) die_err(errno, strf("chown fd %d", fd));
+  }
+}
+
 void prepare_process(const JValue &proc, int listener_fd, pid_t host_pid) {
   unsigned preserve = (unsigned)pint(proc, "preserveFds");
+  fix_stdio_owner((uid_t)pint(proc, "uid"));
   // CVE-2024-21626: no fd of ours (or leaked to us) may reach the container process. CLOEXEC
   // rather than close: the seccomp listener socket is still needed below.
   if (syscall(SYS_close_range, 3 + preserve, ~0U, CLOSE_RANGE_CLOEXEC) < 0) die_err(errno, "close_range");

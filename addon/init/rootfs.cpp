@@ -363,8 +363,21 @@ void mount_step(int rootfd, const JValue &step, int source_fd) {
   }
   // Checked on the path as written (before anything is created), then on where it resolved to.
   check_proc_mount(rootfd, -1, dest, source, fstype);
+  // runc: a tmpfs without mode= over a directory that exists gets that directory's mode (a tmpfs
+  // over /run of an image stays 0755, not tmpfs' 1777). Read before anything is created, and only
+  // used if the directory the mount lands on is that same one.
+  struct stat covered_st;
+  bool keep_mode = false;
+  if (!bind && fstype == "tmpfs" && ("," + data).find(",mode=") == std::string::npos) {
+    Fd before(resolve(rootfd, dest, kNoCreate));
+    keep_mode = before.fd >= 0 && fstat(before.fd, &covered_st) == 0 && S_ISDIR(covered_st.st_mode);
+  }
   Fd target(resolve(rootfd, dest, bind && !is_dir ? kCreateFile : kCreateDirs));
   if (target.fd < 0) die_err(errno, what);
+  if (keep_mode) {
+    struct stat now;
+    keep_mode = fstat(target.fd, &now) == 0 && now.st_dev == covered_st.st_dev && now.st_ino == covered_st.st_ino;
+  }
   check_proc_mount(rootfd, target.fd, dest, source, fstype);
   std::vector<JValue> props = parr(step, "propagation");
   uint64_t attr_set = (uint64_t)pint(step, "recursiveAttrSet");
@@ -409,6 +422,12 @@ void mount_step(int rootfd, const JValue &step, int source_fd) {
     if (mount(source.c_str(), fdpath(target.fd).c_str(), fstype.empty() ? nullptr : fstype.c_str(), flags,
               data.empty() ? nullptr : data.c_str()) < 0)
       die_err(errno, what);
+    if (keep_mode) {
+      Fd top(resolve(rootfd, dest, kNoCreate));
+      if (top.fd < 0) die_err(errno, what);
+      Fd dir(openat(top.fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (dir.fd < 0 || fchmod(dir.fd, covered_st.st_mode & 07777) < 0) die_err(errno, strf("chmod %s", dest.c_str()));
+    }
     if (copy_up) {
       Fd fresh(resolve(rootfd, dest, kNoCreate));
       if (fresh.fd < 0) die_err(errno, strf("tmpcopyup %s", dest.c_str()));

@@ -99,7 +99,11 @@ function writeFileRaw(file: string, value: string): void {
 
 export function writeCgroupFile(file: string, value: string): void {
   if (journal && !journal.some((j) => j.file === file)) {
-    const before = readOptional(file)?.trim();
+    let before: string | undefined;
+    try {
+      // Write-only files (devices.allow/deny, cgroup.kill…) cannot be read: nothing to restore.
+      before = readOptional(file)?.trim();
+    } catch {}
     if (before !== undefined && before !== '' && !before.includes('\n')) journal.push({ file, before });
   }
   let fd: number;
