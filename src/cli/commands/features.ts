@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { action, type GlobalArgs } from '../context';
+import { action, writeStdout, type GlobalArgs } from '../context';
 
 const command: CommandModule<any, any> = {
   command: 'features',
@@ -7,7 +7,7 @@ const command: CommandModule<any, any> = {
   builder: (y) => y,
   handler: action<GlobalArgs>(async () => {
     const { featuresDocument } = await import('../../container/features');
-    process.stdout.write(JSON.stringify(featuresDocument(), null, '    ') + '\n');
+    writeStdout(JSON.stringify(featuresDocument(), null, '    ') + '\n');
   }),
 };
 export default command;

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { action, type GlobalArgs } from '../context';
+import { action, writeStdout, type GlobalArgs } from '../context';
 
 interface ListArgs extends GlobalArgs {
   format: 'table' | 'json';
@@ -24,13 +24,13 @@ const command: CommandModule<any, any> = {
     const { listContainers } = await import('../../container/lifecycle');
     const list = listContainers(ctx);
     if (argv.quiet) {
-      for (const c of list) process.stdout.write(c.id + '\n');
+      writeStdout(list.map((c) => c.id + '\n').join(''));
     } else if (argv.format === 'json') {
-      process.stdout.write(JSON.stringify(list.length ? list : null) + '\n');
+      writeStdout(JSON.stringify(list.length ? list : null) + '\n');
     } else {
       const rows = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER']];
       for (const c of list) rows.push([c.id, String(c.pid), c.status, c.bundle, c.created, c.owner || 'root']);
-      process.stdout.write(table(rows));
+      writeStdout(table(rows));
     }
   }),
 };

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import type { CommandModule } from 'yargs';
 import { action, type GlobalArgs } from '../context';
 
@@ -39,6 +38,7 @@ const command: CommandModule<any, any> = {
     const { loadContainer } = await import('../../container/lifecycle');
     const { loadCgroupManager } = await import('../../cgroups');
     const { RuntimeError } = await import('../../container/errors');
+    const { spawnSync } = await import('node:child_process');
     const saved = loadContainer(ctx.root, argv.id);
     const pids = saved.cgroup ? loadCgroupManager(saved.cgroup).pids() : [];
     if (argv.format === 'json') {

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { action, type GlobalArgs } from '../context';
+import { action, writeStdout, type GlobalArgs } from '../context';
 
 interface IdArgs extends GlobalArgs {
   id: string;
@@ -12,7 +12,7 @@ const command: CommandModule<any, any> = {
   handler: action<IdArgs>(async (argv, ctx) => {
     const { containerState } = await import('../../container/lifecycle');
     // runc prints the state indented with two spaces.
-    process.stdout.write(JSON.stringify(containerState(ctx, argv.id), null, 2) + '\n');
+    writeStdout(JSON.stringify(containerState(ctx, argv.id), null, 2) + '\n');
   }),
 };
 export default command;
