@@ -2,14 +2,15 @@
 // The runc contract as the real daemons use it: a private containerd (containerd-shim-runc-v2
 // with --runc-binary) and a private dockerd (runtimes entry in daemon.json) drive the runtime
 // under test through their normal paths; the shim.* cases drive the containerd runtime-v2 shim
-// under test (`ctr run --runtime <abs path>`) on the same containerd.
+// under test (`ctr run --runtime <abs path>`) on the same containerd; the podman.* cases drive
+// the runtime through a private podman 4.3 and conmon (`podman --runtime <abs path>`).
 //
 //   RUNTIME=/usr/sbin/runc node conformance/daemons/run.mjs [--filter <substring>]... [--list]
 //   SHIM=/usr/bin/containerd-shim-runc-v2 node conformance/daemons/run.mjs --filter shim.
 //
 // Without RUNTIME it tests <repo>/bin/tsrun, without SHIM <repo>/bin/containerd-shim-tsrun-v2.
-// Needs root. Installs containerd, docker.io, tini
-// and bsdutils with apt-get if they are missing. Prints `ID RESULT scenario detail` rows and
+// Needs root. Installs containerd, docker.io, tini,
+// bsdutils and podman with apt-get if they are missing. Prints `ID RESULT scenario detail` rows and
 // `N passed, N failed[, N skipped]`; exit status 1 if anything failed, 2 if it could not start.
 
 import fs from 'node:fs';
@@ -17,11 +18,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Env, ensurePackages } from './lib/daemons.mjs';
+import { Podman } from './lib/podman.mjs';
 import { buildImage, IMAGE_REF } from './lib/image.mjs';
 import { run, short } from './lib/proc.mjs';
 import ctrCases from './cases/containerd.mjs';
 import dockerCases from './cases/docker.mjs';
 import shimCases from './cases/shim.mjs';
+import podmanCases from './cases/podman.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
@@ -39,7 +42,7 @@ for (let i = 0; i < argv.length; i++) {
   else if (a.startsWith('--filter=')) filters.push(a.slice(9));
   else if (a === '--list') listOnly = true;
   else {
-    console.log('usage: [RUNTIME=/path/to/runtime] [SHIM=/path/to/containerd-shim] [DOCKER=docker-client] node conformance/daemons/run.mjs [--filter <substring>]... [--list]');
+    console.log('usage: [RUNTIME=/path/to/runtime] [SHIM=/path/to/containerd-shim] [DOCKER=docker-client] [PODMAN=podman] node conformance/daemons/run.mjs [--filter <substring>]... [--list]');
     process.exit(a === '-h' || a === '--help' ? 0 : 2);
   }
 }
@@ -49,6 +52,7 @@ const all = [
   ...dockerCases.map((c) => ({ ...c, daemon: 'dockerd' })),
   // The shim cases need containerd and the shim binary, not the runtime.
   ...shimCases.map((c) => ({ ...c, daemon: 'containerd', needs: 'shim' })),
+  ...podmanCases.map((c) => ({ ...c, daemon: 'podman' })),
 ];
 const ids = new Set();
 for (const c of all) {
@@ -113,9 +117,15 @@ class Ctx {
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsd-'));
 const tag = `tsrunconf${process.pid}`;
 const env = new Env({ tmp, tag, runtime, shim, log });
+// podman's cleanup (its containers, conmon, the runtime's state, podman's global files) first;
+// Env's then unmounts, kills and removes what is left under the temp dir and our cgroups.
+env.podman = new Podman({ tmp, tag, runtime, log });
 
 let cleaning = null;
-const cleanupOnce = () => (cleaning ??= env.cleanup().catch((e) => log(`cleanup failed: ${e.stack}`)));
+const cleanupOnce = () => (cleaning ??= (async () => {
+  try { await env.podman.cleanup(); } catch (e) { log(`podman cleanup failed: ${e.stack}`); }
+  await env.cleanup();
+})().catch((e) => log(`cleanup failed: ${e.stack}`)));
 let interrupted = null;
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, async () => {
@@ -147,24 +157,27 @@ const started = Date.now();
 let exitCode = 0;
 try {
   const inst = await ensurePackages(log);
-  const setup = { containerd: null, dockerd: null, shim: null }; // null = up; string = why not
+  const setup = { containerd: null, dockerd: null, shim: null, podman: null }; // null = up; string = why not
   // A missing shim binary fails the shim cases (the thing under test is not there), the rest run.
   if (needShim && !fs.existsSync(shim)) setup.shim = `shim binary ${shim} does not exist (set SHIM=/abs/path/to/containerd-shim-…-v2)`;
   if (!inst.ok) {
-    setup.containerd = setup.dockerd = `skipped: ${inst.reason}`;
+    setup.containerd = setup.dockerd = setup.podman = `skipped: ${inst.reason}`;
   } else {
     const img = await buildImage(path.join(tmp, 'image'));
     const needCtr = selected.some((c) => c.daemon === 'containerd');
     const needDocker = selected.some((c) => c.daemon === 'dockerd');
-    // dockerd uses the private containerd too, so containerd starts whenever anything runs.
-    try {
-      await env.startContainerd();
-      if (needCtr) {
-        const r = await env.ctr(['image', 'import', img.archive], { timeoutMs: 60000 });
-        if (r.code !== 0) setup.containerd = `ctr image import failed: ${short(r.stderr)}`;
+    const needPodman = selected.some((c) => c.daemon === 'podman');
+    // dockerd uses the private containerd too; podman needs neither.
+    if (needCtr || needDocker) {
+      try {
+        await env.startContainerd();
+        if (needCtr) {
+          const r = await env.ctr(['image', 'import', img.archive], { timeoutMs: 60000 });
+          if (r.code !== 0) setup.containerd = `ctr image import failed: ${short(r.stderr)}`;
+        }
+      } catch (e) {
+        setup.containerd = e.message;
       }
-    } catch (e) {
-      setup.containerd = e.message;
     }
     if (needDocker) {
       if (!env.containerd || env.containerd.exitCode !== null) setup.dockerd = `containerd is not running: ${setup.containerd}`;
@@ -178,9 +191,17 @@ try {
         }
       }
     }
+    if (needPodman) {
+      try {
+        await env.podman.start(img.archive);
+      } catch (e) {
+        setup.podman = e.message;
+      }
+    }
     const versions = [
-      (await run(['containerd', '--version'])).stdout.trim(),
+      env.containerd ? (await run(['containerd', '--version'])).stdout.trim() : '',
       env.dockerd ? `dockerd ${(await env.docker(['version', '--format', '{{.Server.Version}} (client {{.Client.Version}})'])).stdout.trim()}` : '',
+      needPodman && !setup.podman ? await env.podman.version() : '',
       needRuntime ? `runtime ${runtime}: ${(await run([runtime, '--version'])).stdout.trim().split('\n')[0]}` : '',
       // containerd's shims answer -v with their version; one that does not still gets tested.
       needShim && !setup.shim ? `shim ${shim}: ${short((await run([shim, '-v'], { timeoutMs: 5000 })).stdout.trim().split('\n').slice(0, 2).join(' '), 120) || '(no -v output)'}` : '',

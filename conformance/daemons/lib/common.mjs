@@ -8,8 +8,8 @@ export const shq = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
 
 // Runs argv under a fresh pseudo-terminal: `script -qec CMD /dev/null` makes a pty, runs CMD
 // with it as its controlling terminal and stdio, and (-e) exits with CMD's status.
-export function underPty(argv, env, timeoutMs = 30000) {
-  return run(['script', '-qec', argv.map(shq).join(' '), '/dev/null'], { env, timeoutMs });
+export function underPty(argv, env, timeoutMs = 30000, cwd = undefined) {
+  return run(['script', '-qec', argv.map(shq).join(' '), '/dev/null'], { env, timeoutMs, cwd });
 }
 
 // The container writes an ever-increasing counter to this file; we read it from the host

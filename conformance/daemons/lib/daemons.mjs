@@ -16,6 +16,9 @@ const PACKAGES = [
   ['/usr/bin/docker-init', 'tini'],
   // script(1) gives `run -t` and `exec -t` a real pseudo-terminal.
   ['/usr/bin/script', 'bsdutils'],
+  // The podman.* cases: podman 4.3 drives the runtime through conmon (a dependency).
+  ['/usr/bin/podman', 'podman'],
+  ['/usr/bin/conmon', 'conmon'],
 ];
 
 export async function ensurePackages(log) {
@@ -265,7 +268,7 @@ export function tail(file, n = 5) {
   return s.trim().split('\n').slice(-n).join(' | ');
 }
 
-function mountPoints() {
+export function mountPoints() {
   const s = readText('/proc/self/mountinfo') ?? '';
   return s.split('\n').filter(Boolean).map((l) => l.split(' ')[4].replace(/\\040/g, ' '));
 }

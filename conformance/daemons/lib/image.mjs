@@ -28,6 +28,9 @@ export async function buildImage(dir, busybox = '/bin/busybox') {
   }
   fs.writeFileSync(path.join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
   fs.writeFileSync(path.join(rootfs, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
+  // For podman's tmpfs mounts with tmpcopyup (--read-only, --tmpfs /run, systemd mode): a file
+  // the tmpfs over /run must show if the image's content was copied up into it.
+  fs.writeFileSync(path.join(rootfs, 'run', 'tsrunconf-copyup'), 'copied-up\n');
 
   const arch = path.join(dir, 'archive');
   fs.mkdirSync(arch);
