@@ -7,6 +7,12 @@
 import type { LinuxDeviceCgroup } from './types';
 import { CgroupError } from './util';
 
+/**
+ * Order of device types. Plain comparison: the first String#localeCompare in a process builds an
+ * ICU collator (12 ms here), and the types are single ASCII letters.
+ */
+const byType = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 export interface DeviceRule {
   /** 'a' | 'b' | 'c' */
   type: 'a' | 'b' | 'c';
@@ -223,7 +229,7 @@ export class DeviceEmulator {
   }
 
   private ordered(): { meta: Meta; acc: number }[] {
-    return [...this.rules.values()].sort((a, b) => a.meta.major - b.meta.major || a.meta.minor - b.meta.minor || a.meta.type.localeCompare(b.meta.type));
+    return [...this.rules.values()].sort((a, b) => a.meta.major - b.meta.major || a.meta.minor - b.meta.minor || byType(a.meta.type, b.meta.type));
   }
 
   /**
@@ -241,7 +247,7 @@ export class DeviceEmulator {
       out.push({ type: 'a', major: -1, minor: -1, access: 'rwm', allow: target.defaultAllow });
       old = new Map();
     }
-    const oldSorted = [...old.values()].sort((a, b) => a.meta.major - b.meta.major || a.meta.minor - b.meta.minor || a.meta.type.localeCompare(b.meta.type));
+    const oldSorted = [...old.values()].sort((a, b) => a.meta.major - b.meta.major || a.meta.minor - b.meta.minor || byType(a.meta.type, b.meta.type));
     for (const { meta, acc } of oldSorted) {
       const dropped = acc & ~(target.rules.get(metaKey(meta))?.acc ?? 0);
       if (dropped) out.push(rule(meta, dropped, target.defaultAllow));
