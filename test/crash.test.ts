@@ -62,11 +62,15 @@ function crashCase(name: string, prepare: ((s: Sandbox) => Promise<void>) | null
   test(name, async () => {
     const s = new Sandbox(['sleep', '300'], 'crash');
     try {
-      // How long the command takes when left alone: the kills are spread over all of it.
-      if (prepare) await prepare(s);
-      const full = await timed(s, args(s));
-      assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
-      assert.equal(s.leftovers(), [], 'a clean run leaves nothing');
+      // How long the command takes when left alone: the kills are spread over all of it. Twice,
+      // the shorter: a first, cold run (caches, the VM) would spread the kills past the end.
+      let full = Infinity;
+      for (let r = 0; r < 2; r++) {
+        if (prepare) await prepare(s);
+        full = Math.min(full, await timed(s, args(s)));
+        assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
+        assert.equal(s.leftovers(), [], 'a clean run leaves nothing');
+      }
       let killedMidway = 0;
       const found: string[] = [];
       const initsBefore = new Set(initProcesses());
