@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makeBundle } from './bundle.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TSRUN = process.env.TSRUN_BIN ?? path.join(repo, 'bin/tsrun');
@@ -28,13 +29,7 @@ if (!fs.existsSync(RUNC)) {
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-bench-'));
 const bundle = path.join(work, 'bundle');
 const rootfs = path.join(bundle, 'rootfs');
-fs.mkdirSync(path.join(rootfs, 'bin'), { recursive: true });
-for (const d of ['proc', 'dev', 'sys', 'tmp']) fs.mkdirSync(path.join(rootfs, d));
-fs.copyFileSync('/bin/busybox', path.join(rootfs, 'bin/busybox'));
-fs.chmodSync(path.join(rootfs, 'bin/busybox'), 0o755);
-for (const a of ['sh', 'true', 'sleep']) fs.symlinkSync('busybox', path.join(rootfs, 'bin', a));
-execFileSync(RUNC, ['spec'], { cwd: bundle });
-const cfg = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8'));
+const cfg = makeBundle(bundle, RUNC, ['sh', 'true', 'sleep']);
 cfg.process.terminal = false;
 cfg.process.args = ['true'];
 cfg.root.readonly = true;

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { CTR_IMAGE_REF } from '../lib/image.mjs';
 import { waitFor, pidAlive, nsLink, cmdline, short, sleep, children } from '../lib/proc.mjs';
-import { underPty, COUNTER_CMD, counter, counterFrozen, freezerState, runtimeState, exists, cgroupDirs } from '../lib/common.mjs';
+import { underPty, COUNTER_CMD, counter, counterFrozen, freezerState, runtimeState, exists, cgroupDirs, ctrTasks } from '../lib/common.mjs';
 
 const rtFlags = (e) => ['--runc-binary', e.runtime, '--runc-root', e.runcRoot];
 // The shim runs the runtime with --root <runc-root>/<namespace>.
@@ -16,16 +16,7 @@ const cgPath = (e, id) => `/${e.ns}/${id}`;
 let seq = 0;
 const newId = (name) => `${name}-${++seq}`;
 
-// `ctr task ls` → { id: { pid, status } }
-async function tasks(e) {
-  const r = await e.ctr(['task', 'ls'], { timeoutMs: 10000 });
-  const out = {};
-  for (const line of r.stdout.split('\n').slice(1)) {
-    const [id, pid, status] = line.trim().split(/\s+/);
-    if (id) out[id] = { pid: Number(pid), status };
-  }
-  return out;
-}
+const tasks = ctrTasks;
 
 async function removeTask(e, id) {
   await e.ctr(['task', 'kill', '-s', 'SIGKILL', id], { timeoutMs: 10000 });

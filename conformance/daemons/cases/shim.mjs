@@ -18,7 +18,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { CTR_IMAGE_REF } from '../lib/image.mjs';
 import { run, waitFor, pidAlive, nsLink, cmdline, short, sleep, children, readText } from '../lib/proc.mjs';
-import { underPty, COUNTER_CMD, counter, counterFrozen, freezerState, cgroupDirs, memoryLimit, UNIFIED, exists } from '../lib/common.mjs';
+import { underPty, COUNTER_CMD, counter, counterFrozen, freezerState, cgroupDirs, memoryLimit, UNIFIED, exists, ctrTasks } from '../lib/common.mjs';
 import { findPids } from '../lib/daemons.mjs';
 
 const rtFlags = (e) => ['--runtime', e.shim];
@@ -32,16 +32,7 @@ const OOM_CMD = ['sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); ech
 let seq = 0;
 const newId = (name) => `s${name}-${++seq}`;
 
-// `ctr task ls` → { id: { pid, status } }
-async function tasks(e) {
-  const r = await e.ctr(['task', 'ls'], { timeoutMs: 10000 });
-  const out = {};
-  for (const line of r.stdout.split('\n').slice(1)) {
-    const [id, pid, status] = line.trim().split(/\s+/);
-    if (id) out[id] = { pid: Number(pid), status };
-  }
-  return out;
-}
+const tasks = ctrTasks;
 
 // `ctr task ps` → [{ pid, info }]
 async function taskPs(e, id) {

@@ -81,3 +81,14 @@ export async function runtimeState(env, root, id) {
 export function exists(p) {
   return fs.existsSync(p);
 }
+
+// `ctr task ls` → { id: { pid, status } }
+export async function ctrTasks(e) {
+  const r = await e.ctr(['task', 'ls'], { timeoutMs: 10000 });
+  const out = {};
+  for (const line of r.stdout.split('\n').slice(1)) {
+    const [id, pid, status] = line.trim().split(/\s+/);
+    if (id) out[id] = { pid: Number(pid), status };
+  }
+  return out;
+}
