@@ -14,7 +14,7 @@ import type { Process } from '../spec/types';
 import type { RuntimeContext } from './context';
 import { RuntimeError, errInvalid, errState } from './errors';
 import { containerDir } from './ids';
-import { checkSelinuxLabel, deriveStatus, listenForConsole, loadContainer, ociState, passedFds, proxyTerminal, writePidFile, type ConsoleServer } from './lifecycle';
+import { checkSelinuxLabel, deriveStatus, loadContainer, ociState, writePidFile } from './lifecycle';
 
 export interface ExecOptions {
   id: string;
@@ -22,7 +22,6 @@ export interface ExecOptions {
   consoleSocket?: string;
   detach?: boolean;
   pidFile?: string;
-  preserveFds?: number;
   ignorePaused?: boolean;
   stdio?: [number, number, number];
   /** runc 1.1's --cgroup: `[<controller>[,<controller>]:]<path>`, existing sub-cgroups. */
@@ -156,7 +155,7 @@ export async function startExec(ctx: RuntimeContext, opts: ExecOptions): Promise
   // container's, never the runtime's own: see src/spec/defaults.ts.
   const own = execProcessSpec(opts.process, saved.config.process, (m) => ctx.log.warn(m));
   checkSelinuxLabel(own.selinuxLabel);
-  const { fds: extraFds, env: extraEnv } = opts.passFds ?? passedFds(opts.preserveFds ?? 0);
+  const { fds: extraFds, env: extraEnv } = opts.passFds ?? { fds: [], env: [] };
   const proc: Process = extraEnv.length ? { ...own, env: [...(own.env ?? []), ...extraEnv] } : own;
   let seccomp = null;
   if (saved.config.linux?.seccomp) {
@@ -236,29 +235,6 @@ export async function exitStatus(init: InitProcess): Promise<number> {
     const msg = await init.next();
     if (msg.type === 'exit') return msg.status;
     if (msg.type === 'eof') return exitFromStage0(init);
-  }
-}
-
-/**
- * exec as the CLI runs it: in the foreground without a console socket tsrun takes the pty itself
- * and connects it to its own stdio (runc's behaviour, for run as for exec); resolves with the
- * exit status (0 when detached, once it runs).
- */
-export async function execProcess(ctx: RuntimeContext, opts: ExecOptions): Promise<number> {
-  const ownConsole = !!opts.process.terminal && !opts.consoleSocket && !opts.detach;
-  if (!ownConsole) return (await startExec(ctx, opts)).exited;
-  const saved = loadContainer(ctx.root, opts.id);
-  const socketPath = path.join(containerDir(ctx.root, saved.id), `exec-${process.pid}-${Date.now()}.sock`);
-  const consoleServer: ConsoleServer = await listenForConsole(socketPath);
-  let stop: (() => Promise<void>) | undefined;
-  try {
-    const started = await startExec(ctx, { ...opts, consoleSocket: socketPath });
-    stop = await proxyTerminal(await consoleServer.master());
-    return await started.exited;
-  } finally {
-    await stop?.();
-    consoleServer.close();
-    fs.rmSync(socketPath, { force: true });
   }
 }
 

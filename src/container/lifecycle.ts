@@ -51,13 +51,11 @@ export interface CreateOptions {
   consoleSocket?: string;
   noPivot?: boolean;
   noNewKeyring?: boolean;
-  /** --preserve-fds: fds after stdio and LISTEN_FDS to pass on. */
-  preserveFds?: number;
   /** Stdio of the container process: the caller's own by default. */
   stdio?: [number, number, number];
   /**
-   * The fds (and their env) passed on after stdio, when the caller worked them out itself (a
-   * daemon passes none); otherwise LISTEN_FDS of this process and --preserve-fds, as runc does.
+   * The fds the container process gets after stdio (they become 3, 4, …) and the env that goes
+   * with them: the CLI passes LISTEN_FDS and --preserve-fds (src/cli/foreground.ts), a daemon none.
    */
   passFds?: { fds: number[]; env: string[] };
   /**
@@ -67,10 +65,6 @@ export interface CreateOptions {
   superviseExit?: boolean;
 }
 
-export interface RunOptions extends CreateOptions {
-  detach?: boolean;
-  keep?: boolean;
-}
 
 /** OCI state as `state` prints it (and as hooks receive it). */
 export function ociState(saved: SavedState, status: OciState['status']): OciState {
@@ -161,29 +155,6 @@ function stateAroundPid(state: OciState): { prefix: string; suffix: string } {
   return { prefix: json.slice(0, at), suffix: json.slice(at + '-424242'.length) };
 }
 
-/** The fds a container process inherits after stdio: LISTEN_FDS (systemd socket activation) and
- * --preserve-fds, as runc passes them. Returns the fds and the env to add. */
-export function passedFds(preserveFds: number): { fds: number[]; env: string[] } {
-  const fds: number[] = [];
-  const env: string[] = [];
-  const listenFds = Number(process.env.LISTEN_FDS ?? 0);
-  // Only fds meant for us: systemd sets LISTEN_PID to the pid it activated.
-  if (listenFds > 0 && Number(process.env.LISTEN_PID) === process.pid) {
-    for (let i = 0; i < listenFds; i++) fds.push(3 + i);
-    env.push(`LISTEN_FDS=${listenFds}`, 'LISTEN_PID=1');
-  }
-  const base = 3 + fds.length;
-  for (let i = 0; i < preserveFds; i++) fds.push(base + i);
-  for (const fd of fds) {
-    try {
-      fs.fstatSync(fd);
-    } catch {
-      throw new RuntimeError(`preserved fd ${fd} is not open`);
-    }
-  }
-  return { fds, env };
-}
-
 async function compileSeccompFor(config: Spec, state: OciState, ctx: RuntimeContext): Promise<PlanSeccomp | null> {
   const seccomp = config.linux?.seccomp;
   if (!seccomp) return null;
@@ -219,7 +190,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     throw errInvalid('cannot allocate tty if runc will detach without setting console socket');
   }
   checkSelinuxLabel(config.process?.selinuxLabel);
-  const { fds: extraFds, env: extraEnv } = opts.passFds ?? passedFds(opts.preserveFds ?? 0);
+  const { fds: extraFds, env: extraEnv } = opts.passFds ?? { fds: [], env: [] };
 
   ensureRoot(ctx.root);
   const dir = containerDir(ctx.root, id);
@@ -440,38 +411,6 @@ export async function listenForConsole(socketPath: string): Promise<ConsoleServe
   };
 }
 
-/**
- * Connects a pty master to our stdio. `stop` waits (briefly) until the container's output is
- * drained — the read ends with EIO once the last slave fd is closed — then restores our terminal.
- */
-export async function proxyTerminal(master: number): Promise<() => Promise<void>> {
-  const tty = await import('node:tty');
-  const stdinRaw = process.stdin.isTTY ? (process.stdin.setRawMode(true), true) : false;
-  const fromContainer = new tty.ReadStream(master);
-  const drained = new Promise<void>((resolve) => {
-    fromContainer.on('error', () => resolve());
-    fromContainer.on('end', () => resolve());
-    fromContainer.on('close', () => resolve());
-  });
-  // Node's raw mode keeps ONLCR on our terminal, which would turn the container terminal's
-  // "\r\n" into "\r\r\n": hand it "\n" and let our terminal add the "\r" back.
-  const crlf = process.stdout.isTTY;
-  fromContainer.on('data', (d: Buffer) => process.stdout.write(crlf ? d.toString('latin1').replace(/\r\n/g, '\n') : d, crlf ? 'latin1' : undefined));
-  const toContainer = (d: Buffer) => {
-    try {
-      fs.writeSync(master, d);
-    } catch {}
-  };
-  process.stdin.on('data', toContainer);
-  return async () => {
-    await Promise.race([drained, sleep(5000)]);
-    process.stdin.off('data', toContainer);
-    if (stdinRaw) process.stdin.setRawMode(false);
-    process.stdin.pause();
-    fromContainer.destroy();
-  };
-}
-
 /** start: releases the init waiting on its exec fifo, then runs the poststart hooks. */
 export async function startContainer(ctx: RuntimeContext, id: string): Promise<void> {
   const saved = loadContainer(ctx.root, id);
@@ -660,42 +599,4 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     lock.release();
   }
   await poststop?.();
-}
-
-/** run: create + start (+ wait for the exit status and delete, unless detached). */
-export async function runContainer(ctx: RuntimeContext, opts: RunOptions): Promise<number> {
-  const { saved, init, consoleMaster } = await createContainer(ctx, opts, { waitForExit: !opts.detach });
-  const stopProxy = consoleMaster !== undefined ? await proxyTerminal(consoleMaster) : async () => {};
-  // The init execs the user process right after "ready": it is running now.
-  await runHooksWarnOnly('poststart', saved.config.hooks?.poststart, JSON.stringify(ociState(saved, 'running')), (m) => ctx.log.warn(m), saved.bundle);
-  if (opts.detach || !init) return 0;
-  const forward = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(saved.initPid, sig);
-    } catch {}
-  };
-  const forwarded: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
-  for (const s of forwarded) process.on(s, forward);
-  let status = 255;
-  try {
-    for (;;) {
-      const msg = await init.next();
-      if (msg.type === 'exit') {
-        status = msg.status;
-        break;
-      }
-      if (msg.type === 'eof') break;
-    }
-  } finally {
-    for (const s of forwarded) process.off(s, forward);
-    await stopProxy();
-  }
-  if (!opts.keep) {
-    try {
-      await deleteContainer(ctx, saved.id, true);
-    } catch (e) {
-      ctx.log.warn(`delete after run: ${(e as Error).message}`);
-    }
-  }
-  return status;
 }

@@ -29,6 +29,7 @@ const command: CommandModule<any, any> = {
   builder: (y) => createFlags(y) as unknown as Argv<CreateArgs>,
   handler: action<CreateArgs>(async (argv, ctx) => {
     const { createContainer } = await import('../../container/lifecycle');
+    const { passedFds } = await import('../foreground');
     await createContainer(ctx, {
       id: argv.id,
       bundle: argv.bundle,
@@ -36,7 +37,7 @@ const command: CommandModule<any, any> = {
       consoleSocket: argv['console-socket'],
       noPivot: argv['no-pivot'],
       noNewKeyring: argv['no-new-keyring'],
-      preserveFds: argv['preserve-fds'],
+      passFds: passedFds(argv['preserve-fds']),
     });
   }),
 };

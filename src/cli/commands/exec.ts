@@ -86,7 +86,8 @@ const command: CommandModule<any, any> = {
 };
 
 async function execCommand(argv: ExecArgs, ctx: RuntimeContext): Promise<number> {
-  const { execProcess, processFromFlags } = await import('../../container/exec');
+  const { processFromFlags } = await import('../../container/exec');
+  const { execProcess } = await import('../foreground');
   const { loadContainer } = await import('../../container/lifecycle');
   let proc;
   if (argv.process) {

@@ -15,7 +15,7 @@ const command: CommandModule<any, any> = {
       .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'do not wait for the container to exit' })
       .option('keep', { type: 'boolean', default: false, describe: 'do not delete the container after it exits' }) as unknown as Argv<RunArgs>,
   handler: action<RunArgs>(async (argv, ctx) => {
-    const { runContainer } = await import('../../container/lifecycle');
+    const { runContainer } = await import('../foreground');
     return runContainer(ctx, {
       id: argv.id,
       bundle: argv.bundle,
