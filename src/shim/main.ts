@@ -164,8 +164,11 @@ function nothingLeft(bundle: string, namespace: string, id: string): boolean {
 
 async function deleteAction(f: Flags): Promise<void> {
   const bundle = f.bundle || process.cwd();
-  const r = await callControl(controlSocketPath(f.address), { op: 'cleanup', namespace: f.namespace, id: f.id, bundle });
+  const ctl = controlSocketPath(f.address);
+  const r = await callControl(ctl, { op: 'cleanup', namespace: f.namespace, id: f.id, bundle });
   if (r?.deleteResponse) await printAndExit(Buffer.from(r.deleteResponse, 'base64'));
+  // A daemon that was killed left its control socket: nobody listens on it any more.
+  if (fs.existsSync(ctl) && !(await canConnect(ctl))) fs.rmSync(ctl, { force: true });
   // No daemon: after a clean Delete (the usual case: the daemon went with its last container)
   // nothing is left, which three stats tell without loading the container library.
   if (nothingLeft(bundle, f.namespace, f.id)) {

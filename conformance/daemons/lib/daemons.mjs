@@ -2,6 +2,7 @@
 // Everything lives under one temp dir and one tag (in the containerd namespace and the cgroup
 // paths), so that cleanup can find exactly what this run created and nothing else.
 
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { run, startDaemon, sleep, waitFor, readText } from './proc.mjs';
@@ -212,6 +213,13 @@ export class Env {
     for (const pid of findPids((argv) => argv.some((a) => a.includes('containerd-shim')) && argv.includes(this.ctrdSock))) {
       note(`killing leftover shim ${pid}`);
       try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    // tsrun's shim daemon serves every group of one containerd through a control socket named
+    // after containerd's address (src/shim/control.ts); a killed daemon leaves it behind.
+    const control = path.join('/run/containerd/s', `tsrun-${crypto.createHash('sha256').update(this.ctrdSock).digest('hex').slice(0, 32)}`);
+    if (fs.existsSync(control)) {
+      note(`removing the shim daemon's control socket ${control}`);
+      fs.rmSync(control, { force: true });
     }
     // Container processes left behind by a runtime that failed to clean up: found by our cgroup tag.
     for (const pid of findPids(null, (cg) => cg.includes(`/${this.tag}`))) {
