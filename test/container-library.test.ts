@@ -178,4 +178,29 @@ test('errors carry a kind: NotFound, AlreadyExists, FailedPrecondition', async (
   }
 });
 
+test('forceDelete removes a container whose state file is gone (only its intent record is left), which load cannot', async () => {
+  const sb = new Sandbox(['sleep', '100'], 'libf');
+  const ctx = ctxOf(sb, []);
+  const devNull = fs.openSync('/dev/null', 'r+');
+  try {
+    const c = await Container.create(ctx, sb.id, sb.bundle, { stdio: [devNull, devNull, devNull], passFds: { fds: [], env: [] } });
+    // As a create killed before its state was written leaves it: the intent record only.
+    fs.rmSync(path.join(sb.root, sb.id, 'state.json'));
+    assert.ok(fs.existsSync(path.join(sb.root, sb.id, 'intent.json')));
+    assert.ok(sb.leftovers().length > 0, 'control: the container is still there');
+    try {
+      Container.load(ctx, sb.id);
+      assert.unreachable('load without a state file');
+    } catch (e) {
+      assert.is(errorKind(e), 'NotFound');
+    }
+    await Container.forceDelete(ctx, sb.id);
+    assert.is(await c.exited, 137);
+    assert.equal(sb.leftovers(), []);
+  } finally {
+    fs.closeSync(devNull);
+    sb.cleanup();
+  }
+});
+
 test.run();

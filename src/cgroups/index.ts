@@ -11,7 +11,7 @@ import type { CgroupManager, CgroupState, ManagerOptions } from './manager';
 import type { LinuxResources } from './types';
 import { cleanPath } from './util';
 import { v1Paths, V1Manager } from './v1';
-import { setDeviceFilterLoader, v2Path, V2Manager, type DeviceFilterLoader } from './v2';
+import { setDeviceFilterLoader, v2Path, V2Manager } from './v2';
 
 export type { CgroupLayout } from './layout';
 export type { CgroupManager, CgroupState, DestroyOptions } from './manager';

@@ -62,6 +62,14 @@ export class Container {
     return new Container(ctx, id, created.saved.initPid, exited);
   }
 
+  /**
+   * delete -f by id, whatever is left: also a container whose state file was never written or is
+   * corrupt (its intent record names what to remove), which no handle can be loaded for.
+   */
+  static forceDelete(ctx: RuntimeContext, id: string): Promise<void> {
+    return deleteContainer(ctx, id, true);
+  }
+
   /** A handle on an existing container (NotFound when there is none). */
   static load(ctx: RuntimeContext, id: string): Container {
     const saved = loadContainer(ctx.root, id);

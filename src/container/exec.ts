@@ -13,7 +13,6 @@ import { buildExecPlan } from '../spec/plan';
 import type { Process } from '../spec/types';
 import type { RuntimeContext } from './context';
 import { RuntimeError, errInvalid, errState } from './errors';
-import { containerDir } from './ids';
 import { checkSelinuxLabel, deriveStatus, loadContainer, ociState, writePidFile } from './lifecycle';
 
 export interface ExecOptions {

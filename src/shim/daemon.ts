@@ -56,11 +56,15 @@ function shimState(bundle: string, namespace: string): ShimState {
  */
 export async function cleanupContainer(namespace: string, id: string, bundle: string, log: Logger): Promise<Uint8Array> {
   const { root } = shimState(bundle, namespace);
+  const ctx = { root, log, systemdCgroup: false };
   let pid = 0;
   try {
-    const c = Container.load({ root, log, systemdCgroup: false }, id);
-    pid = c.pid;
-    await c.delete(true);
+    pid = Container.load(ctx, id).pid;
+  } catch {
+    // No readable state (a create killed half-way, a corrupt file): forceDelete still finds it.
+  }
+  try {
+    await Container.forceDelete(ctx, id);
   } catch (e) {
     if (errorKind(e) !== 'NotFound') log.warn(`delete ${id}: ${(e as Error).message}`);
   }

@@ -1,8 +1,7 @@
 /**
  * The protobuf messages the shim speaks, by their short names, from the code that
  * scripts/build-proto.mjs generates out of src/shim/proto (one definition: the .proto files).
- * Static protobufjs code: `T.X.encode(plainObject).finish()`, `T.X.decode(bytes)`; int64 fields
- * decode as Long (`num()` turns them into numbers).
+ * Static protobufjs code: `T.X.encode(plainObject).finish()`, `T.X.decode(bytes)`.
  */
 import * as pb from './gen/proto';
 
@@ -22,7 +21,6 @@ export const T = {
   TaskResumed: events.TaskResumed,
   ForwardRequest: pb.containerd.services.events.ttrpc.v1.ForwardRequest,
   Empty: pb.google.protobuf.Empty,
-  Any: pb.google.protobuf.Any,
   RuncOptions: pb.containerd.runc.v1.Options,
   ProcessDetails: pb.containerd.runc.v1.ProcessDetails,
   MetricsV1: pb.io.containerd.cgroups.v1.Metrics,
@@ -47,11 +45,4 @@ export function encodeAny(typeUrl: string, type: Encoder, m: object): { typeUrl:
 export function timestamp(d: Date): { seconds: number; nanos: number } {
   const ms = d.getTime();
   return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 };
-}
-
-/** A Long, number or undefined as a number. */
-export function num(v: unknown): number {
-  if (v === undefined || v === null) return 0;
-  if (typeof v === 'number') return v;
-  return Number(v as { toString(): string });
 }

@@ -19,7 +19,7 @@ import type { Process } from '../spec/types';
 import { SHIM_STATE_FILE } from './control';
 import type { EventPublisher } from './events';
 import { openProcessIo, type ProcessIo, type StdioPaths } from './io';
-import { Status, T, encode, encodeAny, num, timestamp } from './messages';
+import { Status, T, encode, encodeAny, timestamp } from './messages';
 import { mountRootfs, unmountAll, type TaskMount } from './rootfs';
 import { Code, TtrpcError } from './ttrpc';
 import { cgroupMetrics } from './metrics';
@@ -459,4 +459,3 @@ export class TaskService {
   }
 }
 
-export { num };

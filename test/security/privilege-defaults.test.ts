@@ -14,7 +14,6 @@
  * (the JSON pointer in the message) and the tests of tsrun's planner are then left out.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { processFile, tsrunDetached, withSandbox, type Result, type Sandbox } from './helpers';
