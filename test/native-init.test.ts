@@ -526,6 +526,18 @@ sandboxTest('a bad plan is refused as a whole before anything happens: ids, caps
     ['NUL in an arg', (p) => (p.process.args = ['touch', '/tmp/ran\u0000x']), /\/process\/args\/1: contains a NUL byte/],
     ['sysctl climbing out', (p) => (p.sysctl = [{ key: '../../etc/x', value: '1' }]), /\/sysctl\/0\/key: not a sysctl name/],
     ['oom score', (p) => (p.process.oomScoreAdj = 1001), /\/process\/oomScoreAdj: 1001 is out of range/],
+    // An id-mapped bind: both lists or none, none only with a joined user namespace, binds only.
+    ...((): [string, (p: any) => void, RegExp][] => {
+      const maps = [{ containerID: 0, hostID: 100000, size: 10 }];
+      const step = (idmap: object, flags = MS_BIND) => (p: any) => p.mountSteps.push(mountStep('/tmp', '/mnt', '', flags, '', { idmap } as any));
+      return [
+        ['idmap without a joined user namespace', step({ recursive: false, uidMappings: [], gidMappings: [] }), /\/mountSteps\/\d+\/idmap: no mappings and no joined user namespace/],
+        ['idmap with uid maps only', step({ recursive: false, uidMappings: maps, gidMappings: [] }), /\/idmap: uidMappings and gidMappings go together/],
+        ['idmap of a non-bind', step({ recursive: false, uidMappings: maps, gidMappings: maps }, 0), /\/idmap: only for bind mounts/],
+        ['idmap map range', step({ recursive: true, uidMappings: [{ containerID: 0, hostID: 4294967290, size: 10 }], gidMappings: maps }), /\/idmap\/uidMappings\/0: range ends/],
+        ['idmap unknown member', step({ recursive: true, uidMappings: maps, gidMappings: maps, userns: '/x' }), /\/idmap\/userns: unknown field/],
+      ];
+    })(),
     // Without a mount namespace nothing may be mounted (it would be the host's mount namespace).
     ['mounts without a mount namespace', (p) => (p.namespaces = p.namespaces.filter((n: any) => n.type !== 'mount')), /\/(mountSteps|devices|devSymlinks|setupDev): must be (empty|false) without a mount namespace/],
   ];

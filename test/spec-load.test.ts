@@ -206,6 +206,22 @@ test('user namespace and id mappings go together', () => {
   loadBundleConfig(bundle((c) => c.linux.namespaces.push({ type: 'user', path: '/proc/self/ns/user' })));
 });
 
+test('id-mapped mounts: runc 1.2\'s rules (bind only, both mappings or a user namespace, ranges)', () => {
+  const map = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  const bind = (extra: object) => (c: any) => c.mounts.push({ destination: '/x', source: '/tmp', options: ['rbind'], ...extra });
+  assert.is(onlyProblem((c) => c.mounts.push({ destination: '/x', type: 'tmpfs', source: 'tmpfs', options: ['idmap'] })), 'config.json: /mounts/1: id-mapped mounts are only supported for bind-mounts');
+  assert.is(onlyProblem((c) => c.mounts.push({ destination: '/x', type: 'tmpfs', source: 'tmpfs', uidMappings: map, gidMappings: map })), 'config.json: /mounts/1: id-mapped mounts are only supported for bind-mounts');
+  assert.is(onlyProblem(bind({ options: ['rbind', 'ridmap'] })), 'config.json: /mounts/1: id-mapped mounts must have both uid and gid mappings specified (or a user namespace in /linux/namespaces)');
+  assert.is(onlyProblem(bind({ uidMappings: map })), 'config.json: /mounts/1: id-mapped mounts must have both uid and gid mappings specified');
+  assert.is(onlyProblem(bind({ uidMappings: map, gidMappings: [] })), 'config.json: /mounts/1: id-mapped mounts must have both uid and gid mappings specified');
+  assert.is(onlyProblem(bind({ uidMappings: map, gidMappings: [{ containerID: 0, hostID: 4294967290, size: 10 }] })), 'config.json: /mounts/1/gidMappings/0: hostID 4294967290 + size 10 ends at 4294967299, above 4294967294');
+  // Controls: with their own mappings, with or without a user namespace; without, in one.
+  loadBundleConfig(bundle(bind({ uidMappings: map, gidMappings: map })));
+  loadBundleConfig(bundle(bind({ options: ['bind', 'idmap'], uidMappings: map, gidMappings: map })));
+  loadBundleConfig(bundle((c) => (bind({ options: ['rbind', 'ridmap'] })(c), c.linux.namespaces.push({ type: 'user' }), (c.linux.uidMappings = map), (c.linux.gidMappings = map))));
+  loadBundleConfig(bundle((c) => (bind({ options: ['rbind', 'idmap'] })(c), c.linux.namespaces.push({ type: 'user', path: '/proc/self/ns/user' }))));
+});
+
 test('namespace paths: missing, not nsfs, wrong type, duplicates', () => {
   const regular = path.join(tmp, 'not-a-ns');
   fs.writeFileSync(regular, '');

@@ -107,7 +107,18 @@ test('a missing bind source is an error naming the mount', () => {
     (e: SpecError) => e instanceof SpecError && e.message === `config.json: /mounts/0: bind mount ${tmp}/nope on /x: stat ${tmp}/nope: no such file or directory`,
   );
   assert.throws(() => plan((c) => (c.mounts = [{ destination: '/x', source: 'tmpfs' }])), /\/mounts\/0\/type: required for a mount that is not a bind mount/);
-  assert.throws(() => plan((c) => (c.mounts = [{ destination: '/x', type: 'tmpfs', options: ['idmap'] }])), /\/mounts\/0\/options: "idmap" not supported/);
+  // An id-mapped bind carries its mappings; without its own, the container's (or the joined
+  // user namespace: empty lists); "ridmap" is the recursive one; a plain bind has no idmap.
+  const map = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  const other = [{ containerID: 0, hostID: 200000, size: 10 }];
+  const idm = (m: object, mutate?: (c: any) => void) =>
+    (plan((c) => ((c.mounts = [{ destination: '/x', source: '/tmp', ...m }]), mutate?.(c))).plan.mountSteps.find((s: any) => s.destination === '/x') as any).idmap;
+  assert.is(idm({ options: ['rbind'] }), undefined);
+  assert.equal(idm({ options: ['rbind'], uidMappings: map, gidMappings: other }), { recursive: false, uidMappings: map, gidMappings: other });
+  assert.equal(idm({ options: ['rbind', 'ridmap'], uidMappings: map, gidMappings: map }), { recursive: true, uidMappings: map, gidMappings: map });
+  const userns = (c: any) => (c.linux.namespaces.push({ type: 'user' }), (c.linux.uidMappings = other), (c.linux.gidMappings = other));
+  assert.equal(idm({ options: ['rbind', 'idmap'] }, userns), { recursive: false, uidMappings: other, gidMappings: other });
+  assert.equal(idm({ options: ['bind', 'ridmap'] }, (c) => c.linux.namespaces.push({ type: 'user', path: '/proc/self/ns/user' })), { recursive: true, uidMappings: [], gidMappings: [] });
   // tmpcopyup is planned on tmpfs (and ignored elsewhere, as runc does).
   const cu = plan((c) => (c.mounts = [{ destination: '/x', type: 'tmpfs', source: 'tmpfs', options: ['tmpcopyup'] }]));
   assert.is((cu.plan.mountSteps.find((m: any) => m.destination === "/x") as any).copyUp, true);

@@ -57,11 +57,13 @@ test('mount options: propagation in order, recursive attributes (atime modes cle
   assert.is(a.recursiveAttrSet, M.MOUNT_ATTR_NOATIME);
   assert.is(a.recursiveAttrClear, M.MOUNT_ATTR__ATIME);
   assert.is(M.parseMountOptions(['rrelatime']).recursiveAttrClear, M.MOUNT_ATTR__ATIME);
-  // runc's extensions: tmpcopyup is honoured (for tmpfs), idmap is not, and neither is fs data.
+  // runc's extensions are never fs data: tmpcopyup (for tmpfs), idmap (top mount), ridmap (all).
   assert.is(M.parseMountOptions(['tmpcopyup']).copyUp, true);
-  assert.equal(M.parseMountOptions(['tmpcopyup']).unsupported, []);
   assert.is(M.parseMountOptions(['tmpcopyup']).data, '');
-  assert.equal(M.parseMountOptions(['idmap']).unsupported, ['idmap']);
+  assert.is(M.parseMountOptions(['tmpcopyup']).idmapRecursive, undefined);
+  assert.is(M.parseMountOptions(['rbind', 'idmap']).idmapRecursive, false);
+  assert.is(M.parseMountOptions(['rbind', 'ridmap']).idmapRecursive, true);
+  assert.is(M.parseMountOptions(['rbind', 'ridmap']).data, '');
 });
 
 test('mount options: every option `features` advertises is recognised (not passed as data)', () => {

@@ -338,6 +338,59 @@ void write_oom_score_adj(const JValue &proc, pid_t child) {
   write_proc(child, "oom_score_adj", std::to_string(jint(oom, "oomScoreAdj")));
 }
 
+// A user namespace that holds only these maps, for idmapping mounts: a child made in it that
+// waits on a pipe while stage 0 (root of the parent user namespace) writes its maps and opens
+// its namespace, then exits. Its gid_map needs no setgroups "deny": the writer has CAP_SETGID.
+int userns_with_maps(const std::string &uids, const std::string &gids) {
+  int hold[2];
+  if (pipe2(hold, O_CLOEXEC) < 0) die_err(errno, "pipe");
+  pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)(CLONE_NEWUSER | SIGCHLD), 0, 0, 0, 0);
+  if (pid < 0) die_err(errno, "clone a user namespace for an id-mapped mount");
+  if (pid == 0) {
+    close(hold[1]);
+    char c;
+    while (read(hold[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    _exit(0);
+  }
+  close(hold[0]);
+  write_proc(pid, "uid_map", uids);
+  write_proc(pid, "gid_map", gids);
+  int fd = openat(g_host_proc, strf("%d/ns/user", pid).c_str(), O_RDONLY | O_CLOEXEC);
+  int err = errno;
+  close(hold[1]);
+  while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  if (fd < 0) die_err(err, "open the user namespace of an id-mapped mount");
+  return fd;
+}
+
+// Every id-mapped bind's tree, in plan order, made before the first namespace change (the
+// idmapping needs CAP_SYS_ADMIN over the source's superblock: the host's root). Mounts with the
+// same maps share one user namespace; without maps, the joined user namespace (the plan check
+// guarantees there is one).
+std::vector<int> make_idmapped_trees(const JValue &plan, int joined_userns) {
+  std::vector<int> trees;
+  std::vector<std::pair<std::string, int>> made;
+  for (auto &step : parr(plan, "mountSteps")) {
+    const JValue *idmap = step.get("idmap");
+    if (!idmap) continue;
+    std::string uids = id_map(*idmap, "uidMappings"), gids = id_map(*idmap, "gidMappings");
+    int userns = joined_userns;
+    if (!uids.empty()) {
+      std::string key = uids + "/" + gids;
+      userns = -1;
+      for (auto &m : made)
+        if (m.first == key) userns = m.second;
+      if (userns < 0) made.push_back({key, userns = userns_with_maps(uids, gids)});
+    }
+    if (userns < 0) die("plan: an id-mapped mount without mappings needs a joined user namespace");
+    trees.push_back(make_idmapped_tree(step, userns));
+  }
+  for (auto &m : made) close(m.second);
+  return trees;
+}
+
 void make_pipes(int release[2], int status[2]) {
   if (pipe2(release, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0) die_err(errno, "pipe");
 }
@@ -364,10 +417,17 @@ int open_fifo(const JValue &plan, const char *key, const char *what) {
 // Bind-mount sources are host paths: they are opened (O_PATH) by stage 0, with the host's
 // credentials, in the order of the plan's bind steps. A source that only the host's root can
 // reach (a 0700 parent, a mapped root that is not host root) is then mounted as with runc.
-std::vector<int> open_bind_sources(const JValue &plan) {
+// An id-mapped bind's place holds its tree from make_idmapped_trees instead (taken from `trees`).
+std::vector<int> open_bind_sources(const JValue &plan, std::vector<int> &trees) {
   std::vector<int> fds;
+  size_t next_tree = 0;
   for (auto &step : parr(plan, "mountSteps")) {
     if (pstr(step, "kind") != "mount" || !(pint(step, "flags") & MS_BIND)) continue;
+    if (step.get("idmap")) {
+      fds.push_back(trees.at(next_tree));
+      trees[next_tree++] = -1;
+      continue;
+    }
     std::string src = pstr(step, "source"), dst = pstr(step, "destination");
     int fd = open(src.c_str(), O_PATH | O_CLOEXEC);
     if (fd < 0) die_err(errno, strf("mount %s on %s", src.c_str(), dst.c_str()));
@@ -380,12 +440,12 @@ std::vector<int> open_bind_sources(const JValue &plan) {
 // of another namespace), so for a new mount namespace stage 0 opens the sources inside the
 // child's — a copy of the host's, nothing of the container mounted yet — as runc 1.1 does, then
 // returns to its own and sends the fds to the child.
-std::vector<int> open_bind_sources_in(pid_t child, const JValue &plan) {
+std::vector<int> open_bind_sources_in(pid_t child, const JValue &plan, std::vector<int> &trees) {
   int own = openat(g_host_proc, strf("%d/ns/mnt", getpid()).c_str(), O_RDONLY | O_CLOEXEC);
   int theirs = openat(g_host_proc, strf("%d/ns/mnt", child).c_str(), O_RDONLY | O_CLOEXEC);
   if (own < 0 || theirs < 0) die_err(errno, "open mount namespaces for bind sources");
   if (setns(theirs, CLONE_NEWNS) < 0) die_err(errno, "join the container's mount namespace");
-  std::vector<int> fds = open_bind_sources(plan);
+  std::vector<int> fds = open_bind_sources(plan, trees);
   if (setns(own, CLONE_NEWNS) < 0) die_err(errno, "return to the host's mount namespace");
   close(own);
   close(theirs);
@@ -585,6 +645,8 @@ void make_cwd(const std::string &cwd) {
   connect_sockets(plan, proc, fds);
   fds.exec_fifo = open_fifo(plan, "execFifo", "exec fifo");
   fds.reply_fifo = open_fifo(plan, "startReplyFifo", "start reply fifo");
+  bool joined_userns = !joins.empty() && joins[0].info->flag == CLONE_NEWUSER;
+  std::vector<int> trees = make_idmapped_trees(plan, joined_userns ? joins[0].fd : -1);
 
   for (auto &j : joins) join_namespace(j);
   // A joined user namespace may deny setgroups; a new one (written by stage 0 below) never does.
@@ -605,8 +667,12 @@ void make_cwd(const std::string &cwd) {
   // the child inherit them; for a new one, they are opened inside it after the clone.
   size_t binds = 0;
   for (auto &step : parr(plan, "mountSteps")) binds += pstr(step, "kind") == "mount" && (pint(step, "flags") & MS_BIND);
-  // The namespace round trip below only when there is a bind source to open in it.
-  bool new_mount_ns = (clone_flags & CLONE_NEWNS) && binds > 0;
+  // The namespace round trip below only when there is a bind source to open in it. In a joined
+  // user namespace stage 0 cannot enter the child's mount namespace (both are non-dumpable, so
+  // /proc/<child>/ns needs CAP_SYS_PTRACE of the host's): the child opens its sources itself,
+  // with no more privilege over host files than stage 0 has there.
+  bool new_mount_ns = (clone_flags & CLONE_NEWNS) && binds > 0 && !joined_userns;
+  bool child_opens_sources = (clone_flags & CLONE_NEWNS) && binds > 0 && joined_userns;
   bool new_cgroup_ns = clone_flags & CLONE_NEWCGROUP;
   clone_flags &= ~CLONE_NEWCGROUP;
   if ((clone_flags & CLONE_NEWUSER) && (clone_flags & CLONE_NEWIPC)) {
@@ -614,7 +680,7 @@ void make_cwd(const std::string &cwd) {
     g_late_ipc_ns = true;
   }
   std::vector<int> bind_sources;
-  if (!(clone_flags & CLONE_NEWNS)) bind_sources = open_bind_sources(plan);
+  if (!(clone_flags & CLONE_NEWNS)) bind_sources = open_bind_sources(plan, trees);
   int sources[2] = {-1, -1};
   if (new_mount_ns && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sources) < 0) die_err(errno, "socketpair");
   int release[2], status[2];
@@ -626,15 +692,19 @@ void make_cwd(const std::string &cwd) {
     close(status[0]);
     if (sources[0] >= 0) close(sources[0]);
     if (clone_flags & CLONE_NEWUSER) set_setgroups_allowed(true);
+    if (child_opens_sources) bind_sources = open_bind_sources(plan, trees);
     container_init(plan, release[0], status[1], fds, user_ns, new_cgroup_ns, bind_sources, sources[1]);
   }
   g_child = child;
   close(release[0]);
   close(status[1]);
   for (int fd : bind_sources) close(fd);
+  if (child_opens_sources)
+    for (int fd : trees)
+      if (fd >= 0) close(fd);
   if (new_mount_ns) {
     close(sources[1]);
-    std::vector<int> opened = open_bind_sources_in(child, plan);
+    std::vector<int> opened = open_bind_sources_in(child, plan, trees);
     send_fds(sources[0], opened);
     for (int fd : opened) close(fd);
     close(sources[0]);

@@ -9,6 +9,7 @@
 #include "plan_check.h"
 
 #include <string.h>
+#include <sys/mount.h>
 
 #include <algorithm>
 #include <initializer_list>
@@ -206,12 +207,27 @@ void check_hooks(const std::string &at, const JValue &plan, const char *key) {
   }
 }
 
-void check_mount_step(const std::string &at, const JValue &s) {
+// An id-mapped bind: its own mappings (both lists), or none for the joined user namespace.
+void check_idmap(const std::string &at, const JValue &s, bool joined_userns) {
+  std::string a = sub(at, "idmap");
+  const JValue &m = field(at, s, "idmap");
+  members(a, m, {"recursive", "uidMappings", "gidMappings"});
+  if (!(integer(at, s, "flags", 0, kU32Max) & MS_BIND)) bad(a, "only for bind mounts");
+  boolean(a, m, "recursive");
+  check_mappings(a, m, "uidMappings");
+  check_mappings(a, m, "gidMappings");
+  bool uids = !field(a, m, "uidMappings").items.empty(), gids = !field(a, m, "gidMappings").items.empty();
+  if (uids != gids) bad(a, "uidMappings and gidMappings go together");
+  if (!uids && !joined_userns) bad(a, "no mappings and no joined user namespace");
+}
+
+void check_mount_step(const std::string &at, const JValue &s, bool joined_userns) {
   std::string kind = str(at, s, "kind");
   if (kind == "mount") {
     members(at, s, {"kind", "source", "destination", "fstype", "flags", "data", "remountFlags", "propagation", "recursiveAttrSet",
                     "recursiveAttrClear", "sourceIsDir"},
-            {"copyUp"});
+            {"copyUp", "idmap"});
+    if (s.get("idmap")) check_idmap(at, s, joined_userns);
     if (s.get("copyUp")) {
       boolean(at, s, "copyUp");
       if (str(at, s, "fstype") != "tmpfs") bad(sub(at, "copyUp"), "only for tmpfs");
@@ -281,7 +297,9 @@ void check_create(const JValue &plan) {
   integer("", plan, "rootPropagation", 0, kU32Max);
   boolean("", plan, "rootPropagationExplicit");
   auto &steps = array("", plan, "mountSteps");
-  for (size_t i = 0; i < steps.size(); i++) check_mount_step(sub("/mountSteps", i), steps[i]);
+  bool joined_userns = false;
+  for (auto &ns : nss) joined_userns |= ns.get("path") && str("", ns, "type") == "user";
+  for (size_t i = 0; i < steps.size(); i++) check_mount_step(sub("/mountSteps", i), steps[i], joined_userns);
   auto &devs = array("", plan, "devices");
   for (size_t i = 0; i < devs.size(); i++) {
     std::string a = sub("/devices", i);

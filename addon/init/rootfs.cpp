@@ -330,6 +330,28 @@ static void copy_tree(int src, int dst, const std::string &where, int depth) {
   closedir(dir);
 }
 
+struct MountAttr {
+  uint64_t set, clr, propagation, userns_fd;
+};
+
+// A bind's remount flags (ro, nosuid...) as mount_setattr attributes on the detached tree, before
+// it is attached: only the top mount, as runc's remount without MS_REC ("rro" & co. are the
+// recursive attributes).
+void set_remount_attrs(int tree, unsigned long remount, const std::string &dest) {
+  if (!remount) return;
+  MountAttr attr = {0, 0, 0, 0};
+  if (remount & MS_RDONLY) attr.set |= MOUNT_ATTR_RDONLY;
+  if (remount & MS_NOSUID) attr.set |= MOUNT_ATTR_NOSUID;
+  if (remount & MS_NODEV) attr.set |= MOUNT_ATTR_NODEV;
+  if (remount & MS_NOEXEC) attr.set |= MOUNT_ATTR_NOEXEC;
+  if (remount & MS_NODIRATIME) attr.set |= MOUNT_ATTR_NODIRATIME;
+  if (remount & (MS_NOATIME | MS_STRICTATIME | MS_RELATIME)) {
+    attr.clr |= MOUNT_ATTR__ATIME;
+    attr.set |= (remount & MS_NOATIME) ? MOUNT_ATTR_NOATIME : (remount & MS_STRICTATIME) ? MOUNT_ATTR_STRICTATIME : MOUNT_ATTR_RELATIME;
+  }
+  if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) die_err(errno, strf("remount %s", dest.c_str()));
+}
+
 void mount_step(int rootfd, const JValue &step, int source_fd) {
   std::string source = pstr(step, "source");
   std::string dest = pstr(step, "destination");
@@ -388,25 +410,15 @@ void mount_step(int rootfd, const JValue &step, int source_fd) {
     // attached to the resolved target (move_mount): a read-only bind is never writable, and no
     // path is looked up a second time — a container swapping the mount point for a symlink
     // (CVE-2021-30465 shape) cannot redirect the remount. The tree fd then names the new mount.
-    mnt = Fd((int)syscall(SYS_open_tree, source_fd, "",
-                          AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((flags & MS_REC) ? AT_RECURSIVE : 0)));
-    if (mnt.fd < 0) die_err(errno, what);
-    if (remount) {
-      struct {
-        uint64_t set, clr, prop, userns;
-      } attr = {0, 0, 0, 0};
-      if (remount & MS_RDONLY) attr.set |= MOUNT_ATTR_RDONLY;
-      if (remount & MS_NOSUID) attr.set |= MOUNT_ATTR_NOSUID;
-      if (remount & MS_NODEV) attr.set |= MOUNT_ATTR_NODEV;
-      if (remount & MS_NOEXEC) attr.set |= MOUNT_ATTR_NOEXEC;
-      if (remount & MS_NODIRATIME) attr.set |= MOUNT_ATTR_NODIRATIME;
-      if (remount & (MS_NOATIME | MS_STRICTATIME | MS_RELATIME)) {
-        attr.clr |= MOUNT_ATTR__ATIME;
-        attr.set |= (remount & MS_NOATIME) ? MOUNT_ATTR_NOATIME : (remount & MS_STRICTATIME) ? MOUNT_ATTR_STRICTATIME : MOUNT_ATTR_RELATIME;
-      }
-      // Only the top mount, as runc's remount without MS_REC ("rro" & co. are recursive attrs).
-      if (syscall(SYS_mount_setattr, mnt.fd, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
-        die_err(errno, strf("remount %s", dest.c_str()));
+    if (step.get("idmap")) {
+      // Made, idmapped and given its flags by stage 0 (make_idmapped_tree): only attached here.
+      mnt = Fd(fcntl(source_fd, F_DUPFD_CLOEXEC, 3));
+      if (mnt.fd < 0) die_err(errno, what);
+    } else {
+      mnt = Fd((int)syscall(SYS_open_tree, source_fd, "",
+                            AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((flags & MS_REC) ? AT_RECURSIVE : 0)));
+      if (mnt.fd < 0) die_err(errno, what);
+      set_remount_attrs(mnt.fd, remount, dest);
     }
     if (syscall(SYS_move_mount, mnt.fd, "", target.fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
       die_err(errno, what);
@@ -494,6 +506,21 @@ void create_device(int rootfd, const JValue &d) {
 }
 
 }  // namespace
+
+int make_idmapped_tree(const JValue &step, int userns_fd) {
+  std::string source = pstr(step, "source"), dest = pstr(step, "destination");
+  unsigned long flags = (unsigned long)pint(step, "flags");
+  bool recursive = pbool(req(step, "idmap"), "recursive");
+  std::string what = strf("id-mapped mount %s on %s", source.c_str(), dest.c_str());
+  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((flags & MS_REC) ? AT_RECURSIVE : 0));
+  if (tree < 0) die_err(errno, what);
+  MountAttr attr = {MOUNT_ATTR_IDMAP, 0, 0, (uint64_t)userns_fd};
+  // EINVAL: the filesystem cannot be idmapped (FS_ALLOW_IDMAP) or the source is already idmapped.
+  if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0)
+    die_err(errno, what + " (mount_setattr MOUNT_ATTR_IDMAP; the source's filesystem must support id-mapped mounts)");
+  set_remount_attrs(tree, (unsigned long)pint(step, "remountFlags"), dest);
+  return tree;
+}
 
 std::string setup_rootfs(const JValue &plan, const std::vector<int> &bind_sources) {
   char real[PATH_MAX];

@@ -3,15 +3,10 @@
  * every entry here is backed by code and a test; nothing is listed ahead of its implementation.
  */
 import * as fs from 'node:fs';
+import { knownMountOptions } from '../spec/mount-options';
 
-export const MOUNT_OPTIONS = [
-  'async', 'atime', 'bind', 'defaults', 'dev', 'diratime', 'dirsync', 'exec', 'iversion', 'lazytime', 'loud',
-  'mand', 'noatime', 'nodev', 'nodiratime', 'noexec', 'noiversion', 'nolazytime', 'nomand', 'norelatime',
-  'nostrictatime', 'nosuid', 'nosymfollow', 'private', 'rbind', 'rdev', 'rexec', 'relatime', 'remount',
-  'ro', 'rnoatime', 'rnodev', 'rnodiratime', 'rnoexec', 'rnosuid', 'rnosymfollow', 'rprivate', 'rrelatime',
-  'rro', 'rrw', 'rshared', 'rslave', 'rstrictatime', 'runbindable', 'rw', 'shared', 'silent', 'slave',
-  'strictatime', 'suid', 'symfollow', 'sync', 'unbindable',
-];
+/** Exactly the words the mount option parser recognises (one table: src/spec/mount-options.ts). */
+export const MOUNT_OPTIONS = knownMountOptions();
 
 const CAPABILITIES = [
   'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID',
@@ -56,7 +51,7 @@ export function featuresDocument(): Record<string, unknown> {
       apparmor: { enabled: lsmEnabled('apparmor') },
       selinux: { enabled: lsmEnabled('selinux') },
       intelRdt: { enabled: false },
-      mountExtensions: { idmap: { enabled: false } },
+      mountExtensions: { idmap: { enabled: true } },
     },
     annotations: { 'org.opencontainers.runc.checkpoint.enabled': 'false', 'io.github.tsrun.version': '0.1.0' },
   };

@@ -27,6 +27,20 @@ export interface PlanIdMapping {
  * rootfs (openat2 RESOLVE_IN_ROOT), creating missing directories (0755) and, for a bind of a
  * non-directory, the final file, and never follows a symlink out of the rootfs.
  */
+/**
+ * An id-mapped bind: stage 0 makes the detached tree (open_tree) in its own mount namespace before
+ * it joins any namespace, idmaps it (mount_setattr MOUNT_ATTR_IDMAP: needs CAP_SYS_ADMIN over the
+ * source's superblock, i.e. the host's root) with a user namespace holding these mappings, applies
+ * the remount flags there, and the container init only attaches it (move_mount).
+ */
+export interface PlanIdmap {
+  /** "ridmap": every mount of an rbind is idmapped (AT_RECURSIVE); "idmap": the top one only. */
+  recursive: boolean;
+  /** Both non-empty: a user namespace with these maps. Both empty: the joined user namespace. */
+  uidMappings: PlanIdMapping[];
+  gidMappings: PlanIdMapping[];
+}
+
 export type PlanMountStep =
   | {
       kind: 'mount';
@@ -57,6 +71,8 @@ export type PlanMountStep =
        * init knows whether to create a directory or an empty file as the mount point.
        */
       sourceIsDir: boolean;
+      /** Binds only: an id-mapped mount ("idmap"/"ridmap", or the mount's uid/gid mappings). */
+      idmap?: PlanIdmap;
     }
   | {
       /** Create a symlink at `linkPath` (container path) pointing to `target`, unless it exists. */

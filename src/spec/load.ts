@@ -7,7 +7,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Namespace, NamespaceType, Process, Spec } from './types';
+import { isBindMount, parseMountOptions } from './mount-options';
+import type { IdMapping, Namespace, NamespaceType, Process, Spec } from './types';
 
 /** A bad config or process file. `message` is the user-facing text (one line per problem). */
 export class SpecError extends Error {
@@ -307,6 +308,15 @@ function rootfsSymlinkProblem(bundle: string, rootPath: string): string | null {
   return real === rootfs ? null : `invalid rootfs: not an absolute path, or a symlink (${rootfs} resolves to ${real})`;
 }
 
+function mappingEnds(maps: readonly IdMapping[], at: string, add: (s: string) => void): void {
+  for (const [i, m] of maps.entries()) {
+    for (const k of ['containerID', 'hostID'] as const) {
+      const end = m[k] + m.size - 1;
+      if (end > 4294967294) add(`${at}/${i}: ${k} ${m[k]} + size ${m.size} ends at ${end}, above 4294967294`);
+    }
+  }
+}
+
 /**
  * The rules across fields of a schema-valid config. Returns the problems (empty: valid).
  * `bundle` resolves root.path; the rootfs must exist and be a directory.
@@ -326,7 +336,6 @@ export function checkSpec(spec: Spec, bundle: string, label = 'config.json', big
 
   for (const [i, m] of (spec.mounts ?? []).entries()) {
     if (typeof m.destination === 'string' && !path.isAbsolute(m.destination)) add(`/mounts/${i}/destination: ${notAbs(m.destination)}`);
-    if (m.uidMappings?.length || m.gidMappings?.length) add(`/mounts/${i}: id-mapped mounts (uidMappings/gidMappings) are not supported`);
   }
 
   for (const [phase, hooks] of Object.entries(spec.hooks ?? {})) {
@@ -363,13 +372,23 @@ export function checkSpec(spec: Spec, bundle: string, label = 'config.json', big
 
   // The schema bounds each number; a range must also end below 4294967295 ((u32)-1, "unchanged"
   // to setresuid, is never mapped), where the kernel and tsrun-init accept it.
-  for (const [key, maps] of [['uidMappings', uidMaps], ['gidMappings', gidMaps]] as const) {
-    for (const [i, m] of maps.entries()) {
-      for (const k of ['containerID', 'hostID'] as const) {
-        const end = m[k] + m.size - 1;
-        if (end > 4294967294) add(`/linux/${key}/${i}: ${k} ${m[k]} + size ${m.size} ends at ${end}, above 4294967294`);
-      }
+  mappingEnds(uidMaps, '/linux/uidMappings', add);
+  mappingEnds(gidMaps, '/linux/gidMappings', add);
+
+  // Id-mapped mounts, with runc 1.2's rules (libcontainer/configs/validate checkIDMapMounts).
+  for (const [i, m] of (spec.mounts ?? []).entries()) {
+    const opts = parseMountOptions(m.options);
+    if (opts.idmapRecursive === undefined && m.uidMappings === undefined && m.gidMappings === undefined) continue;
+    if (!isBindMount(m, opts.flags)) {
+      add(`/mounts/${i}: id-mapped mounts are only supported for bind-mounts`);
+      continue;
     }
+    const own = m.uidMappings !== undefined || m.gidMappings !== undefined;
+    // Without mappings of its own the mount takes the container's user namespace's.
+    if (own ? !m.uidMappings?.length || !m.gidMappings?.length : !has('user')) {
+      add(`/mounts/${i}: id-mapped mounts must have both uid and gid mappings specified${own ? '' : ' (or a user namespace in /linux/namespaces)'}`);
+    }
+    for (const key of ['uidMappings', 'gidMappings'] as const) mappingEnds(m[key] ?? [], `/mounts/${i}/${key}`, add);
   }
 
   if (linux.timeOffsets && Object.keys(linux.timeOffsets).length > 0) {

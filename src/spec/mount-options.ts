@@ -113,8 +113,11 @@ const REC_ATTRS: Readonly<Record<string, readonly [boolean, number]>> = {
   rsymfollow: [true, MOUNT_ATTR_NOSYMFOLLOW],
 };
 
-/** runc's extensions that change how a mount is made and that tsrun does not implement. */
-const UNSUPPORTED_EXTENSIONS = new Set(['idmap', 'ridmap']);
+/**
+ * runc 1.2's id-mapped mount options (never passed to mount(2)): the bind gets an idmapping
+ * (mount_setattr MOUNT_ATTR_IDMAP), "ridmap" on every mount of an rbind, "idmap" on its top.
+ */
+const IDMAP: Readonly<Record<string, boolean>> = { idmap: false, ridmap: true };
 /** runc's "tmpcopyup": a tmpfs starts with a copy of what its mount point held. */
 const COPY_UP = 'tmpcopyup';
 
@@ -127,8 +130,8 @@ export interface ParsedMountOptions {
   recursiveAttrClear: number;
   /** Everything not recognised, comma-joined, for the filesystem. */
   data: string;
-  /** Options recognised as runc extensions tsrun cannot honour (the caller decides what to do). */
-  unsupported: string[];
+  /** "idmap" (false) or "ridmap" (true, recursive) was given; undefined: neither (the last wins). */
+  idmapRecursive?: boolean;
   /** tmpcopyup was given (it only means something for tmpfs, where runc honours it). */
   copyUp: boolean;
 }
@@ -139,7 +142,7 @@ export function parseMountOptions(options: readonly string[] | undefined): Parse
   let set = 0;
   let clear = 0;
   const data: string[] = [];
-  const unsupported: string[] = [];
+  let idmapRecursive: boolean | undefined;
   let copyUp = false;
   for (const o of options ?? []) {
     const f = FLAGS[o];
@@ -167,16 +170,24 @@ export function parseMountOptions(options: readonly string[] | undefined): Parse
       copyUp = true;
       continue;
     }
-    if (UNSUPPORTED_EXTENSIONS.has(o)) {
-      unsupported.push(o);
+    if (o in IDMAP) {
+      idmapRecursive = IDMAP[o];
       continue;
     }
     data.push(o);
   }
-  return { flags: flags >>> 0, propagation, recursiveAttrSet: set >>> 0, recursiveAttrClear: clear >>> 0, data: data.join(','), unsupported, copyUp };
+  return { flags: flags >>> 0, propagation, recursiveAttrSet: set >>> 0, recursiveAttrClear: clear >>> 0, data: data.join(','), copyUp, ...(idmapRecursive === undefined ? {} : { idmapRecursive }) };
+}
+
+/**
+ * A bind mount: the spec makes bind/rbind in options decide; type "bind" alone is taken as a bind
+ * as well, since mount(2) has no "bind" file system type and the intent is unambiguous.
+ */
+export function isBindMount(m: { type?: string }, flags: number): boolean {
+  return (flags & MS_BIND) !== 0 || m.type === 'bind';
 }
 
 /** Every option word tsrun recognises (for `features`). */
 export function knownMountOptions(): string[] {
-  return [...Object.keys(FLAGS), ...Object.keys(PROPAGATION), ...Object.keys(REC_ATTRS), COPY_UP].sort();
+  return [...Object.keys(FLAGS), ...Object.keys(PROPAGATION), ...Object.keys(REC_ATTRS), ...Object.keys(IDMAP), COPY_UP].sort();
 }

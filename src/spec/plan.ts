@@ -14,6 +14,7 @@ import type {
   PlanCapabilities,
   PlanDevice,
   PlanHook,
+  PlanIdmap,
   PlanMountStep,
   PlanNamespace,
   PlanProcess,
@@ -23,8 +24,8 @@ import type {
 import { capabilityNumbers } from './capabilities';
 import { capabilitySets, execProcessSpec, processValueOrDefault, valueOrDefault, type PrivilegeField } from './defaults';
 import { RLIMITS, SpecError, strerror } from './load';
-import { MS_BIND, MS_PRIVATE, MS_REC, MS_RDONLY, MS_REMOUNT, MS_SHARED, MS_SLAVE, MS_UNBINDABLE, parseMountOptions } from './mount-options';
-import type { Device, Hook, IdMapping, Namespace, NamespaceType, Process, Rlimit, Spec } from './types';
+import { MS_BIND, MS_PRIVATE, MS_REC, MS_RDONLY, MS_REMOUNT, MS_SHARED, MS_SLAVE, MS_UNBINDABLE, isBindMount, parseMountOptions } from './mount-options';
+import type { Device, Hook, IdMapping, Mount, Namespace, NamespaceType, Process, Rlimit, Spec } from './types';
 
 export interface CreatePlanOptions {
   id: string;
@@ -183,10 +184,22 @@ function runningInUserNs(): boolean {
   }
 }
 
-function isBindMount(m: { type?: string }, flags: number): boolean {
-  // The spec makes bind/rbind in options decide; type "bind" alone is taken as a bind as well,
-  // since mount(2) has no "bind" file system type and the intent is unambiguous.
-  return (flags & MS_BIND) !== 0 || m.type === 'bind';
+/** runc: "idmap"/"ridmap", or mappings on the mount without either (then not recursive). */
+export function isIdMapped(m: Mount, opts: { idmapRecursive?: boolean }): boolean {
+  return opts.idmapRecursive !== undefined || m.uidMappings !== undefined || m.gidMappings !== undefined;
+}
+
+/**
+ * The mount's own mappings; without them, as runc: the container's new user namespace's mappings
+ * (the same maps, so the same ids), or for a joined user namespace that namespace itself (empty
+ * lists; checkSpec has refused every other case).
+ */
+function planIdmap(config: Spec, m: Mount, recursive: boolean): PlanIdmap {
+  const copy = (maps: IdMapping[]) => maps.map((x) => ({ containerID: x.containerID, hostID: x.hostID, size: x.size }));
+  if (m.uidMappings || m.gidMappings) return { recursive, uidMappings: copy(m.uidMappings ?? []), gidMappings: copy(m.gidMappings ?? []) };
+  const userns = config.linux?.namespaces?.find((n) => n.type === 'user');
+  if (userns?.path) return { recursive, uidMappings: [], gidMappings: [] };
+  return { recursive, uidMappings: copy(config.linux?.uidMappings ?? []), gidMappings: copy(config.linux?.gidMappings ?? []) };
 }
 
 function planMounts(o: CreatePlanOptions, newCgroupNs: boolean): { steps: PlanMountStep[]; setupDev: boolean; devRemountFlags: number } {
@@ -197,7 +210,6 @@ function planMounts(o: CreatePlanOptions, newCgroupNs: boolean): { steps: PlanMo
     const where = `config.json: /mounts/${i}`;
     const destination = cleanPath(m.destination);
     const opts = parseMountOptions(m.options);
-    if (opts.unsupported.length) throw new SpecError(`${where}/options: ${opts.unsupported.map((u) => JSON.stringify(u)).join(', ')} not supported`);
     const bind = isBindMount(m, opts.flags);
     if (m.type === 'cgroup' && !bind) {
       steps.push(...o.cgroupMountSteps(destination, opts.flags, newCgroupNs));
@@ -226,6 +238,7 @@ function planMounts(o: CreatePlanOptions, newCgroupNs: boolean): { steps: PlanMo
         recursiveAttrSet: opts.recursiveAttrSet,
         recursiveAttrClear: opts.recursiveAttrClear,
         sourceIsDir,
+        ...(isIdMapped(m, opts) ? { idmap: planIdmap(o.config, m, opts.idmapRecursive ?? false) } : {}),
       });
       continue;
     }
