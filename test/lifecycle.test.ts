@@ -322,12 +322,24 @@ withSandbox('a hook past its timeout is killed and fails create', ['true'], (s) 
   assertClean(s);
 });
 
-withSandbox('a failing createContainer hook (run by the init) fails create', ['true'], (s) => {
-  s.config.hooks = { createContainer: [{ path: '/bin/false' }] };
+withSandbox('a failing createContainer hook (run by the init) fails create and the poststop hooks run (control: a failure before any hook runs none)', ['true'], (s) => {
+  // No prestart/createRuntime hooks: the init tells the parent the createContainer hooks begin.
+  const marker = path.join(s.dir, 'poststop-ran');
+  const poststop = [{ path: '/bin/sh', args: ['sh', '-c', `echo ran > ${marker}`] }];
+  s.config.hooks = { createContainer: [{ path: '/bin/false' }], poststop };
   s.writeConfig();
   const r = s.tsrun(['create', '-b', s.bundle, s.id]);
   assert.is(r.status, 1);
   assert.match(r.stderr, /\/bin\/false/);
+  assert.ok(fs.existsSync(marker), 'poststop ran after the failed createContainer hook');
+  assertClean(s);
+  fs.rmSync(marker);
+  s.config.hooks = { createContainer: [{ path: '/bin/true' }], poststop };
+  s.config.mounts.push({ destination: '/x', type: 'bind', source: '/nonexistent-tsrun-source', options: ['rbind'] });
+  s.writeConfig();
+  const early = s.tsrun(['create', '-b', s.bundle, s.id]);
+  assert.is(early.status, 1);
+  assert.not.ok(fs.existsSync(marker), 'no poststop for a create that failed before any hook');
   assertClean(s);
 });
 

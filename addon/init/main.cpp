@@ -573,6 +573,9 @@ void make_cwd(const std::string &cwd) {
     if (!json_parse(line, msg, err) || msg.type != JValue::Object || pstr(msg, "type") != "continue")
       die("sync: expected {\"type\":\"continue\"}, got " + line);
   }
+  // The parent learns that these hooks begin (runtime.md: a failure from here on continues with
+  // the poststop hooks) from the protocol, not from an error's wording.
+  if (!parr(plan, "createContainerHooks").empty()) send_type("createContainerHooks");
   // runc runs them from inside the rootfs (before pivot_root): relative paths resolve there.
   run_hooks(req(plan, "createContainerHooks"), plan_state(plan, host_pid), "createContainer", rootfs);
   if (g_own_mount_ns) {

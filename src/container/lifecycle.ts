@@ -313,6 +313,8 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
         await runHooks('prestart', config.hooks?.prestart, stateJson, bundle);
         await runHooks('createRuntime', config.hooks?.createRuntime, stateJson, bundle);
         init.sendContinue();
+      } else if (msg.type === 'createContainerHooks') {
+        hooksRan = true;
       } else if (msg.type === 'ready') {
         break;
       } else if (msg.type === 'error') {
@@ -355,7 +357,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     fs.rmSync(dir, { recursive: true, force: true });
     // runtime.md: when a prestart, createRuntime or createContainer hook fails, the lifecycle
     // continues with the poststop hooks.
-    if (hooksRan || /createContainer hook/.test((e as Error).message)) {
+    if (hooksRan) {
       afterUnlock = () => runHooksWarnOnly('poststop', config.hooks?.poststop, JSON.stringify({ ...ociState({ id, initPid: 0, initStartTime: 0, bundle, rootfs: path.resolve(bundle, config.root!.path), created: '', owner: '', config, cgroup: null, started: false }, 'stopped') }), (m) => ctx.log.warn(m), bundle);
     }
     throw e;

@@ -292,6 +292,8 @@ export type InitPlan = CreatePlan | ExecPlan;
 export type InitMessage =
   | { type: 'pid'; pid: number }
   | { type: 'hooks' }
+  /** The createContainer hooks begin: a failure from here on continues with poststop (runtime.md). */
+  | { type: 'createContainerHooks' }
   | { type: 'ready' }
   | { type: 'exit'; status: number }
   | { type: 'error'; message: string };
