@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { compileSeccomp, listenerState, type LinuxSeccomp } from '../src/seccomp/compile';
+import { compileSeccomp, compileSeccompAsync, listenerState, SeccompError, type LinuxSeccomp } from '../src/seccomp/compile';
 import { native } from '../src/native/addon';
 
 const root = path.resolve(__dirname, '..');
@@ -125,6 +125,43 @@ test('unknown syscall names are skipped and reported (once), the rest still appl
   fs.writeFileSync(file, Buffer.from(plan.bpfBase64, 'base64'));
   const r = spawnSync(helper, [file, '0', 'syscall', String(NR.mkdir), path.join(tmp, 'x')], { encoding: 'utf8' });
   assert.match(r.stdout, /errno=EPERM/);
+});
+
+test('the thread-pool compile gives the same program, the same notes and the same errors', async () => {
+  const sc: LinuxSeccomp = {
+    defaultAction: 'SCMP_ACT_ERRNO',
+    architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
+    syscalls: [
+      { names: ['read', 'write', 'openat', 'close', 'no_such_syscall_xyz', 'exit_group'], action: 'SCMP_ACT_ALLOW' },
+      { names: ['personality'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 8, op: 'SCMP_CMP_EQ' }] },
+    ],
+  };
+  const seenSync: string[] = [];
+  const seenAsync: string[] = [];
+  const sync = compileSeccomp(sc, { warn: (m) => seenSync.push(m) });
+  const pending = compileSeccompAsync(sc, { warn: (m) => seenAsync.push(m) });
+  assert.ok(pending instanceof Promise);
+  const async = await pending;
+  assert.equal(async, sync);
+  assert.equal(seenAsync, ['seccomp: unknown syscall "no_such_syscall_xyz" ignored']);
+  assert.equal(seenAsync, seenSync);
+  // A profile the native side refuses rejects with the same SeccompError.
+  const bad: LinuxSeccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['write'], action: 'SCMP_ACT_NOTIFY' }], listenerPath: '/x' };
+  let syncErr: unknown;
+  try {
+    compileSeccomp(bad, quiet);
+  } catch (e) {
+    syncErr = e;
+  }
+  const asyncErr = await compileSeccompAsync(bad, quiet).then(() => undefined, (e) => e);
+  assert.ok(syncErr instanceof SeccompError, String(syncErr));
+  assert.ok(asyncErr instanceof SeccompError, String(asyncErr));
+  assert.is((asyncErr as Error).message, (syncErr as Error).message);
+  // And a build failure in the worker (more instructions than the kernel loads) as well.
+  const huge: LinuxSeccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: Array.from({ length: 5000 }, (_, i) => ({ names: ['close'], action: 'SCMP_ACT_ERRNO' as const, args: [{ index: 0, value: i, op: 'SCMP_CMP_EQ' as const }] })) };
+  const hugeErr = await compileSeccompAsync(huge, quiet).then(() => undefined, (e) => e);
+  assert.ok(hugeErr instanceof SeccompError, String(hugeErr));
+  assert.match((hugeErr as Error).message, /more than the kernel's limit of 4096/);
 });
 
 test('ENOSYS above the highest syscall the profile names, default errno below it', () => {

@@ -1,4 +1,5 @@
-// seccompCompile(profile, arch, onUnknown?): runtime-spec seccomp → classic BPF, with libseccomp,
+// seccompCompile(profile, arch, onUnknown?) and seccompCompileAsync(profile, arch) (on libuv's
+// thread pool): runtime-spec seccomp → classic BPF, with libseccomp,
 // plus runc's -ENOSYS stub in front. This runs in the runtime (the parent); the container init
 // only hands the bytes to seccomp(2). The TypeScript side (src/seccomp/compile.ts) validates the
 // profile first and names the offending field; the checks here are a second line that keeps the
@@ -244,23 +245,28 @@ struct Rule {
   bool splitArgs;  // two conditions on one argument: one rule each (OR), as runc does
 };
 
-Napi::Value SeccompCompile(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "profile must be an object");
-  Napi::Object p = info[0].As<Napi::Object>();
-  std::string archArg = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
-  Napi::Function onUnknown = info.Length() > 2 && info[2].IsFunction() ? info[2].As<Napi::Function>() : Napi::Function();
+// What the profile asks for, read from the JavaScript object on the main thread. Building the
+// filter from it (Build) touches no JavaScript value, so it can run on a worker thread.
+struct Job {
+  Action def;
+  uint32_t base;
+  std::vector<uint32_t> arches;
+  std::vector<Rule> rules;
+  bool stub;  // runc's -ENOSYS stub goes in front
+};
 
-  Action def = ParseAction(env, Str(env, p.Get("defaultAction"), "defaultAction"), p.Get("defaultErrnoRet"), "default");
+Job Parse(Napi::Env env, Napi::Object p, const std::string &archArg) {
+  Job job;
+  job.def = ParseAction(env, Str(env, p.Get("defaultAction"), "defaultAction"), p.Get("defaultErrnoRet"), "default");
   // The runtime writes the listener fd to its parent after loading the filter; a notifying
   // default would catch that write (runc's wording).
-  if (def.kind == Kind::Notify) Fail(env, "SCMP_ACT_NOTIFY cannot be used as default action");
+  if (job.def.kind == Kind::Notify) Fail(env, "SCMP_ACT_NOTIFY cannot be used as default action");
 
   // The filter's base architecture: the machine's own, or `arch` to build for another one.
-  uint32_t base = seccomp_arch_native();
-  if (!archArg.empty() && archArg != "native") base = ArchToken(env, archArg, "arch");
+  job.base = seccomp_arch_native();
+  if (!archArg.empty() && archArg != "native") job.base = ArchToken(env, archArg, "arch");
 
-  std::vector<uint32_t> arches{base};
+  job.arches = {job.base};
   Napi::Value av = p.Get("architectures");
   if (!av.IsUndefined() && !av.IsNull()) {
     if (!av.IsArray()) Fail(env, "architectures: must be an array");
@@ -268,11 +274,10 @@ Napi::Value SeccompCompile(const Napi::CallbackInfo &info) {
     for (uint32_t i = 0; i < arr.Length(); i++) {
       std::string f = "architectures[" + std::to_string(i) + "]";
       uint32_t t = ArchToken(env, Str(env, arr.Get(i), f), f);
-      if (std::find(arches.begin(), arches.end(), t) == arches.end()) arches.push_back(t);
+      if (std::find(job.arches.begin(), job.arches.end(), t) == job.arches.end()) job.arches.push_back(t);
     }
   }
 
-  std::vector<Rule> rules;
   Napi::Value sv = p.Get("syscalls");
   if (!sv.IsUndefined() && !sv.IsNull()) {
     if (!sv.IsArray()) Fail(env, "syscalls: must be an array");
@@ -316,74 +321,90 @@ Napi::Value SeccompCompile(const Napi::CallbackInfo &info) {
         if (name.empty()) Fail(env, nf + ": empty syscall name");
         // runc's wording; the write that hands over the listener fd must not wait for itself.
         if (act.kind == Kind::Notify && name == "write") Fail(env, "SCMP_ACT_NOTIFY cannot be used for the write syscall");
-        rules.push_back({name, act, args, split});
+        job.rules.push_back({name, act, args, split});
       }
     }
   }
+  // runc's conditions for the stub: not for permissive defaults (a tracer/logger handles new
+  // syscalls itself), and pointless when the default already answers ENOSYS.
+  Napi::Value der = p.Get("defaultErrnoRet");
+  bool defaultErrnoIsEnosys = der.IsNumber() && der.As<Napi::Number>().Int32Value() == ENOSYS;
+  bool permissive = job.def.kind == Kind::Allow || job.def.kind == Kind::Log || job.def.kind == Kind::Trace;
+  job.stub = !permissive && !defaultErrnoIsEnosys;
+  return job;
+}
 
+// A failure of Build: errnum 0 is a plain message (code EINVAL), else "<msg>: <strerror>".
+struct BuildError {
+  std::string msg;
+  int errnum;
+};
+
+[[noreturn]] void ThrowBuildError(Napi::Env env, const BuildError &e) {
+  if (e.errnum) ThrowErrno(env, e.msg, e.errnum);
+  Fail(env, e.msg);
+}
+
+// libseccomp's part, on no JavaScript value: the rules, the export, the stub. Syscalls this
+// libseccomp does not know are skipped and listed in `unknown` (runc ignores them).
+bool Build(const Job &job, std::vector<sock_filter> &prog, std::vector<std::string> &unknown, BuildError &err) {
   Ctx c;
-  c.ctx = seccomp_init(def.value);
-  if (!c.ctx) Fail(env, "seccomp_init: invalid default action");
+  c.ctx = seccomp_init(job.def.value);
+  if (!c.ctx) return err = {"seccomp_init: invalid default action", 0}, false;
   // Report the kernel/library's own error codes instead of a generic -ECANCELED.
   seccomp_attr_set(c.ctx, SCMP_FLTATR_API_SYSRAWRC, 1);
   // tsrun-init sets no_new_privs itself (or not); the BPF must not imply it.
   int rc = seccomp_attr_set(c.ctx, SCMP_FLTATR_CTL_NNP, 0);
-  if (rc < 0) ThrowErrno(env, "seccomp_attr_set(CTL_NNP)", -rc);
+  if (rc < 0) return err = {"seccomp_attr_set(CTL_NNP)", -rc}, false;
   // Binary tree of syscall numbers: O(log n) per syscall instead of a linear chain. Best effort:
   // an older library without it still produces a correct (linear) filter.
   seccomp_attr_set(c.ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
-  if (base != seccomp_arch_native()) {
-    rc = seccomp_arch_add(c.ctx, base);
-    if (rc < 0 && rc != -EEXIST) ThrowErrno(env, "seccomp_arch_add(arch)", -rc);
+  if (job.base != seccomp_arch_native()) {
+    rc = seccomp_arch_add(c.ctx, job.base);
+    if (rc < 0 && rc != -EEXIST) return err = {"seccomp_arch_add(arch)", -rc}, false;
     rc = seccomp_arch_remove(c.ctx, SCMP_ARCH_NATIVE);
-    if (rc < 0) ThrowErrno(env, "seccomp_arch_remove(native)", -rc);
+    if (rc < 0) return err = {"seccomp_arch_remove(native)", -rc}, false;
   }
-  for (size_t i = 1; i < arches.size(); i++) {
-    rc = seccomp_arch_add(c.ctx, arches[i]);
-    if (rc < 0 && rc != -EEXIST) ThrowErrno(env, "seccomp_arch_add", -rc);
+  for (size_t i = 1; i < job.arches.size(); i++) {
+    rc = seccomp_arch_add(c.ctx, job.arches[i]);
+    if (rc < 0 && rc != -EEXIST) return err = {"seccomp_arch_add", -rc}, false;
   }
 
-  for (const Rule &r : rules) {
+  for (const Rule &r : job.rules) {
     // libseccomp refuses a rule that repeats the default; runc drops it silently, so do we.
-    if (r.action.value == def.value) continue;
-    int nr = seccomp_syscall_resolve_name_arch(base, r.name.c_str());
+    if (r.action.value == job.def.value) continue;
+    int nr = seccomp_syscall_resolve_name_arch(job.base, r.name.c_str());
     if (nr == __NR_SCMP_ERROR) {
       // Profiles list syscalls of newer kernels/libraries; runc ignores them (debug log).
-      if (!onUnknown.IsEmpty()) onUnknown.Call({Napi::String::New(env, r.name)});
+      unknown.push_back(r.name);
       continue;
     }
     if (r.splitArgs) {
       for (const auto &a : r.args) {
         rc = seccomp_rule_add_array(c.ctx, r.action.value, nr, 1, &a);
-        if (rc < 0) ThrowErrno(env, "seccomp: adding rule for syscall " + r.name, -rc);
+        if (rc < 0) return err = {"seccomp: adding rule for syscall " + r.name, -rc}, false;
       }
     } else {
       rc = seccomp_rule_add_array(c.ctx, r.action.value, nr, (unsigned)r.args.size(), r.args.empty() ? nullptr : r.args.data());
-      if (rc < 0) ThrowErrno(env, "seccomp: adding rule for syscall " + r.name, -rc);
+      if (rc < 0) return err = {"seccomp: adding rule for syscall " + r.name, -rc}, false;
     }
   }
 
   Fd mem;
   mem.fd = memfd_create("tsrun-seccomp-bpf", MFD_CLOEXEC);
-  if (mem.fd < 0) ThrowErrno(env, "memfd_create", errno);
+  if (mem.fd < 0) return err = {"memfd_create", errno}, false;
   rc = seccomp_export_bpf(c.ctx, mem.fd);
-  if (rc < 0) ThrowErrno(env, "seccomp_export_bpf", -rc);
+  if (rc < 0) return err = {"seccomp_export_bpf", -rc}, false;
   off_t size = lseek(mem.fd, 0, SEEK_END);
-  if (size < 0 || size % sizeof(sock_filter) != 0) Fail(env, "seccomp_export_bpf: unexpected program size");
-  std::vector<sock_filter> prog(size / sizeof(sock_filter));
-  if (pread(mem.fd, prog.data(), size, 0) != size) ThrowErrno(env, "read exported BPF", errno ? errno : EIO);
+  if (size < 0 || size % sizeof(sock_filter) != 0) return err = {"seccomp_export_bpf: unexpected program size", 0}, false;
+  prog.assign(size / sizeof(sock_filter), sock_filter{});
+  if (pread(mem.fd, prog.data(), size, 0) != size) return err = {"read exported BPF", errno ? errno : EIO}, false;
 
-  // runc's conditions for the stub: not for permissive defaults (a tracer/logger handles new
-  // syscalls itself), and pointless when the default already answers ENOSYS.
-  bool defaultErrnoIsEnosys = false;
-  Napi::Value der = p.Get("defaultErrnoRet");
-  if (der.IsNumber() && der.As<Napi::Number>().Int32Value() == ENOSYS) defaultErrnoIsEnosys = true;
-  bool permissive = def.kind == Kind::Allow || def.kind == Kind::Log || def.kind == Kind::Trace;
-  if (!permissive && !defaultErrnoIsEnosys) {
+  if (job.stub) {
     std::vector<ArchMax> maxes;
-    for (uint32_t tok : arches) {
+    for (uint32_t tok : job.arches) {
       long mx = -1;
-      for (const Rule &r : rules) {
+      for (const Rule &r : job.rules) {
         int nr = seccomp_syscall_resolve_name_arch(tok, r.name.c_str());
         // Negative numbers are libseccomp's pseudo-syscalls (not present on this arch).
         if (nr >= 0 && nr > mx) mx = nr;
@@ -402,15 +423,82 @@ Napi::Value SeccompCompile(const Napi::CallbackInfo &info) {
         it->amd64 = mx;
     }
     if (!maxes.empty()) {
-      std::string err;
-      std::vector<sock_filter> stub = EnosysStub(maxes, err);
-      if (stub.empty()) Fail(env, err);
+      std::string msg;
+      std::vector<sock_filter> stub = EnosysStub(maxes, msg);
+      if (stub.empty()) return err = {msg, 0}, false;
       prog.insert(prog.begin(), stub.begin(), stub.end());
     }
   }
   if (prog.size() > BPF_MAXINSNS)
-    Fail(env, "seccomp: the filter has " + std::to_string(prog.size()) + " instructions, more than the kernel's limit of " + std::to_string(BPF_MAXINSNS));
+    return err = {"seccomp: the filter has " + std::to_string(prog.size()) + " instructions, more than the kernel's limit of " + std::to_string(BPF_MAXINSNS), 0}, false;
+  return true;
+}
+
+Napi::Buffer<char> ProgramBuffer(Napi::Env env, const std::vector<sock_filter> &prog) {
   return Napi::Buffer<char>::Copy(env, (const char *)prog.data(), prog.size() * sizeof(sock_filter));
+}
+
+// seccompCompile(profile, arch, onUnknown?) → Buffer, on the calling thread (tests, tools).
+Napi::Value SeccompCompile(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "profile must be an object");
+  std::string archArg = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+  Napi::Function onUnknown = info.Length() > 2 && info[2].IsFunction() ? info[2].As<Napi::Function>() : Napi::Function();
+  Job job = Parse(env, info[0].As<Napi::Object>(), archArg);
+  std::vector<sock_filter> prog;
+  std::vector<std::string> unknown;
+  BuildError err;
+  if (!Build(job, prog, unknown, err)) ThrowBuildError(env, err);
+  if (!onUnknown.IsEmpty())
+    for (auto &name : unknown) onUnknown.Call({Napi::String::New(env, name)});
+  return ProgramBuffer(env, prog);
+}
+
+// The same on libuv's thread pool: a profile of hundreds of rules (docker's default) compiles in
+// milliseconds that the event loop of a daemon with many containers should not wait through.
+class CompileWorker : public Napi::AsyncWorker {
+ public:
+  CompileWorker(Napi::Env env, Job job) : Napi::AsyncWorker(env, "tsrun.seccompCompile"), job_(std::move(job)), deferred_(env) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override { ok_ = Build(job_, prog_, unknown_, err_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!ok_) {
+      try {
+        ThrowBuildError(env, err_);
+      } catch (const Napi::Error &e) {
+        deferred_.Reject(e.Value());
+      }
+      return;
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("bpf", ProgramBuffer(env, prog_));
+    Napi::Array names = Napi::Array::New(env, unknown_.size());
+    for (size_t i = 0; i < unknown_.size(); i++) names.Set((uint32_t)i, Napi::String::New(env, unknown_[i]));
+    out.Set("unknown", names);
+    deferred_.Resolve(out);
+  }
+  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Job job_;
+  Napi::Promise::Deferred deferred_;
+  bool ok_ = false;
+  std::vector<sock_filter> prog_;
+  std::vector<std::string> unknown_;
+  BuildError err_;
+};
+
+// seccompCompileAsync(profile, arch) → Promise<{bpf, unknown}>; a bad profile throws at once.
+Napi::Value SeccompCompileAsync(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "profile must be an object");
+  std::string archArg = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+  auto *w = new CompileWorker(env, Parse(env, info[0].As<Napi::Object>(), archArg));
+  Napi::Promise promise = w->Promise();
+  w->Queue();
+  return promise;
 }
 
 // Exposed for tests and for the TypeScript validation: the syscall number of `name` on `arch`
@@ -435,6 +523,7 @@ Napi::Value SeccompNativeArch(const Napi::CallbackInfo &info) {
 
 void InitSeccomp(Napi::Env env, Napi::Object exports) {
   exports.Set("seccompCompile", Napi::Function::New(env, SeccompCompile, "seccompCompile"));
+  exports.Set("seccompCompileAsync", Napi::Function::New(env, SeccompCompileAsync, "seccompCompileAsync"));
   exports.Set("seccompSyscallNumber", Napi::Function::New(env, SeccompSyscallNumber, "seccompSyscallNumber"));
   exports.Set("seccompNativeArch", Napi::Function::New(env, SeccompNativeArch, "seccompNativeArch"));
 }

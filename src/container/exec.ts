@@ -158,8 +158,8 @@ export async function startExec(ctx: RuntimeContext, opts: ExecOptions): Promise
   const proc: Process = extraEnv.length ? { ...own, env: [...(own.env ?? []), ...extraEnv] } : own;
   let seccomp = null;
   if (saved.config.linux?.seccomp) {
-    const { compileSeccomp } = await import('../seccomp/compile');
-    seccomp = compileSeccomp(saved.config.linux.seccomp, { state: JSON.stringify(ociState(saved, status)), warn: (m: string) => ctx.log.warn(m), debug: (m: string) => ctx.log.debug(m) });
+    const { compileSeccompAsync } = await import('../seccomp/compile');
+    seccomp = await compileSeccompAsync(saved.config.linux.seccomp, { state: JSON.stringify(ociState(saved, status)), warn: (m: string) => ctx.log.warn(m), debug: (m: string) => ctx.log.debug(m) });
   }
   const plan = buildExecPlan({
     id: saved.id,

@@ -158,8 +158,8 @@ function stateAroundPid(state: OciState): { prefix: string; suffix: string } {
 async function compileSeccompFor(config: Spec, state: OciState, ctx: RuntimeContext): Promise<PlanSeccomp | null> {
   const seccomp = config.linux?.seccomp;
   if (!seccomp) return null;
-  const { compileSeccomp } = await import('../seccomp/compile');
-  return compileSeccomp(seccomp, { state: JSON.stringify(state), warn: (m: string) => ctx.log.warn(m), debug: (m: string) => ctx.log.debug(m) });
+  const { compileSeccompAsync } = await import('../seccomp/compile');
+  return compileSeccompAsync(seccomp, { state: JSON.stringify(state), warn: (m: string) => ctx.log.warn(m), debug: (m: string) => ctx.log.debug(m) });
 }
 
 interface Created {

@@ -102,6 +102,11 @@ export interface NativeAddon {
    * `onUnknown` is called with each syscall name libseccomp does not know (the rule is skipped).
    */
   seccompCompile(profile: NativeSeccompProfile, arch: string, onUnknown?: (name: string) => void): Buffer;
+  /**
+   * The same, built on libuv's thread pool (the profile is read at once: a bad one throws here);
+   * `unknown` lists the skipped syscall names.
+   */
+  seccompCompileAsync(profile: NativeSeccompProfile, arch: string): Promise<{ bpf: Buffer; unknown: string[] }>;
   /** The syscall number of `name` for `arch` ("" = native), -1 when unknown to libseccomp. */
   seccompSyscallNumber(name: string, arch?: string): number;
   /** SCMP_ARCH_* name of this machine ("SCMP_ARCH_X86_64"). */

@@ -219,26 +219,22 @@ export function listenerState(stateJson: string, metadata: string | undefined): 
   return { prefix, suffix };
 }
 
-/** Compiles linux.seccomp for the init. Throws SeccompError naming the field on bad input. */
-export function compileSeccomp(sc: LinuxSeccomp, opts: CompileOptions | ((m: string) => void)): PlanSeccomp {
-  const o: CompileOptions = typeof opts === 'function' ? { warn: opts } : opts;
-  const { profile, flags, notify } = validateSeccomp(sc);
+function nativeAddon(): ReturnType<typeof import('../native/addon').native> {
   // Loaded only now: a container without seccomp never loads libseccomp.
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { native } = require('../native/addon') as typeof import('../native/addon');
+  return native();
+}
+
+function seccompError(e: unknown): SeccompError {
+  const msg = (e as Error).message;
+  return new SeccompError(msg.startsWith('seccomp') || msg.startsWith('SCMP_') ? msg : `seccomp: ${msg}`);
+}
+
+/** What surrounds the BPF in the plan: unknown syscalls noted once each, the listener's state. */
+function planSeccomp(sc: LinuxSeccomp, o: CompileOptions, flags: number, notify: boolean, bpf: Buffer, unknown: string[]): PlanSeccomp {
   const note = o.debug ?? o.warn;
-  const skipped = new Set<string>();
-  let bpf: Buffer;
-  try {
-    bpf = native().seccompCompile(profile, o.arch ?? '', (name) => {
-      if (skipped.has(name)) return;
-      skipped.add(name);
-      note(`seccomp: unknown syscall ${JSON.stringify(name)} ignored`);
-    });
-  } catch (e) {
-    const msg = (e as Error).message;
-    throw new SeccompError(msg.startsWith('seccomp') || msg.startsWith('SCMP_') ? msg : `seccomp: ${msg}`);
-  }
+  for (const name of new Set(unknown)) note(`seccomp: unknown syscall ${JSON.stringify(name)} ignored`);
   let listenerPath = '';
   let listenerStatePrefix = '';
   let listenerStateSuffix = '';
@@ -250,4 +246,33 @@ export function compileSeccomp(sc: LinuxSeccomp, opts: CompileOptions | ((m: str
     o.warn('seccomp: listenerPath is set but no syscall uses SCMP_ACT_NOTIFY; the listener is not contacted');
   }
   return { bpfBase64: bpf.toString('base64'), flags, listenerPath, listenerStatePrefix, listenerStateSuffix };
+}
+
+/** Compiles linux.seccomp for the init. Throws SeccompError naming the field on bad input. */
+export function compileSeccomp(sc: LinuxSeccomp, opts: CompileOptions | ((m: string) => void)): PlanSeccomp {
+  const o: CompileOptions = typeof opts === 'function' ? { warn: opts } : opts;
+  const { profile, flags, notify } = validateSeccomp(sc);
+  const unknown: string[] = [];
+  let bpf: Buffer;
+  try {
+    bpf = nativeAddon().seccompCompile(profile, o.arch ?? '', (name) => unknown.push(name));
+  } catch (e) {
+    throw seccompError(e);
+  }
+  return planSeccomp(sc, o, flags, notify, bpf, unknown);
+}
+
+/**
+ * compileSeccomp with libseccomp's work on libuv's thread pool, so that the event loop of a
+ * process driving many containers (the shim) is not held while a large profile compiles.
+ */
+export async function compileSeccompAsync(sc: LinuxSeccomp, opts: CompileOptions): Promise<PlanSeccomp> {
+  const { profile, flags, notify } = validateSeccomp(sc);
+  let built: { bpf: Buffer; unknown: string[] };
+  try {
+    built = await nativeAddon().seccompCompileAsync(profile, opts.arch ?? '');
+  } catch (e) {
+    throw seccompError(e);
+  }
+  return planSeccomp(sc, opts, flags, notify, built.bpf, built.unknown);
 }
