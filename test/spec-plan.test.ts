@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import type { CreatePlan, PlanMountStep } from '../src/native/init-plan';
 import { SpecError } from '../src/spec/load';
 import * as M from '../src/spec/mount-options';
-import { buildCreatePlan, buildExecPlan, type CreatePlanOptions } from '../src/spec/plan';
+import { buildCreatePlan, buildExecPlan, statBindSources, type CreatePlanOptions } from '../src/spec/plan';
 import type { Spec } from '../src/spec/types';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-spec-plan-'));
@@ -99,6 +99,27 @@ test('non-bind mounts get their flags and data directly; destinations are cleane
   assert.is(s.data, 'mode=1777,size=65536k');
   assert.is(s.remountFlags, 0);
   assert.is(s.sourceIsDir, true);
+});
+
+test('bind sources are stat\'ed beforehand off the event loop, and the plan takes what was found', async () => {
+  fs.writeFileSync(path.join(tmp, 'a-file'), '');
+  const config = spec((c) => (c.mounts = [
+    { destination: '/d', source: tmp, options: ['rbind'] },
+    { destination: '/f', source: 'a-file', options: ['bind'] },
+    { destination: '/m', source: 'missing', type: 'bind' },
+    { destination: '/t', source: 'tmpfs', type: 'tmpfs' },
+  ]));
+  const found = await statBindSources(config, tmp);
+  assert.equal([...found.entries()].sort(), [
+    [tmp, { isDir: true }],
+    [path.join(tmp, 'a-file'), { isDir: false }],
+    [path.join(tmp, 'missing'), { error: 'no such file or directory' }],
+  ].sort());
+  // The plan uses the map, not a stat of its own: a "directory" that does not exist is planned.
+  const given = plan((c) => (c.mounts = [{ destination: '/g', source: '/nonexistent-given', options: ['rbind'] }]), { bindSources: new Map([['/nonexistent-given', { isDir: true }]]) });
+  assert.is((given.plan.mountSteps.find((m: any) => m.destination === '/g') as any).sourceIsDir, true);
+  // Control: without the map it is stat'ed, and missing.
+  assert.throws(() => plan((c) => (c.mounts = [{ destination: '/g', source: '/nonexistent-given', options: ['rbind'] }])), /stat \/nonexistent-given: no such file or directory/);
 });
 
 test('a missing bind source is an error naming the mount', () => {

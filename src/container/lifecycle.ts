@@ -20,7 +20,7 @@ import { native } from '../native/addon';
 import type { InitPlan, PlanSeccomp } from '../native/init-plan';
 import { spawnInit, type InitProcess } from '../native/init-process';
 import { loadBundleConfig } from '../spec/load';
-import { buildCreatePlan } from '../spec/plan';
+import { buildCreatePlan, statBindSources } from '../spec/plan';
 import type { Spec } from '../spec/types';
 import type { RuntimeContext } from './context';
 import { RuntimeError, errExists, errInvalid, errNotExist, errNotRunning, errState } from './errors';
@@ -257,7 +257,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     for (const fifo of [execFifo, startReplyFifo].filter(Boolean)) native().mkfifo(fifo, 0o600);
 
     const creatingState = ociState(saved, 'creating');
-    const seccomp = await compileSeccompFor(config, creatingState, ctx);
+    const [seccomp, bindSources] = await Promise.all([compileSeccompFor(config, creatingState, ctx), statBindSources(config, bundle)]);
     const around = stateAroundPid(creatingState);
     const processConfig = config.process!;
     const plan: InitPlan = buildCreatePlan({
@@ -274,6 +274,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
       seccomp,
       cgroupMountSteps: (dest: string, flags: number, newNs: boolean) => cgroup!.mountSteps(dest, flags, newNs),
       warn: (m: string) => ctx.log.warn(m),
+      bindSources,
     });
 
     if (plan.mode === 'create') {

@@ -44,6 +44,44 @@ export interface CreatePlanOptions {
   /** From the cgroup manager, for mounts of type "cgroup". */
   cgroupMountSteps: (destination: string, flags: number, newCgroupNamespace: boolean) => PlanMountStep[];
   warn: (msg: string) => void;
+  /**
+   * What each bind source is (statBindSources), looked up off the event loop beforehand: a
+   * source on a hung mount must not stall every other container of the process. Without it
+   * (tests, tools) the sources are stat'ed synchronously.
+   */
+  bindSources?: BindSources;
+}
+
+/** Absolute bind source → is a directory, or the strerror of its stat. */
+export type BindSources = Map<string, { isDir: boolean } | { error: string }>;
+
+/** The bind mounts' sources, resolved against the bundle, and what each is (on the thread pool). */
+export async function statBindSources(config: Spec, bundle: string): Promise<BindSources> {
+  const sources = new Set<string>();
+  for (const m of config.mounts ?? []) {
+    if (m.source && isBindMount(m, parseMountOptions(m.options).flags)) sources.add(path.resolve(bundle, m.source));
+  }
+  const out: BindSources = new Map();
+  await Promise.all(
+    [...sources].map(async (source) => {
+      try {
+        out.set(source, { isDir: (await fs.promises.stat(source)).isDirectory() });
+      } catch (e) {
+        out.set(source, { error: strerror(e) });
+      }
+    }),
+  );
+  return out;
+}
+
+function bindSource(o: CreatePlanOptions, source: string): { isDir: boolean } | { error: string } {
+  const known = o.bindSources?.get(source);
+  if (known) return known;
+  try {
+    return { isDir: fs.statSync(source).isDirectory() };
+  } catch (e) {
+    return { error: strerror(e) };
+  }
 }
 
 export interface ExecPlanOptions {
@@ -219,12 +257,9 @@ function planMounts(o: CreatePlanOptions, newCgroupNs: boolean): { steps: PlanMo
       if (destination === '/dev') setupDev = false; // runc: a bind-mounted /dev is the caller's, never populated
       if (!m.source) throw new SpecError(`${where}: bind mount on ${destination} has no source`);
       const source = path.resolve(o.bundle, m.source);
-      let sourceIsDir: boolean;
-      try {
-        sourceIsDir = fs.statSync(source).isDirectory();
-      } catch (e) {
-        throw new SpecError(`${where}: bind mount ${source} on ${destination}: stat ${source}: ${strerror(e)}`);
-      }
+      const info = bindSource(o, source);
+      if ('error' in info) throw new SpecError(`${where}: bind mount ${source} on ${destination}: stat ${source}: ${info.error}`);
+      const sourceIsDir = info.isDir;
       steps.push({
         kind: 'mount',
         source,
