@@ -58,7 +58,7 @@ export interface CompileOptions {
 
 export class SeccompError extends Error {}
 
-const ACTIONS: readonly string[] = [
+export const ACTIONS: readonly string[] = [
   'SCMP_ACT_KILL',
   'SCMP_ACT_KILL_PROCESS',
   'SCMP_ACT_KILL_THREAD',
@@ -70,7 +70,7 @@ const ACTIONS: readonly string[] = [
   'SCMP_ACT_NOTIFY',
 ];
 
-const OPERATORS: readonly string[] = ['SCMP_CMP_NE', 'SCMP_CMP_LT', 'SCMP_CMP_LE', 'SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_MASKED_EQ'];
+export const OPERATORS: readonly string[] = ['SCMP_CMP_NE', 'SCMP_CMP_LT', 'SCMP_CMP_LE', 'SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_MASKED_EQ'];
 
 export const ARCHITECTURES: readonly string[] = [
   'SCMP_ARCH_X86',
