@@ -33,7 +33,7 @@ import {
   startContainer,
   type CreateOptions,
 } from './lifecycle';
-import { pauseContainer, resumeContainer, updateContainer } from './operations';
+import { containerPids, pauseContainer, resumeContainer, updateContainer } from './operations';
 import type { OciState } from './state-store';
 
 export type ContainerCreateOptions = Omit<CreateOptions, 'id' | 'bundle' | 'superviseExit'>;
@@ -117,8 +117,7 @@ export class Container {
 
   /** Host pids of every process in the container's cgroup. */
   pids(): number[] {
-    const saved = loadContainer(this.ctx.root, this.id);
-    return saved.cgroup ? loadCgroupManager(saved.cgroup).pids() : [];
+    return containerPids(this.ctx, this.id);
   }
 
   /** runc's `events --stats` data. */

@@ -1,5 +1,5 @@
 /**
- * Operations on a live container that go through its cgroup: pause/resume, update, events.
+ * Operations on a live container that go through its cgroup: pause/resume, update, events, ps.
  */
 import { loadCgroupManager, type CgroupManager } from '../cgroups';
 import { withRollback } from '../cgroups/util';
@@ -15,6 +15,12 @@ import { writeState, type SavedState } from './state-store';
 function cgroupOf(saved: SavedState): CgroupManager {
   if (!saved.cgroup) throw new RuntimeError('container has no cgroup');
   return loadCgroupManager(saved.cgroup);
+}
+
+/** Host pids of every process in the container's cgroup (`ps`), none without a cgroup. */
+export function containerPids(ctx: RuntimeContext, id: string): number[] {
+  const saved = loadContainer(ctx.root, id);
+  return saved.cgroup ? loadCgroupManager(saved.cgroup).pids() : [];
 }
 
 export async function pauseContainer(ctx: RuntimeContext, id: string): Promise<void> {
