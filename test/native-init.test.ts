@@ -504,6 +504,29 @@ sys.stdout.write(out.decode(errors='replace')); sys.stdout.flush()
 });
 
 
+// Every error says in which phase of the init it happened and with which errno (0: not a system
+// call's), so that callers branch on those and never on the message's wording.
+sandboxTest('errors carry their phase and errno', async (s) => {
+  const errorOf = async (plan: any) => (await s.run(plan)).msgs.find((m) => m.type === 'error') as { phase?: string; errno?: number; message: string } | undefined;
+  const bad = s.plan(['true']) as any;
+  bad.surprise = 1;
+  assert.equal(await errorOf(bad), { type: 'error', phase: 'plan', errno: 0, message: 'plan: /surprise: unknown field' });
+  const nsPath = s.plan(['true']) as any;
+  nsPath.namespaces = [...nsPath.namespaces.filter((n: any) => n.type !== 'uts'), { type: 'uts', path: '/nonexistent-ns' }];
+  const ns = await errorOf(nsPath);
+  assert.equal([ns?.phase, ns?.errno], ['namespaces', 2], ns?.message);
+  const fs1 = s.plan(['true']);
+  fs1.mountSteps.push(mountStep('none', '/mnt', 'no-such-fstype', 0));
+  const rootfs = await errorOf(fs1);
+  assert.equal([rootfs?.phase, rootfs?.errno], ['rootfs', 19], rootfs?.message); // ENODEV
+  const hook = await errorOf(s.plan(['true'], { createContainerHooks: [{ path: '/bin/sh', args: ['sh', '-c', 'exit 4'], env: [], timeout: 0 }] }));
+  assert.equal([hook?.phase, hook?.errno, hook?.message], ['hooks', 0, 'error running createContainer hook /bin/sh: exit status 4']);
+  const exe = await errorOf(s.plan(['/no/such/binary']));
+  assert.equal([exe?.phase, exe?.errno], ['process', 2], exe?.message);
+  // Control: a good plan reports no error at all.
+  assert.is(await errorOf(s.plan(['true'])), undefined);
+});
+
 // The init checks the whole plan before it acts: each bad value is refused with its pointer, no
 // pid is ever reported (nothing was cloned), and the rootfs is untouched. Control: the same plan
 // with the value in range runs.

@@ -73,13 +73,16 @@ void send_type(const char *type) { send_line(strf("{\"type\":\"%s\"}", type)); }
 
 int g_reply_fd = -1;
 
-void die(const std::string &msg) {
+const char *g_phase = "plan";
+
+namespace {
+[[noreturn]] void fail(int err, const std::string &msg) {
   if (g_reply_fd >= 0) {
     // After `start` released us nobody reads the sync socket: `start` reads this fifo instead.
     std::string l = msg + "\n";
     write_all(g_reply_fd, l.data(), l.size());
   }
-  std::string j = "{\"type\":\"error\",\"message\":";
+  std::string j = strf("{\"type\":\"error\",\"phase\":\"%s\",\"errno\":%d,\"message\":", g_phase, err);
   json_quote(j, msg);
   j += "}";
   if (!send_line(j)) {
@@ -94,8 +97,11 @@ void die(const std::string &msg) {
   }
   _exit(1);
 }
+}  // namespace
 
-void die_err(int err, const std::string &msg) { die(msg + ": " + errstr(err)); }
+void die(const std::string &msg) { fail(0, msg); }
+
+void die_err(int err, const std::string &msg) { fail(err, msg + ": " + errstr(err)); }
 
 bool read_line(int fd, std::string &line) {
   line.clear();

@@ -21,6 +21,9 @@ std::string errstr(int err);
 // Reports {"type":"error","message":msg} (or to stderr when the socket is gone) and exits 1.
 // The start-reply fifo (set once `start` has released the init): die() writes its message there.
 extern int g_reply_fd;
+// What the init is doing, for error messages ({"type":"error","phase":…}): "plan", "namespaces",
+// "rootfs", "hooks", "process", "exec" (PROTOCOL.md). A string literal.
+extern const char *g_phase;
 [[noreturn]] void die(const std::string &msg);
 // die(msg + ": " + strerror(err)).
 [[noreturn]] void die_err(int err, const std::string &msg);

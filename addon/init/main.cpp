@@ -562,6 +562,7 @@ void make_cwd(const std::string &cwd) {
     bind_sources = recv_fds(sources_sock);
     close(sources_sock);
   }
+  g_phase = "rootfs";
   std::string rootfs = g_own_mount_ns ? setup_rootfs(plan, bind_sources) : real_rootfs(plan);
 
   if (pbool(plan, "syncRuntimeHooks")) {
@@ -593,6 +594,7 @@ void make_cwd(const std::string &cwd) {
   finish_rootfs(plan);
   umask(old_umask);
 
+  g_phase = "process";
   setup_terminal(proc, fds.console, true);
   // As runc: the user, capabilities and cwd are in place before "ready", so that their errors
   // fail `create`; only the exec fifo, late seccomp, startContainer hooks and execve come after.
@@ -613,6 +615,7 @@ void make_cwd(const std::string &cwd) {
   // hooks run under the container's seccomp profile as the container process would.
   load_late_seccomp(proc, fds.listener, host_pid);
   run_hooks(req(plan, "startContainerHooks"), plan_state(plan, host_pid), "startContainer");
+  g_phase = "exec";
   exec_process(proc, exe);
 }
 
@@ -730,6 +733,7 @@ void make_cwd(const std::string &cwd) {
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   pid_t host_pid = wait_release(release_rd);
   const JValue &proc = req(plan, "process");
+  g_phase = "process";
   setup_terminal(proc, fds.console, false);
   prepare_process(proc, fds.listener, host_pid);
   std::string exe = lookup_executable(proc);
@@ -737,6 +741,7 @@ void make_cwd(const std::string &cwd) {
   // execve still reaches the parent as an error.
   report_ready(false);
   load_late_seccomp(proc, fds.listener, host_pid);
+  g_phase = "exec";
   exec_process(proc, exe);
 }
 
@@ -837,6 +842,7 @@ int main(int argc, char **argv) {
   if (!json_parse(line, plan, err)) die("plan: invalid JSON: " + err);
   // The whole plan, before anything is opened, joined or created.
   check_plan(plan);
+  g_phase = "namespaces";
   open_host_proc();
   if (pstr(plan, "mode") == "create") stage0_create(plan);
   stage0_exec(plan);

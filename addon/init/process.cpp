@@ -230,6 +230,8 @@ std::string lookup_executable(const JValue &proc) {
 
 void run_hooks(const JValue &hooks, const std::string &state, const char *phase, const std::string &cwd) {
   if (hooks.type != JValue::Array) die(strf("plan: %s hooks must be an array", phase));
+  const char *was = g_phase;
+  g_phase = "hooks";
   for (auto &h : hooks.items) {
     std::string path = pstr(h, "path");
     auto args = pstrs(h, "args");
@@ -276,6 +278,7 @@ void run_hooks(const JValue &hooks, const std::string &state, const char *phase,
     if (WIFEXITED(status)) die(strf("error running %s hook %s: exit status %d", phase, path.c_str(), WEXITSTATUS(status)));
     die(strf("error running %s hook %s: killed by signal %d", phase, path.c_str(), WTERMSIG(status)));
   }
+  g_phase = was;
 }
 
 // runc's fixStdioPermissions: stdio made outside the container (pipes, a pty, a file) belongs to

@@ -16,6 +16,26 @@ export class RuntimeError extends Error {
   }
 }
 
+/** The phase of tsrun-init that failed (addon/init/PROTOCOL.md, "Messages"). */
+export type InitPhase = 'plan' | 'namespaces' | 'rootfs' | 'hooks' | 'process' | 'exec';
+
+/**
+ * A failure tsrun-init reported: its message (runc-like wording), the phase it was in and the
+ * errno (0 when the failure was not a system call's). A plan the init refuses is ours (the
+ * library built it); a failed createContainer/startContainer hook is the caller's precondition,
+ * as a failed runtime hook is.
+ */
+export class InitError extends RuntimeError {
+  constructor(
+    message: string,
+    readonly phase: InitPhase | undefined,
+    readonly errno: number,
+    exitCode = 1,
+  ) {
+    super(message, exitCode, phase === 'plan' ? 'Internal' : phase === 'hooks' ? 'FailedPrecondition' : 'Unknown');
+  }
+}
+
 export const errNotExist = () => new RuntimeError('container does not exist', 1, 'NotFound');
 export const errExists = () => new RuntimeError('container with given ID already exists', 1, 'AlreadyExists');
 export const errNotRunning = () => new RuntimeError('container not running', 1, 'FailedPrecondition');

@@ -12,7 +12,7 @@ import { execProcessSpec } from '../spec/defaults';
 import { buildExecPlan } from '../spec/plan';
 import type { Process } from '../spec/types';
 import type { RuntimeContext } from './context';
-import { RuntimeError, errInvalid, errState } from './errors';
+import { InitError, RuntimeError, errInvalid, errState } from './errors';
 import { checkSelinuxLabel, deriveStatus, loadContainer, ociState, writePidFile } from './lifecycle';
 
 export interface ExecOptions {
@@ -200,7 +200,7 @@ export async function startExec(ctx: RuntimeContext, opts: ExecOptions): Promise
         } else if (saved.cgroup) loadCgroupManager(saved.cgroup).apply(pid);
         init.sendPlaced();
       } else if (msg.type === 'error') {
-        throw new RuntimeError(`exec failed: ${msg.message}`, EXEC_FAILED_STATUS);
+        throw new InitError(`exec failed: ${msg.message}`, msg.phase, msg.errno ?? 0, EXEC_FAILED_STATUS);
       } else if (msg.type === 'ready' || msg.type === 'eof') {
         // The process exec'd: its copy of the sync socket closed on exec.
         if (!pid) throw new RuntimeError('exec failed: the process did not start', EXEC_FAILED_STATUS);

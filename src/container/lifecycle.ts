@@ -23,7 +23,7 @@ import { loadBundleConfig } from '../spec/load';
 import { buildCreatePlan, statBindSources } from '../spec/plan';
 import type { Spec } from '../spec/types';
 import type { RuntimeContext } from './context';
-import { RuntimeError, errExists, errInvalid, errNotExist, errNotRunning, errState } from './errors';
+import { InitError, RuntimeError, errExists, errInvalid, errNotExist, errNotRunning, errState } from './errors';
 import { createFileAtomically, makeDir } from './files';
 import { containerDir, validateId } from './ids';
 import { lockDir, type ContainerLock } from './lock';
@@ -319,7 +319,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
       } else if (msg.type === 'ready') {
         break;
       } else if (msg.type === 'error') {
-        throw new RuntimeError(msg.message);
+        throw new InitError(msg.message, msg.phase, msg.errno ?? 0);
       } else if (msg.type === 'eof') {
         const exit = await init.stage0Exit;
         throw new RuntimeError(`container init exited before it was ready (${exit.signal ? `signal ${exit.signal}` : `status ${exit.code}`})`);

@@ -296,4 +296,5 @@ export type InitMessage =
   | { type: 'createContainerHooks' }
   | { type: 'ready' }
   | { type: 'exit'; status: number }
-  | { type: 'error'; message: string };
+  /** phase and errno: absent only on errors the parent makes up (a truncated message). */
+  | { type: 'error'; message: string; phase?: 'plan' | 'namespaces' | 'rootfs' | 'hooks' | 'process' | 'exec'; errno?: number };
