@@ -1,5 +1,5 @@
 // Module entry and the small system-call wrappers Node lacks (flock, mkfifo, fd passing, pidfd,
-// subreaper, non-blocking waitpid, unix socket peer credentials). Everything is synchronous: each
+// unix socket peer credentials). Everything is synchronous: each
 // call is one or two syscalls.
 #include <errno.h>
 #include <fcntl.h>
@@ -199,11 +199,6 @@ Napi::Value PidfdSendSignal(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
-Napi::Value SetChildSubreaper(const Napi::CallbackInfo &info) {
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) ThrowErrno(info.Env(), "prctl(PR_SET_CHILD_SUBREAPER)", errno);
-  return info.Env().Undefined();
-}
-
 Napi::Value PeerCredentials(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int fd = ArgInt(info, 0, "fd");
@@ -220,23 +215,6 @@ Napi::Value PeerCredentials(const Napi::CallbackInfo &info) {
   return o;
 }
 
-Napi::Value WaitpidNohang(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  int pid = ArgInt(info, 0, "pid");
-  int st = 0;
-  pid_t r;
-  do r = waitpid(pid, &st, WNOHANG);
-  while (r < 0 && errno == EINTR);
-  if (r < 0) ThrowErrno(env, "waitpid", errno);
-  if (r == 0) return env.Null();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("pid", Napi::Number::New(env, r));
-  o.Set("status", Napi::Number::New(env, st));
-  o.Set("exitCode", WIFEXITED(st) ? Napi::Number::New(env, WEXITSTATUS(st)) : env.Null());
-  o.Set("signal", WIFSIGNALED(st) ? Napi::Number::New(env, WTERMSIG(st)) : env.Null());
-  return o;
-}
-
 }  // namespace
 
 void InitSys(Napi::Env env, Napi::Object exports) {
@@ -248,8 +226,6 @@ void InitSys(Napi::Env env, Napi::Object exports) {
   exports.Set("recvFd", Napi::Function::New(env, RecvFd, "recvFd"));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal, "pidfdSendSignal"));
-  exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper, "setChildSubreaper"));
-  exports.Set("waitpidNohang", Napi::Function::New(env, WaitpidNohang, "waitpidNohang"));
   exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials, "peerCredentials"));
 }
 

@@ -12,16 +12,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-export interface WaitResult {
-  pid: number;
-  /** The raw wait status. */
-  status: number;
-  /** Exit code when the process exited, else null. */
-  exitCode: number | null;
-  /** Terminating signal number when killed by a signal, else null. */
-  signal: number | null;
-}
-
 /** One device cgroup rule (src/cgroups/devices.ts DeviceRule): -1 major/minor = any. */
 export interface NativeDeviceRule {
   allow: boolean;
@@ -67,8 +57,6 @@ export interface NativeAddon {
   /** pidfd_open(2); the fd is close-on-exec. */
   pidfdOpen(pid: number): number;
   pidfdSendSignal(pidfd: number, sig: number): void;
-  /** prctl(PR_SET_CHILD_SUBREAPER, 1). */
-  setChildSubreaper(): void;
   /**
    * getsockopt(SO_PEERCRED) of a connected AF_UNIX socket: the peer's pid, uid and gid as they were
    * when it connected. A Node socket's fd is `(socket as any)._handle.fd`.
@@ -84,11 +72,6 @@ export interface NativeAddon {
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   /** umount2(2); flags 2 = MNT_DETACH. */
   umount(target: string, flags: number): void;
-  /**
-   * waitpid(pid, WNOHANG); pid -1 = any child. null: nothing has exited yet. Throws ECHILD when
-   * there is no such child. Beware: -1 can also reap children Node's child_process is tracking.
-   */
-  waitpidNohang(pid: number): WaitResult | null;
   /**
    * Attaches a BPF_PROG_TYPE_CGROUP_DEVICE program implementing `rules` (runc's semantics) to the
    * cgroup v2 directory, with BPF_F_ALLOW_MULTI, replacing the program this runtime attached before.
