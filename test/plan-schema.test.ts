@@ -418,6 +418,39 @@ test('every field of the schema: a plan breaking it is refused with its pointer,
   assert.ok(createMutations.length > 300, `${createMutations.length} create mutations`);
 });
 
+// The rules across fields that the schema cannot express stay hand-written in plan_check.cpp
+// (check_rules): each is refused with its pointer; the good plan above is their control.
+test('the cross-field rules of plan_check.cpp: each refused with its pointer, before anything is created', async () => {
+  const rules: [string, (p: Json) => void, string, RegExp][] = [
+    ['rlimit soft above hard (a string hard)', (p) => (p.process.rlimits = [{ resource: 7, soft: 2048, hard: '1024' }]), '/process/rlimits/0', /soft limit above hard limit/],
+    ['uid mapping ending above 4294967294', (p) => (p.uidMappings = [{ containerID: 4294967000, hostID: 0, size: 296 }]), '/uidMappings/0', /range ends above 4294967294/],
+    ['gid mapping host range ending above 4294967294', (p) => (p.gidMappings = [{ containerID: 0, hostID: 4294967294, size: 2 }]), '/gidMappings/0', /range ends above 4294967294/],
+    ['a namespace type twice', (p) => p.namespaces.push({ type: 'uts' }), '/namespaces/6/type', /duplicate namespace "uts"/],
+    ['copyUp on a non-tmpfs', (p) => (p.mountSteps[0].copyUp = true), '/mountSteps/0/copyUp', /only for tmpfs/],
+    ['a sysctl key climbing out of /proc/sys', (p) => (p.sysctl = [{ key: 'kernel/../../../etc/x', value: '1' }]), '/sysctl/0/key', /not a sysctl name/],
+    ['an absolute sysctl key', (p) => (p.sysctl = [{ key: '/etc/x', value: '1' }]), '/sysctl/0/key', /not a sysctl name/],
+    ['mounts without a mount namespace', (p) => (p.namespaces = p.namespaces.filter((n: Json) => n.type !== 'mount')), '/mountSteps', /must be empty without a mount namespace/],
+    [
+      'a read-only root without a mount namespace',
+      (p) => Object.assign(p, { namespaces: p.namespaces.filter((n: Json) => n.type !== 'mount'), mountSteps: [], devices: [], devSymlinks: [], maskedPaths: [], readonlyPaths: [], sysctl: [], setupDev: false, rootfsReadonly: true }),
+      '/rootfsReadonly',
+      /must be false without a mount namespace/,
+    ],
+  ];
+  if (!fs.existsSync('/proc/self/ns/time')) rules[3][2] = '/namespaces/5/type';
+  for (const [what, change, pointer, expect] of rules) {
+    const plan = goodCreatePlan() as Json;
+    change(plan);
+    assert.is(planProblems(plan), '', `${what}: fits the schema (only the rule is broken)`);
+    const r = await runInit(plan);
+    assert.ok(r.error?.startsWith(`plan: ${pointer}: `), `${what}: ${r.error}`);
+    assert.match(r.error ?? '', expect, what);
+    assert.not.ok(r.msgs.some((e) => e.type === 'pid'), `${what}: no process created`);
+  }
+  assert.not.ok(fs.existsSync(marker));
+  assert.not.ok(fs.existsSync(path.join(rootfs, 'plan-dir')));
+});
+
 // ---------------------------------------------------------------- the TypeScript builder
 
 const bundle = path.join(dir, 'bundle');
