@@ -9,6 +9,7 @@
 //   node scripts/build-plan.mjs              always regenerates
 //   node scripts/build-plan.mjs --if-stale   only when an output is missing or older than the
 //                                            schema or this script
+//   node scripts/build-plan.mjs --schema F --out D   (tests: another schema, outputs into D)
 //
 // The schema is written in a small subset of JSON Schema, and anything outside it is refused here,
 // so that nothing in the schema is silently left unchecked by the C++ side:
@@ -29,9 +30,11 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const schemaFile = path.join(root, 'schemas/plan.schema.json');
-const outTs = path.join(root, 'src/native/plan.gen.ts');
-const outCpp = path.join(root, 'addon/init/plan_schema.gen.inc');
+// --schema FILE --out DIR: another schema, both outputs into DIR (the generator's own tests).
+const arg = (name) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
+const schemaFile = path.resolve(arg('--schema') ?? path.join(root, 'schemas/plan.schema.json'));
+const outTs = arg('--out') ? path.resolve(arg('--out'), 'plan.gen.ts') : path.join(root, 'src/native/plan.gen.ts');
+const outCpp = arg('--out') ? path.resolve(arg('--out'), 'plan_schema.gen.inc') : path.join(root, 'addon/init/plan_schema.gen.inc');
 const self = fileURLToPath(import.meta.url);
 
 if (process.argv.includes('--if-stale')) {
@@ -61,7 +64,8 @@ const schema = JSON.parse(fs.readFileSync(schemaFile, 'utf8'));
 const defs = schema.definitions ?? {};
 
 function fail(where, what) {
-  throw new Error(`schemas/plan.schema.json ${where}: ${what}`);
+  console.error(`${path.relative(root, schemaFile)} ${where}: ${what}`);
+  process.exit(1);
 }
 
 function allowOnly(where, node, keys) {

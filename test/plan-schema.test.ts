@@ -451,6 +451,39 @@ test('the cross-field rules of plan_check.cpp: each refused with its pointer, be
   assert.not.ok(fs.existsSync(path.join(rootfs, 'plan-dir')));
 });
 
+// ---------------------------------------------------------------- the generator
+
+test('build-plan.mjs refuses a schema it cannot translate into C++ (nothing silently unchecked)', () => {
+  const gen = (schema: Json) => {
+    const d = fs.mkdtempSync(path.join(dir, 'gen-'));
+    fs.writeFileSync(path.join(d, 'plan.schema.json'), JSON.stringify(schema));
+    const r = spawnSync(process.execPath, [path.join(REPO, 'scripts/build-plan.mjs'), '--schema', path.join(d, 'plan.schema.json'), '--out', d], { encoding: 'utf8' });
+    return { status: r.status, stderr: r.stderr, dir: d };
+  };
+  const broken: [string, (s: Json) => void, RegExp][] = [
+    ['a string without a pattern', (s) => (s.definitions.PlanHook.properties.path = { type: 'string' }), /#\/definitions\/PlanHook\/properties\/path: a string needs one of the patterns/],
+    ['an object open to unknown members', (s) => delete s.definitions.PlanDevice.additionalProperties, /#\/definitions\/PlanDevice: objects must have additionalProperties: false/],
+    ['a keyword outside the subset', (s) => (s.definitions.ExecPlan.properties.joinNamespaces.uniqueItems = true), /joinNamespaces: keyword "uniqueItems" is not in the subset/],
+    ['a bound no double holds exactly', (s) => (s.definitions.PlanSeccomp.properties.flags.maximum = 2 ** 64), /flags: maximum must be a safe integer/],
+    ['a pattern the init does not know', (s) => (s.definitions.text.pattern = '^[a-z]*$'), /a string needs one of the patterns/],
+    ['a variant without its discriminator', (s) => delete s.definitions.PlanMountStep.oneOf[1].properties.kind, /discriminator: oneOf subschemas .* must have "properties\/kind"|a variant needs a required "kind"/],
+    ['a variant whose discriminator is not required', (s) => (s.definitions.PlanMountStep.oneOf[2].required = ['path', 'mode']), /oneOf\/2: a variant needs a required "kind"|discriminator/],
+  ];
+  for (const [what, change, expect] of broken) {
+    const schema = structuredClone(planSchema);
+    change(schema);
+    const r = gen(schema);
+    assert.is.not(r.status, 0, `${what}: refused`);
+    assert.match(r.stderr, expect, what);
+    assert.not.ok(fs.existsSync(path.join(r.dir, 'plan_schema.gen.inc')), `${what}: no output`);
+  }
+  // Control: the schema itself generates, into exactly what the build made (the outputs are fresh).
+  const ok = gen(planSchema);
+  assert.is(ok.status, 0, ok.stderr);
+  assert.is(fs.readFileSync(path.join(ok.dir, 'plan_schema.gen.inc'), 'utf8'), fs.readFileSync(path.join(REPO, 'addon/init/plan_schema.gen.inc'), 'utf8'), 'addon/init/plan_schema.gen.inc is up to date');
+  assert.is(fs.readFileSync(path.join(ok.dir, 'plan.gen.ts'), 'utf8'), fs.readFileSync(path.join(REPO, 'src/native/plan.gen.ts'), 'utf8'), 'src/native/plan.gen.ts is up to date (node scripts/build.mjs plan)');
+});
+
 // ---------------------------------------------------------------- the TypeScript builder
 
 const bundle = path.join(dir, 'bundle');
