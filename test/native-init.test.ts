@@ -327,7 +327,7 @@ sandboxTest('fds beyond preserveFds do not reach the container; preserved ones d
 
 sandboxTest('the waiting init: memfd exe, RSS under 4 MB, runs only after the fifo byte', async (s) => {
   const fifo = path.join(s.dir, 'exec.fifo');
-  assert.is(spawnSync('mkfifo', ['-m', '0622', fifo]).status, 0);
+  assert.is(spawnSync('mkfifo', ['-m', '0600', fifo]).status, 0);
   const plan = s.plan(['sh', '-c', 'echo started'], { execFifo: fifo, waitForExit: false });
   const h = s.start(plan);
   const msgs = await s.collect(h.init, (e) => e.type === 'ready');
@@ -354,15 +354,16 @@ sandboxTest('the waiting init: memfd exe, RSS under 4 MB, runs only after the fi
 sandboxTest('user namespace: uid/gid maps written, root inside; the init is not dumpable, the process is', async (s) => {
   fs.chmodSync(s.dir, 0o755); // the mapped root must be able to reach its rootfs
   const fifo = path.join(s.dir, 'exec.fifo');
-  assert.is(spawnSync('mkfifo', ['-m', '0622', fifo]).status, 0);
+  assert.is(spawnSync('mkfifo', ['-m', '0600', fifo]).status, 0);
   const plan = s.plan(['sh', '-c', 'cat /proc/self/uid_map /proc/self/gid_map; id -u; readlink /proc/self/ns/user; exec sleep 100'], {
     namespaces: [{ type: 'user' }, { type: 'pid' }, { type: 'mount' }, { type: 'uts' }, { type: 'ipc' }, { type: 'network' }],
     uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
     gidMappings: [{ containerID: 0, hostID: 200000, size: 65536 }],
     execFifo: fifo,
   });
-  // The runtime gives the fifo to the container's root (runc does the same).
-  fs.chownSync(fifo, 100000, 200000);
+  // As the runtime makes it (src/container/lifecycle.ts): 0600 and root's, no chown for the
+  // container's root. Stage 0 opens it before the user namespace exists; the init inherits the fd.
+  assert.is(fs.statSync(fifo).mode & 0o777, 0o600);
   const h = s.start(plan);
   const msgs = await s.collect(h.init, (e) => e.type === 'ready');
   assert.equal(msgs.map((m) => m.type), ['pid', 'ready'], JSON.stringify(msgs));

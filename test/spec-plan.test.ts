@@ -9,6 +9,7 @@ import { SpecError } from '../src/spec/load';
 import * as M from '../src/spec/mount-options';
 import { buildCreatePlan, buildExecPlan, statBindSources, type CreatePlanOptions } from '../src/spec/plan';
 import type { Spec } from '../src/spec/types';
+import { assertValidPlan } from './helpers/plan-schema';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-spec-plan-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -50,6 +51,8 @@ function plan(mutate?: (c: any) => void, extra: Partial<CreatePlanOptions> = {})
     warn: (m) => warnings.push(m),
     ...extra,
   });
+  // Every plan this file builds fits schemas/plan.schema.json (the shape tsrun-init checks).
+  assertValidPlan(p);
   return { plan: p, warnings, cgroupCalls };
 }
 
@@ -290,6 +293,7 @@ test('exec plan: the container namespaces to join (user first) and the process r
     seccomp: null,
     warn: (m) => warnings.push(m),
   });
+  assertValidPlan(p, 'exec plan');
   assert.equal(p.joinNamespaces, ['user', 'pid', 'network', 'mount']);
   assert.is(p.initPid, 1234);
   assert.is(p.initStartTime, 99);
