@@ -144,6 +144,7 @@ function printPhases() {
   console.log('  spawn: spawn() of tsrun-init   init0: its exec until it reports the container pid (plan read, clone)');
   console.log('  init1: placed until ready (mounts, pivot, …)   wait: for the container (run) or its exec (start)');
   console.log('  other: the rest of the command   exit: event loop drain and engine teardown');
+  console.log('  (`state` and `--version` are answered by bin/tsrun\'s front door, addon/cli/front.cpp, without an engine: no trace)');
   console.log('command'.padEnd(12) + cols.map((c) => short[c].padStart(7)).join('') + 'total'.padStart(8));
   for (const [name, rows] of byCommand) {
     const cells = cols.map((c) => median(rows.map((r) => r.phases[c])));

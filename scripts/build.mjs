@@ -7,8 +7,11 @@
 //   3. the N-API addon (build/Release/tsrun_native.node), against the system Node headers
 //      (node-gyp must never try to download headers: this machine reaches no nodejs.org);
 //   4. esbuild bundles of the CLI (dist/cli/main.js, yargs beside it: see below) and the shim;
-//   5. bin/tsrun and bin/containerd-shim-tsrun-v2, whose shebang is the absolute path of the
-//      Node 22 binary from node_modules (43 ms start-up against 125 ms for the system Node 20).
+//   5. bin/.tsrun.js and bin/.containerd-shim-tsrun-v2.js, whose shebang is the absolute path of
+//      the Node 22 binary from node_modules (43 ms start-up against 125 ms for the system Node
+//      20), behind bin/tsrun and bin/containerd-shim-tsrun-v2: static front doors
+//      (addon/cli/front.cpp, addon/shim/launcher.cpp) that answer their most frequent calls
+//      without an engine and exec the Node entry for everything else.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -32,6 +35,7 @@ if (want('plan') || want('init')) run(process.execPath, ['scripts/build-plan.mjs
 if (want('init')) {
   run('make', ['-s', '-C', 'addon/init', `NODE=${process.execPath}`]);
   run('make', ['-s', '-C', 'addon/shim']);
+  run('make', ['-s', '-C', 'addon/cli']);
 }
 
 // The shim's protobuf messages (src/shim/proto → src/shim/gen), before the bundle that includes them.
@@ -198,7 +202,11 @@ for (const k of ${JSON.stringify(keys)}) Object.defineProperty(exports, k, { enu
   // dist/tsrun.js stays the CLI's entry for whoever requires it by that name.
   writeAtomic(path.join(root, 'dist/tsrun.js'), "module.exports = require('./cli/main.js');\n");
   fs.rmSync(path.join(root, 'dist/tsrun.js.map'), { force: true });
-  writeCliLauncher('bin/tsrun', path.join(cliDir, 'main.js'));
+  // bin/tsrun is the native front door (addon/cli/front.cpp): it answers `state` and `--version`
+  // itself and execs this launcher for everything else. --version's text is the CLI's own.
+  writeCliLauncher('bin/.tsrun.js', path.join(cliDir, 'main.js'));
+  writeAtomic(path.join(cliDir, 'version.txt'), execFileSync(path.join(root, 'bin/.tsrun.js'), ['--version']));
+  writeAtomic(path.join(root, 'bin/tsrun'), fs.readFileSync(path.join(root, 'addon/cli/tsrun-front')), 0o755);
 
   // The shim: one file (a long-lived process, started once per container).
   const shimEntry = path.join(root, 'src/shim/main.ts');

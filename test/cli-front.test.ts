@@ -1,0 +1,143 @@
+/**
+ * bin/tsrun's front door (addon/cli/front.cpp) answers `state` and `--version` without Node and
+ * execs the Node CLI (bin/.tsrun.js) for everything else. Its answers must be Node's, byte for
+ * byte; and what it is not sure of must reach Node. A copy of the front door without a Node CLI
+ * beside it shows which path served a call: it can only answer what it answers itself (the
+ * others fail with exit 127, "exec …/.tsrun.js").
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { REPO, Sandbox, waitFor } from './helpers/tsrun';
+
+const FRONT = path.join(REPO, 'bin/tsrun');
+const NODE_CLI = path.join(REPO, 'bin/.tsrun.js');
+
+function call(bin: string, args: string[]) {
+  const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 30_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The front door alone, in a directory with no Node CLI: only its own answers succeed. */
+function lonelyFront(dir: string): string {
+  const bin = path.join(dir, 'lonely/bin');
+  fs.mkdirSync(bin, { recursive: true });
+  fs.copyFileSync(FRONT, path.join(bin, 'tsrun'));
+  fs.chmodSync(path.join(bin, 'tsrun'), 0o755);
+  fs.mkdirSync(path.join(dir, 'lonely/dist/cli'), { recursive: true });
+  fs.copyFileSync(path.join(REPO, 'dist/cli/version.txt'), path.join(dir, 'lonely/dist/cli/version.txt'));
+  return path.join(bin, 'tsrun');
+}
+
+if (!process.env.RUNTIME) {
+  test('state in every status, with odd annotations: the front door prints exactly what Node prints, and answers it alone', async () => {
+    const s = new Sandbox(['sleep', '300'], 'front');
+    try {
+      s.config.annotations = {
+        'org.example/plain': 'v',
+        'quote"back\\slash': 'tab\tnewline\ncontrol\u0001del\u007f',
+        'unicode-\u00e9\u4e2d\u{1f600}': 'line\u2028sep',
+      };
+      s.writeConfig();
+      const lonely = lonelyFront(s.dir);
+      const log = path.join(s.dir, 'state.log');
+      const same = (status: string, extra: string[] = []) => {
+        const args = ['--root', s.root, ...extra, 'state', s.id];
+        const viaFront = call(FRONT, args);
+        const viaNode = call(NODE_CLI, args);
+        assert.is(viaFront.status, 0, viaFront.stderr);
+        assert.is(viaNode.status, 0, viaNode.stderr);
+        assert.is(viaFront.stdout, viaNode.stdout, `${status}: front door and Node agree`);
+        assert.is(JSON.parse(viaFront.stdout).status, status);
+        // Served by the front door itself: the copy with no Node beside it answers the same.
+        const alone = call(lonely, args);
+        assert.is(alone.status, 0, `${status}: the front door answered alone: ${alone.stderr}`);
+        assert.is(alone.stdout, viaNode.stdout);
+      };
+      assert.is(s.tsrun(['create', '-b', s.bundle, s.id]).status, 0);
+      same('created');
+      same('created', ['--log', log, '--log-format', 'json', '--systemd-cgroup']);
+      assert.ok(fs.existsSync(log), 'the --log file is created, as Node creates it');
+      assert.is(s.tsrun(['start', s.id]).status, 0);
+      same('running');
+      same('running', [`--log=${log}`, '--log-format=text']);
+      assert.is(s.tsrun(['pause', s.id]).status, 0);
+      same('paused');
+      assert.is(s.tsrun(['resume', s.id]).status, 0);
+      same('running');
+      assert.is(s.tsrun(['kill', s.id, 'KILL']).status, 0);
+      await waitFor(() => JSON.parse(call(NODE_CLI, ['--root', s.root, 'state', s.id]).stdout).status === 'stopped', 10_000, 'stopped');
+      same('stopped');
+      assert.is(s.tsrun(['delete', s.id]).status, 0);
+      assert.equal(s.leftovers(), []);
+    } finally {
+      s.cleanup();
+    }
+  });
+
+  test('what the front door is not sure of goes to Node (control: the lonely copy cannot answer it)', async () => {
+    const s = new Sandbox(['sleep', '300'], 'frontnode');
+    try {
+      // An annotation key JavaScript orders first, and a cgroup state of another shape.
+      s.config.annotations = { b: '1', '7': 'index-like' };
+      s.writeConfig();
+      assert.is(s.tsrun(['create', '-b', s.bundle, s.id]).status, 0);
+      const lonely = lonelyFront(s.dir);
+      const cases: [string, string[]][] = [
+        ['index-like annotation key', ['--root', s.root, 'state', s.id]],
+        ['a container that does not exist', ['--root', s.root, 'state', 'nope']],
+        ['an invalid id', ['--root', s.root, 'state', 'a/b']],
+        ['--debug', ['--root', s.root, '--debug', 'state', s.id]],
+        ['an extra argument', ['--root', s.root, 'state', s.id, 'more']],
+        ['a root that does not exist', ['--root', path.join(s.dir, 'none'), 'state', s.id]],
+        ['another command', ['--root', s.root, 'list']],
+        ['help', ['state', '--help']],
+      ];
+      for (const [what, args] of cases) {
+        const alone = call(lonely, args);
+        assert.is(alone.status, 127, `${what}: left to Node (${alone.stdout}${alone.stderr})`);
+        assert.match(alone.stderr, /exec .*\/\.tsrun\.js: /);
+        const viaFront = call(FRONT, args);
+        const viaNode = call(NODE_CLI, args);
+        assert.equal(viaFront, viaNode, `${what}: bin/tsrun answers as Node`);
+      }
+      assert.match(call(FRONT, ['--root', s.root, 'state', 'nope']).stderr, /container does not exist/);
+      assert.is(call(FRONT, ['--root', s.root, 'state', s.id]).status, 0);
+      // The cgroup state with a member the front door does not know.
+      const file = path.join(s.root, s.id, 'state.json');
+      const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
+      saved.config.annotations = { b: '1' };
+      saved.cgroup = { ...saved.cgroup, driver: 'other' };
+      fs.writeFileSync(file, JSON.stringify(saved));
+      assert.is(call(lonely, ['--root', s.root, 'state', s.id]).status, 127, 'an unknown cgroup shape is left to Node');
+      delete saved.cgroup.driver;
+      fs.writeFileSync(file, JSON.stringify(saved));
+      assert.is(call(lonely, ['--root', s.root, 'state', s.id]).status, 0, 'control: the known shape is answered');
+      assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
+      assert.equal(s.leftovers(), []);
+    } finally {
+      s.cleanup();
+    }
+  });
+
+  test('--version: the CLI\'s own text, from the front door alone', () => {
+    const dir = fs.mkdtempSync('/tmp/tsrun-front-');
+    try {
+      const viaNode = call(NODE_CLI, ['--version']);
+      assert.is(viaNode.status, 0);
+      assert.equal(call(FRONT, ['--version']), viaNode);
+      assert.equal(call(lonelyFront(dir), ['--version']), viaNode);
+      assert.equal(call(lonelyFront(dir), ['-v']), viaNode);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+} else {
+  test('front door: not applicable with RUNTIME set (it is tsrun\'s own binary)', () => {
+    console.log('  cli-front: skipped, RUNTIME points at another runtime');
+  });
+}
+
+test.run();
