@@ -16,10 +16,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Env, ensurePackages, tail } from '../conformance/daemons/lib/daemons.mjs';
+import { Env, ensurePackages } from '../conformance/daemons/lib/daemons.mjs';
 import { Podman, PODMAN_IMAGE_REF } from '../conformance/daemons/lib/podman.mjs';
 import { buildImage, IMAGE_REF } from '../conformance/daemons/lib/image.mjs';
-import { run, startDaemon, waitFor, readText, short } from '../conformance/daemons/lib/proc.mjs';
+import { run, readText, short } from '../conformance/daemons/lib/proc.mjs';
+import { printRatioTable } from './report.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TSRUN = path.resolve(process.env.TSRUN_BIN ?? path.join(repo, 'bin/tsrun'));
@@ -49,31 +50,8 @@ const log = (m) => console.error(`# ${m}`);
 
 // conformance/daemons' Env, with a dockerd that knows both runtimes (and neither as default).
 class BenchEnv extends Env {
-  async startDockerd() {
-    fs.mkdirSync(this.dockerData, { recursive: true });
-    fs.mkdirSync(path.join(this.tmp, 'docker-client'), { recursive: true });
-    const cfg = path.join(this.tmp, 'daemon.json');
-    fs.writeFileSync(cfg, JSON.stringify({ runtimes: { [DOCKER_RT.tsrun]: { path: TSRUN }, [DOCKER_RT.runc]: { path: RUNC } } }, null, 2));
-    this.dockerdLog = path.join(this.tmp, 'dockerd.log');
-    // The same flags as conformance/daemons/lib/daemons.mjs (private sockets and roots, our
-    // containerd in a namespace of its own, no network, cgroupfs, our cgroup parent).
-    this.dockerd = startDaemon([
-      'dockerd', '--config-file', cfg,
-      '-H', `unix://${this.dockerSock}`,
-      '--data-root', this.dockerData, '--exec-root', this.dockerExec,
-      '--pidfile', path.join(this.tmp, 'dockerd.pid'),
-      '--containerd', this.ctrdSock,
-      '--containerd-namespace', this.dockerNs, '--containerd-plugins-namespace', `${this.dockerNs}-plugins`,
-      '--iptables=false', '--ip6tables=false', '--bridge=none', '--ip-masq=false', '--ip-forward=false',
-      '--exec-opt', 'native.cgroupdriver=cgroupfs', '--cgroup-parent', this.cgroupParent,
-      '--init-path', '/usr/bin/docker-init', '--userland-proxy=false',
-    ], this.dockerdLog);
-    const ok = await waitFor(async () => {
-      if (this.dockerd.exitCode !== null) return 'exited';
-      const r = await this.docker(['version', '--format', '{{.Server.Version}}'], { timeoutMs: 5000 });
-      return r.code === 0 && r.stdout.trim().length > 0;
-    }, { timeoutMs: 60000, intervalMs: 300 });
-    if (ok !== true) throw new Error(`dockerd did not start (${ok === 'exited' ? 'exited' : 'timeout'}): ${tail(this.dockerdLog)}`);
+  dockerConfig() {
+    return { runtimes: { [DOCKER_RT.tsrun]: { path: TSRUN }, [DOCKER_RT.runc]: { path: RUNC } } };
   }
 }
 
@@ -204,13 +182,7 @@ if (results.length) {
   const la = (l) => l.map((x) => x.toFixed(2)).join(' ');
   console.log(`\ntsrun vs runc through the clients, interleaved; load average ${la(load.before)} before, ${la(load.after)} after, ${os.cpus().length} CPUs`);
   for (const v of versions) console.log(`  ${v}`);
-  const W = 50;
-  console.log('\n' + 'measurement'.padEnd(W) + ' | ' + 'tsrun'.padStart(8) + ' | ' + 'runc'.padStart(8) + ' | ' + 'ratio'.padStart(6) + ' | ' + 'target'.padStart(6) + ' | met?');
-  console.log('-'.repeat(W) + '-+-' + '-'.repeat(8) + '-+-' + '-'.repeat(8) + '-+-' + '-'.repeat(6) + '-+-' + '-'.repeat(6) + '-+-----');
-  for (const r of results) {
-    const ratio = r.tsrun / r.runc;
-    console.log(r.name.padEnd(W) + ' | ' + r.tsrun.toFixed(0).padStart(8) + ' | ' + r.runc.toFixed(0).padStart(8) + ' | ' + `${ratio.toFixed(2)}×`.padStart(6) + ' | ' + `${r.target}×`.padStart(6) + ' | ' + (ratio <= r.target ? 'yes' : 'NO'));
-  }
+  printRatioTable(results, { width: 50, digits: 0 });
   console.log('\nsamples (ms):');
   for (const r of results) console.log(`  ${r.name}\n    tsrun ${r.samples.tsrun.map((x) => x.toFixed(0)).join(' ')}\n    runc  ${r.samples.runc.map((x) => x.toFixed(0)).join(' ')}`);
 }

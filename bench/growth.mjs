@@ -17,6 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeBundle } from './bundle.mjs';
+import { printRatioTable } from './report.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TSRUN = process.env.TSRUN_BIN ?? path.join(repo, 'bin/tsrun');
@@ -248,14 +249,6 @@ if (results.length) {
   const [l1, l5, l15] = os.loadavg();
   console.log(`\ntsrun vs ${RUNC} (${runcVersion}), median of ${ITER}, interleaved; load average ${l1.toFixed(2)} ${l5.toFixed(2)} ${l15.toFixed(2)} on ${os.cpus().length} CPUs\n`);
   for (const n of notes) console.log(`  ${n}`);
-  const W = 44;
-  console.log('\n' + 'measurement'.padEnd(W) + ' | ' + 'tsrun ms'.padStart(9) + ' | ' + 'runc ms'.padStart(9) + ' | ' + 'ratio'.padStart(6) + ' | ' + 'target'.padStart(6) + ' | met?');
-  console.log('-'.repeat(W) + '-+-' + '-'.repeat(9) + '-+-' + '-'.repeat(9) + '-+-' + '-'.repeat(6) + '-+-' + '-'.repeat(6) + '-+-----');
-  for (const r of results) {
-    const ratio = r.tsrun / r.runc;
-    const met = r.target == null ? '' : ratio <= r.target ? 'yes' : 'NO';
-    console.log(r.name.padEnd(W) + ' | ' + r.tsrun.toFixed(1).padStart(9) + ' | ' + r.runc.toFixed(1).padStart(9) + ' | ' + `${ratio.toFixed(2)}×`.padStart(6) + ' | ' + (r.target == null ? '—' : `${r.target}×`).padStart(6) + ' | ' + met);
-    if (r.per) console.log(`  per container`.padEnd(W) + ' | ' + (r.tsrun / r.per).toFixed(2).padStart(9) + ' | ' + (r.runc / r.per).toFixed(2).padStart(9) + ' |        |        |');
-  }
+  printRatioTable(results);
 }
 process.exit(exitCode);

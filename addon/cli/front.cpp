@@ -109,31 +109,10 @@ bool utf8_ok(const std::string &s) {
   return true;
 }
 
-// JSON.stringify's string form: only ", \ and the C0 controls are escaped (lower-case hex).
+// JSON.stringify's string form (only ", \ and the C0 controls escaped), of valid UTF-8 only.
 bool quote(std::string &out, const std::string &s) {
   if (!utf8_ok(s)) return false;
-  static const char hexd[] = "0123456789abcdef";
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += hexd[c >> 4];
-          out += hexd[c & 15];
-        } else {
-          out += (char)c;
-        }
-    }
-  }
-  out += '"';
+  json_quote(out, s, false);
   return true;
 }
 

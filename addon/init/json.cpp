@@ -235,7 +235,7 @@ bool json_parse(const std::string &in, JValue &out, std::string &err) {
   return true;
 }
 
-void json_quote(std::string &out, const std::string &s) {
+void json_quote(std::string &out, const std::string &s, bool escape_del) {
   static const char hexd[] = "0123456789abcdef";
   out += '"';
   for (unsigned char c : s) {
@@ -248,7 +248,7 @@ void json_quote(std::string &out, const std::string &s) {
       case '\b': out += "\\b"; break;
       case '\f': out += "\\f"; break;
       default:
-        if (c < 0x20 || c == 0x7f) {
+        if (c < 0x20 || (c == 0x7f && escape_del)) {
           out += "\\u00";
           out += hexd[c >> 4];
           out += hexd[c & 15];

@@ -22,7 +22,8 @@ struct JValue {
 bool json_parse(const std::string &in, JValue &out, std::string &err);
 
 // Appends `s` as a quoted JSON string (control characters escaped, so never a raw newline).
-void json_quote(std::string &out, const std::string &s);
+// escape_del: DEL (0x7f) as \u007f too (the init's messages); false gives JSON.stringify's form.
+void json_quote(std::string &out, const std::string &s, bool escape_del = true);
 
 // Number conversions of a JValue: a JSON number, or (for u64/i64) a decimal string.
 bool json_i64(const JValue &v, int64_t &out);

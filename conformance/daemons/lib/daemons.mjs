@@ -142,14 +142,16 @@ export class Env {
     return { stoppedMs: t1 - t0, startedMs: Date.now() - t1 };
   }
 
+  /** dockerd's daemon.json: the runtime under test as the default (bench/clients.mjs adds runc beside it). */
+  dockerConfig() {
+    return { runtimes: { tsrun: { path: this.runtime } }, 'default-runtime': 'tsrun' };
+  }
+
   async startDockerd() {
     fs.mkdirSync(this.dockerData, { recursive: true });
     fs.mkdirSync(path.join(this.tmp, 'docker-client'), { recursive: true });
     const cfg = path.join(this.tmp, 'daemon.json');
-    fs.writeFileSync(cfg, JSON.stringify({
-      runtimes: { tsrun: { path: this.runtime } },
-      'default-runtime': 'tsrun',
-    }, null, 2));
+    fs.writeFileSync(cfg, JSON.stringify(this.dockerConfig(), null, 2));
     this.dockerdLog = path.join(this.tmp, 'dockerd.log');
     this.dockerd = startDaemon([
       'dockerd',
