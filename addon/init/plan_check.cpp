@@ -246,7 +246,7 @@ void check_create(const JValue &plan) {
            "hostname", "domainname", "rootfs", "rootfsReadonly", "rootPropagation", "rootPropagationExplicit", "mountSteps",
            "devices", "devSymlinks", "setupDev", "devRemountFlags", "noPivot", "sysctl", "maskedPaths", "readonlyPaths", "syncRuntimeHooks",
            "createContainerHooks", "startContainerHooks", "statePrefix", "stateSuffix", "execFifo", "personality"},
-          {"sessionKeyring", "startReplyFifo"});
+          {"sessionKeyring", "startReplyFifo", "rootless"});
   auto &nss = array("", plan, "namespaces", 8);
   std::vector<std::string> seen;
   for (size_t i = 0; i < nss.size(); i++) {
@@ -340,6 +340,12 @@ void check_create(const JValue &plan) {
   if (plan.get("sessionKeyring")) str("", plan, "sessionKeyring");
   if (plan.get("startReplyFifo")) abs_path("", plan, "startReplyFifo", true);
   integer("", plan, "personality", -1, 0xffffffffLL);
+  // Rootless: only with a user namespace (new: the parent maps it; joined: already mapped).
+  if (plan.get("rootless")) {
+    boolean("", plan, "rootless");
+    if (bool_value(plan, "rootless") && std::find(seen.begin(), seen.end(), std::string("user")) == seen.end())
+      bad("/rootless", "needs a user namespace in /namespaces");
+  }
 }
 
 void check_exec(const JValue &plan) {

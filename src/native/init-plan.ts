@@ -254,6 +254,14 @@ export interface CreatePlan extends InitPlanCommon {
   startReplyFifo?: string;
   /** linux.personality domain number, or -1 for none. */
   personality: number;
+  /**
+   * Rootless (runc's RootlessEUID: tsrun runs with euid != 0); absent = false. Needs a user
+   * namespace. Stage 0 then writes no uid/gid map: the parent writes them (setgroups "deny" and the
+   * single own-id map directly, anything else through newuidmap/newgidmap) after {"type":"pid"}
+   * and before {"type":"placed"}; the container init opens its bind sources itself, before any
+   * mount (stage 0 may not enter its mount namespace); setgroups(2) is never called.
+   */
+  rootless?: boolean;
 }
 
 /** `exec`: a new process inside a running container. */
