@@ -35,12 +35,12 @@ const command: CommandModule<any, any> = {
       .positional('psArgs', { type: 'string', array: true, default: [] })
       .option('format', { alias: 'f', choices: ['table', 'json'] as const, default: 'table' as const }),
   handler: action<PsArgs>(async (argv, ctx) => {
-    const { loadContainer } = await import('../../container/lifecycle');
-    const { loadCgroupManager } = await import('../../cgroups');
+    const { loadContainer, containerPids } = await import('../../container/lifecycle');
     const { RuntimeError } = await import('../../container/errors');
     const { spawnSync } = await import('node:child_process');
     const saved = loadContainer(ctx.root, argv.id);
-    const pids = saved.cgroup ? loadCgroupManager(saved.cgroup).pids() : [];
+    // Its cgroup's processes; without a cgroup (rootless) those of its pid namespace.
+    const pids = containerPids(saved);
     if (argv.format === 'json') {
       process.stdout.write(JSON.stringify(pids.length ? pids : null) + '\n');
       return;
