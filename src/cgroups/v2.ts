@@ -285,7 +285,14 @@ export class V2Manager implements CgroupManager {
       // attaches a BPF_CGROUP_DEVICE program (runc's devicefilter) to the cgroup.
       throw new CgroupError('device rules on cgroup v2 need the native eBPF loader (loadDeviceFilter in src/native/addon.ts is not available)');
     }
-    loader(this.dir, rules);
+    try {
+      loader(this.dir, rules);
+    } catch (e) {
+      // runc's fs2: device errors are ignored when rootless (an unprivileged user may not load
+      // BPF_CGROUP_DEVICE programs); its devices are the host's nodes, bound with the user's access.
+      if (!this.opts.rootless) throw e;
+      this.warn(`rootless: device rules not applied (${(e as Error).message}); the container's devices are host nodes bound with the user's own access`);
+    }
   }
 
   private setUnified(u: Record<string, string>): void {
