@@ -20,6 +20,7 @@ import { native } from '../native/addon';
 import type { InitPlan, PlanSeccomp } from '../native/init-plan';
 import { spawnInit, type InitProcess } from '../native/init-process';
 import { loadBundleConfig } from '../spec/load';
+import { MS_BIND, MS_REC, MS_REMOUNT } from '../spec/mount-options';
 import { buildCreatePlan } from '../spec/plan';
 import type { Spec } from '../spec/types';
 import type { RuntimeContext } from './context';
@@ -286,7 +287,15 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
       statePrefix: around.prefix,
       stateSuffix: around.suffix,
       seccomp,
-      cgroupMountSteps: (dest: string, flags: number, newNs: boolean) => cgroupForMounts.mountSteps(dest, flags, newNs),
+      cgroupMountSteps: (dest: string, flags: number, newNs: boolean) => {
+        const steps = cgroupForMounts.mountSteps(dest, flags, newNs);
+        if (!rootless) return steps;
+        // runc's mountCgroupV2 fallback (it binds where the mount fails with EPERM or EBUSY, as
+        // cgroup2 does for an unprivileged user namespace): the container's own cgroup when it has
+        // a cgroup namespace (the view that namespace would give), else the host's hierarchy.
+        const own = newNs ? cgroup?.state.paths[''] : undefined;
+        return steps.map((st) => (st.kind === 'mount' && st.fstype === 'cgroup2' ? { ...st, source: own ?? '/sys/fs/cgroup', fstype: '', flags: (MS_BIND | MS_REC) >>> 0, remountFlags: (st.flags & ~(MS_BIND | MS_REC | MS_REMOUNT)) >>> 0, data: '' } : st));
+      },
       rootless,
       warn: (m: string) => ctx.log.warn(m),
     });
