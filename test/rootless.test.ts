@@ -118,6 +118,9 @@ rtest('create/start/state/list/exec/ps/kill/delete as the user, state in $XDG_RU
   const ex = s.tsrun(['exec', s.id, 'sh', '-c', 'id -u; echo exec-ok']);
   assert.is(ex.status, 0, ex.stderr);
   assert.is(ex.stdout, '0\nexec-ok\n');
+  const eg = s.tsrun(['exec', '-g', '5', s.id, 'true']);
+  assert.is(eg.status, 255, eg.stderr);
+  assert.match(eg.stderr, 'cannot set any additional groups in a rootless container');
   const ps = s.tsrun(['ps', '--format', 'json', s.id]);
   assert.is(ps.status, 0, ps.stderr);
   assert.ok(JSON.parse(ps.stdout).includes(s.state().pid), ps.stdout);
