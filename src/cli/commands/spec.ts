@@ -57,9 +57,15 @@ export function exampleSpec(rootless: boolean, ids: { uid: number; gid: number }
     spec.linux.uidMappings = [{ containerID: 0, hostID: uid, size: 1 }];
     spec.linux.gidMappings = [{ containerID: 0, hostID: gid, size: 1 }];
     delete spec.linux.resources;
-    spec.mounts = spec.mounts.filter((m: { destination: string }) => m.destination !== '/sys/fs/cgroup' && m.destination !== '/sys');
-    spec.mounts.push({ destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] });
-    for (const m of spec.mounts) if (m.options) m.options = m.options.filter((o: string) => o !== 'gid=5');
+    // runc 1.1's ToRootless: /sys replaced in place by the bind, every other mount kept (the
+    // cgroup mount too: it binds the container's view), uid=/gid= options dropped.
+    spec.mounts = spec.mounts.map((m: { destination: string; options?: string[] }) =>
+      m.destination === '/sys'
+        ? { destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
+        : m.options
+          ? { ...m, options: m.options.filter((o: string) => !o.startsWith('gid=') && !o.startsWith('uid=')) }
+          : m,
+    );
   }
   return spec;
 }
