@@ -84,23 +84,23 @@ if (layout !== 'v2') {
     assert.not.ok(fs.existsSync(DIR), `${DIR} left behind`);
   });
 
-  rtest('rootless memory limit in a delegated subtree: memory.max written, a 48 MB allocation in 16 MB is killed (137)', ['sh', '-c', 'cat /sys/fs/cgroup/memory.max; x=$(head -c 48000000 /dev/zero | tr "\\0" a); echo survived ${#x}'], (s) => {
-    s.config.linux.resources = { memory: { limit: 16 * 1024 * 1024, swap: 16 * 1024 * 1024 } };
+  rtest('rootless memory limit in a delegated subtree: memory.max written, a 24 MB allocation in 8 MB is killed (137)', ['sh', '-c', 'cat /sys/fs/cgroup/memory.max; x=$(head -c 24000000 /dev/zero | tr "\\0" a); echo survived ${#x}'], (s) => {
+    s.config.linux.resources = { memory: { limit: 8 * 1024 * 1024, swap: 8 * 1024 * 1024 } };
     s.config.linux.namespaces.push({ type: 'cgroup' });
     s.config.mounts.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'ro'] });
     s.writeConfig();
     const r = tsrunDelegated(s, ['run', '-b', s.bundle, s.id]);
-    assert.match(r.stdout, /^16777216$/m, r.stderr);
+    assert.match(r.stdout, /^8388608$/m, r.stderr);
     assert.not.match(r.stdout, 'survived');
     assert.is(r.status, 137, r.stderr);
     assert.not.match(r.stderr, 'rootless: no permission', 'the delegated cgroup was skipped');
     assert.equal(s.leftovers(), []);
   });
 
-  rtest('control: the same allocation without the limit survives (the kill above is the limit\'s)', ['sh', '-c', 'x=$(head -c 48000000 /dev/zero | tr "\\0" a); echo survived ${#x}'], (s) => {
+  rtest('control: the same allocation without the limit survives (the kill above is the limit\'s)', ['sh', '-c', 'x=$(head -c 24000000 /dev/zero | tr "\\0" a); echo survived ${#x}'], (s) => {
     const r = tsrunDelegated(s, ['run', '-b', s.bundle, s.id]);
     assert.is(r.status, 0, r.stderr);
-    assert.match(r.stdout, 'survived 48000000');
+    assert.match(r.stdout, 'survived 24000000');
     assert.equal(s.leftovers(), []);
   });
 
