@@ -103,6 +103,8 @@ rtest('uid 0 inside is the user outside; setgroups is "deny"; a root-owned host 
 });
 
 rtest('create/start/state/list/exec/ps/kill/delete as the user, state in $XDG_RUNTIME_DIR/tsrun (0700, the user\'s); pause/update refused without a cgroup; nothing left', ['sleep', '60'], async (s) => {
+  s.config.process.oomScoreAdj = 500;
+  s.writeConfig();
   const c = s.tsrun(['create', '-b', s.bundle, s.id]);
   assert.is(c.status, 0, c.stderr);
   assert.match(c.stderr, /rootless: no permission for cgroups \(mkdir \/sys\/fs\/cgroup\/\S+: permission denied/);
@@ -118,6 +120,9 @@ rtest('create/start/state/list/exec/ps/kill/delete as the user, state in $XDG_RU
   const ex = s.tsrun(['exec', s.id, 'sh', '-c', 'id -u; echo exec-ok']);
   assert.is(ex.status, 0, ex.stderr);
   assert.is(ex.stdout, '0\nexec-ok\n');
+  // oomScoreAdj of the config (500, a raise: allowed unprivileged) for the exec'd process too.
+  const oom = s.tsrun(['exec', s.id, 'cat', '/proc/self/oom_score_adj']);
+  assert.is(oom.stdout, '500\n', oom.stderr);
   const eg = s.tsrun(['exec', '-g', '5', s.id, 'true']);
   assert.is(eg.status, 255, eg.stderr);
   assert.match(eg.stderr, 'cannot set any additional groups in a rootless container');

@@ -720,7 +720,13 @@ void make_cwd(const std::string &cwd) {
   // before the fork: the child is visible in the container's pid namespace from its first
   // instruction, and a neighbour with CAP_SYS_PTRACE that opened /proc/<child>/fd/<n> in that
   // instant would keep the host's /proc.
+  // An unprivileged stage 0 (rootless) cannot open its own /proc files while it is not dumpable
+  // (they belong to the host's root then): dumpable for this one write, still in the host's
+  // namespaces, as the same user who could ptrace it anyway.
+  bool unprivileged = geteuid() != 0 && req(proc, "oomScoreAdj").type != JValue::Null;
+  if (unprivileged) prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
   write_oom_score_adj(proc, getpid());
+  if (unprivileged && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die_err(errno, "set non-dumpable");
   close_host_fds();
   for (auto &j : joins) join_namespace(j);
   int release[2], status[2];
