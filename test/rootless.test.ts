@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { parseRootlessFlag } from '../src/container/rootless';
 import { CAPABILITY_NAMES, lastCap } from '../src/spec/capabilities';
 import { rootlessUser, Sandbox, TSRUN, waitFor, type Result } from './helpers/tsrun';
 
@@ -238,6 +239,24 @@ sys.stdout.write(out.decode().replace("\\r", ""))
   assert.match(recv.stdout, /\/dev\/pts\/\d+\nconsole-ok/);
   assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
   assert.equal(s.leftovers(), []);
+});
+
+test('--rootless true|false|auto and the default --root: $XDG_RUNTIME_DIR/tsrun only for a user other than root (runc\'s rules)', () => {
+  assert.is(parseRootlessFlag(undefined), null);
+  assert.is(parseRootlessFlag('auto'), null);
+  assert.is(parseRootlessFlag('true'), true);
+  assert.is(parseRootlessFlag('0'), false);
+  assert.throws(() => parseRootlessFlag('yes'), /--rootless: invalid value "yes"/);
+  const u = rootlessUser();
+  const debugRoot = (env: NodeJS.ProcessEnv, uid?: number, gid?: number) => {
+    const r = spawnSync(TSRUN, ['--debug', 'list'], { env, uid, gid, encoding: 'utf8', cwd: '/' });
+    return (r.stderr.match(/list: root (\S+),/) ?? [])[1];
+  };
+  // Root ignores $XDG_RUNTIME_DIR (runc keeps /run/runc for the real root).
+  assert.is(debugRoot({ PATH: '/usr/bin:/bin', XDG_RUNTIME_DIR: '/tmp/nonexistent-xdg' }), '/run/tsrun');
+  assert.is(debugRoot({ PATH: '/usr/bin:/bin', XDG_RUNTIME_DIR: '/tmp/nonexistent-xdg' }, u.uid, u.gid), '/tmp/nonexistent-xdg/tsrun');
+  // No $XDG_RUNTIME_DIR: /run/tsrun, which the user cannot use (as runc's /run/runc).
+  assert.is(debugRoot({ PATH: '/usr/bin:/bin' }, u.uid, u.gid), '/run/tsrun');
 });
 
 test.run();
