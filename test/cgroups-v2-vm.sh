@@ -1,6 +1,7 @@
 #!/bin/bash
 # Runs the cgroup v2 tests (test/cgroups-v2.test.ts: the manager; test/cgroups-v2-container.test.ts:
-# whole containers through bin/tsrun; the kill cases of test/crash.test.ts) against a real cgroup v2 kernel inside the
+# whole containers through bin/tsrun; the kill cases of test/crash.test.ts; test/rootless-cgroup-v2.test.ts: a rootless
+# container in a delegated subtree, memory limit enforced) against a real cgroup v2 kernel inside the
 # emulated VM of ../shared/vm (this host is hybrid). Ends with "N passed, N failed, N skipped"
 # (what scripts/run-tests.mjs reads). Exit 124/125 from the VM script = infrastructure failure.
 set -u
@@ -19,8 +20,9 @@ start=$(date +%s)
 # cannot do for our extension-less TypeScript imports.
 # Also the crash tests' kill cases (test/crash.test.ts, 3 kills per command: the VM is 10-60x
 # slower) so that the v2 manager's cleanup after a killed tsrun is proven on a v2 kernel too.
-VM_TIMEOUT="${VM_TIMEOUT:-1500}" "$vm" -e VM_TIMEOUT -e CRASH_KILLS=3 -e TEST_GREP=killed "$root" -- \
-  "$root/node_modules/node/bin/node" "$root/node_modules/uvu/bin.js" -r esbuild-register -c false test "(cgroups-v2(-container)?|crash)\\.test\\.ts$" 2>&1 | tee "$out"
+# (2100 s: the rootless cases add up to ~6 minutes when other VMs share the host.)
+VM_TIMEOUT="${VM_TIMEOUT:-2100}" "$vm" -e VM_TIMEOUT -e CRASH_KILLS=3 -e TEST_GREP=killed "$root" -- \
+  "$root/node_modules/node/bin/node" "$root/node_modules/uvu/bin.js" -r esbuild-register -c false test "(cgroups-v2(-container)?|crash|rootless-cgroup-v2)\\.test\\.ts$" 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 secs=$(( $(date +%s) - start ))
 echo "cgroup v2 VM: exit $rc after ${secs}s"

@@ -434,15 +434,18 @@ test('--version prints runc-shaped lines', () => {
   assert.match(lines[2], /^spec: 1\.2\.\d+/);
 });
 
-test('--systemd-cgroup and --rootless=true are refused clearly', () => {
+test('--systemd-cgroup is refused clearly; --rootless takes true|false|auto (true as root: runc\'s rootless cgroup manager, the container runs)', () => {
   const s = new Sandbox(['true']);
   try {
     const a = s.tsrun(['--systemd-cgroup', 'create', '-b', s.bundle, s.id]);
     assert.is(a.status, 1);
     assert.match(a.stderr, /not supported yet/);
-    const b = s.tsrun(['--rootless', 'true', 'create', '-b', s.bundle, s.id]);
+    const b = s.tsrun(['--rootless', 'bogus', 'create', '-b', s.bundle, s.id]);
     assert.is(b.status, 1);
-    assert.match(b.stderr, /not supported yet/);
+    assert.match(b.stderr, '--rootless: invalid value "bogus" (true, false or auto)');
+    assertClean(s);
+    const c = s.tsrun(['--rootless', 'true', 'run', '-b', s.bundle, s.id]);
+    assert.is(c.status, 0, c.stderr);
     assertClean(s);
   } finally {
     s.cleanup();

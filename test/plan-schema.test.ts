@@ -125,6 +125,7 @@ function goodCreatePlan(): CreatePlan {
     sessionKeyring: '',
     startReplyFifo: '',
     personality: 0,
+    rootless: false,
   };
 }
 
@@ -436,6 +437,7 @@ test('the cross-field rules of plan_check.cpp: each refused with its pointer, be
     ['gid mapping host range ending above 4294967294', (p) => (p.gidMappings = [{ containerID: 0, hostID: 4294967294, size: 2 }]), '/gidMappings/0', /range ends above 4294967294/],
     ['a namespace type twice', (p) => p.namespaces.push({ type: 'uts' }), '/namespaces/6/type', /duplicate namespace "uts"/],
     ['copyUp on a non-tmpfs', (p) => (p.mountSteps[0].copyUp = true), '/mountSteps/0/copyUp', /only for tmpfs/],
+    ['rootless without a user namespace', (p) => Object.assign(p, { rootless: true, namespaces: p.namespaces.filter((n: Json) => n.type !== 'user') }), '/rootless', /needs a user namespace/],
     ['a sysctl key climbing out of /proc/sys', (p) => (p.sysctl = [{ key: 'kernel/../../../etc/x', value: '1' }]), '/sysctl/0/key', /not a sysctl name/],
     ['an absolute sysctl key', (p) => (p.sysctl = [{ key: '/etc/x', value: '1' }]), '/sysctl/0/key', /not a sysctl name/],
     ['mounts without a mount namespace', (p) => (p.namespaces = p.namespaces.filter((n: Json) => n.type !== 'mount')), '/mountSteps', /must be empty without a mount namespace/],

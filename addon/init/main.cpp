@@ -145,6 +145,10 @@ bool g_own_mount_ns = true;
 // A new IPC namespace together with a new user namespace: the container init unshares it once it
 // is root in the user namespace (see container_init).
 bool g_late_ipc_ns = false;
+// The plan's `rootless` (runc's RootlessEUID): stage 0 runs as an unprivileged user. It writes no
+// uid/gid map (the parent does, between "pid" and "placed"), cannot join the child's mount
+// namespace (the child opens its bind sources itself), and the container never calls setgroups.
+bool g_rootless = false;
 
 // The rootfs path, resolved (no mounts: a container without a mount namespace of its own).
 std::string real_rootfs(const JValue &plan) {
@@ -527,6 +531,8 @@ void make_cwd(const std::string &cwd) {
   g_status_fd = status_wr;
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   pid_t host_pid = wait_release(release_rd);
+  // The maps are written (rootless: the child was dumpable for that, see stage0_create).
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die_err(errno, "set non-dumpable");
   const JValue &proc = req(plan, "process");
   // Now in the container's cgroup: a new cgroup namespace is rooted there (as runc, unshared
   // after the placement rather than at clone, when stage 0's cgroup would have been the root).
@@ -561,6 +567,14 @@ void make_cwd(const std::string &cwd) {
   if (sources_sock >= 0) {
     bind_sources = recv_fds(sources_sock);
     close(sources_sock);
+  } else if (g_rootless && g_own_mount_ns && bind_sources.empty()) {
+    // Rootless: stage 0 has no privilege to enter this mount namespace, so the sources are opened
+    // here, before anything of the container is mounted: the namespace is still the copy of the
+    // host's it was at clone time, and the user's credentials (uid 0 here is the user outside)
+    // are the same stage 0 would have used (runc's shouldSendMountSources is false when rootless).
+    // No id-mapped binds here: they need the host's root (refused for rootless before the plan).
+    std::vector<int> no_trees;
+    bind_sources = open_bind_sources(plan, no_trees);
   }
   g_phase = "rootfs";
   std::string rootfs = g_own_mount_ns ? setup_rootfs(plan, bind_sources) : real_rootfs(plan);
@@ -646,6 +660,8 @@ void make_cwd(const std::string &cwd) {
   // Without one the container shares our mount namespace: the plan (checked) mounts nothing,
   // and the container init only chroots into the rootfs.
   g_own_mount_ns = has_mount_ns;
+  const JValue *rootless = plan.get("rootless");  // optional, checked to be a boolean
+  g_rootless = rootless && rootless->type == JValue::Bool && rootless->boolean;
 
   HostFds fds;
   connect_sockets(plan, proc, fds);
@@ -676,9 +692,10 @@ void make_cwd(const std::string &cwd) {
   // The namespace round trip below only when there is a bind source to open in it. In a joined
   // user namespace stage 0 cannot enter the child's mount namespace (both are non-dumpable, so
   // /proc/<child>/ns needs CAP_SYS_PTRACE of the host's): the child opens its sources itself,
-  // with no more privilege over host files than stage 0 has there.
-  bool new_mount_ns = (clone_flags & CLONE_NEWNS) && binds > 0 && !joined_userns;
-  bool child_opens_sources = (clone_flags & CLONE_NEWNS) && binds > 0 && joined_userns;
+  // with no more privilege over host files than stage 0 has there. Rootless, the container init
+  // opens them (container_init).
+  bool new_mount_ns = (clone_flags & CLONE_NEWNS) && binds > 0 && !joined_userns && !g_rootless;
+  bool child_opens_sources = (clone_flags & CLONE_NEWNS) && binds > 0 && joined_userns && !g_rootless;
   bool new_cgroup_ns = clone_flags & CLONE_NEWCGROUP;
   clone_flags &= ~CLONE_NEWCGROUP;
   if ((clone_flags & CLONE_NEWUSER) && (clone_flags & CLONE_NEWIPC)) {
@@ -691,13 +708,22 @@ void make_cwd(const std::string &cwd) {
   if (new_mount_ns && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sources) < 0) die_err(errno, "socketpair");
   int release[2], status[2];
   make_pipes(release, status);
+  // Rootless: the parent (the same unprivileged user) writes the child's maps, and /proc/<pid>/
+  // files of a non-dumpable process belong to the host's root. As runc's nsexec, the child is
+  // dumpable (inherited from this clone) until it is released, then non-dumpable again before it
+  // does anything; stage 0 is dumpable only around the clone.
+  bool dumpable_child = g_rootless && (clone_flags & CLONE_NEWUSER);
+  if (dumpable_child && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0) die_err(errno, "set dumpable for the uid/gid maps");
   pid_t child = (pid_t)syscall(SYS_clone, (unsigned long)clone_flags | SIGCHLD, 0, 0, 0, 0);
+  if (child != 0 && dumpable_child) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   if (child < 0) die_err(errno, "clone container init");
   if (child == 0) {
     close(release[1]);
     close(status[0]);
     if (sources[0] >= 0) close(sources[0]);
-    if (clone_flags & CLONE_NEWUSER) set_setgroups_allowed(true);
+    // runc: a rootless container never calls setgroups (its single own-gid map denies it, and
+    // additional groups are refused before the plan is built).
+    if (clone_flags & CLONE_NEWUSER) set_setgroups_allowed(!g_rootless);
     if (child_opens_sources) bind_sources = open_bind_sources(plan, trees);
     container_init(plan, release[0], status[1], fds, user_ns, new_cgroup_ns, bind_sources, sources[1]);
   }
@@ -718,7 +744,8 @@ void make_cwd(const std::string &cwd) {
   for (int fd : {fds.console, fds.listener, fds.exec_fifo, fds.reply_fifo})
     if (fd >= 0) close(fd);
   // Stage 0 is root in the parent user namespace, so it writes the maps without newuidmap.
-  if (clone_flags & CLONE_NEWUSER) {
+  // Rootless, the parent writes them (directly, or through newuidmap/newgidmap) on "pid".
+  if ((clone_flags & CLONE_NEWUSER) && !g_rootless) {
     std::string uids = id_map(plan, "uidMappings"), gids = id_map(plan, "gidMappings");
     if (!uids.empty()) write_proc(child, "uid_map", uids);
     if (!gids.empty()) write_proc(child, "gid_map", gids);
@@ -774,7 +801,13 @@ void make_cwd(const std::string &cwd) {
   // before the fork: the child is visible in the container's pid namespace from its first
   // instruction, and a neighbour with CAP_SYS_PTRACE that opened /proc/<child>/fd/<n> in that
   // instant would keep the host's /proc.
+  // An unprivileged stage 0 (rootless) cannot open its own /proc files while it is not dumpable
+  // (they belong to the host's root then): dumpable for this one write, still in the host's
+  // namespaces, as the same user who could ptrace it anyway.
+  bool unprivileged = geteuid() != 0 && req(proc, "oomScoreAdj").type != JValue::Null;
+  if (unprivileged) prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
   write_oom_score_adj(proc, getpid());
+  if (unprivileged && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die_err(errno, "set non-dumpable");
   close_host_fds();
   for (auto &j : joins) join_namespace(j);
   int release[2], status[2];

@@ -180,6 +180,14 @@ void check_create_rules(const JValue &plan) {
     const std::string &key = at_key(sysctls[i], "key").text;
     if (key.empty() || key.find("..") != std::string::npos || key[0] == '/' || key[0] == '.') bad(sub(sub("/sysctl", i), "key"), "not a sysctl name");
   }
+  // Rootless: the user namespace is what makes the container the user's; an id-mapped bind needs
+  // the host's root.
+  const JValue *rootless = plan.get("rootless");
+  if (rootless && rootless->boolean) {
+    if (std::find(seen.begin(), seen.end(), std::string("user")) == seen.end()) bad("/rootless", "needs a user namespace in /namespaces");
+    for (size_t i = 0; i < steps.size(); i++)
+      if (steps[i].get("idmap")) bad(sub(sub("/mountSteps", i), "idmap"), "not for a rootless container");
+  }
   // Without a mount namespace of its own the container shares the runtime's: nothing may be
   // mounted, masked, created or remounted there (it would be the host's), only entered.
   if (std::find(seen.begin(), seen.end(), std::string("mount")) == seen.end()) {

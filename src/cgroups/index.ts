@@ -47,6 +47,7 @@ export function newCgroupManager(opts: NewCgroupManagerOptions): CgroupManager {
   const mopts: ManagerOptions & { fsRoot?: string } = {
     resources: opts.resources,
     rootless: opts.rootless,
+    cgroupsPathGiven: given !== '',
     warn: opts.warn,
     fsRoot: opts.fsRoot,
   };

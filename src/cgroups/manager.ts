@@ -43,8 +43,29 @@ export interface CgroupManager {
 
 export interface ManagerOptions {
   resources?: LinuxResources;
+  /**
+   * runc's rootless cgroup manager: without an explicit cgroupsPath, a cgroup (v1: a controller's)
+   * that cannot be created or joined for lack of permission is skipped with a warning, and only
+   * a limit that needs it fails; device rules are never fatal.
+   */
   rootless?: boolean;
+  /** linux.cgroupsPath was given: then no permission error is ever skipped (runc's rule). */
+  cgroupsPathGiven?: boolean;
   warn?: (msg: string) => void;
+}
+
+/** runc's isIgnorableError: a permission error (EPERM, EACCES, EROFS) of a rootless manager without cgroupsPath. */
+export function rootlessIgnorable(opts: ManagerOptions, e: unknown): boolean {
+  if (!opts.rootless || opts.cgroupsPathGiven) return false;
+  const code = (e as NodeJS.ErrnoException)?.code;
+  return code === 'EPERM' || code === 'EACCES' || code === 'EROFS';
+}
+
+/** runc's needAnyControllers: does any resource other than device rules ask for something? */
+export function needsControllers(r: LinuxResources | undefined): boolean {
+  const given = (v: unknown): boolean =>
+    v !== undefined && v !== null && v !== 0 && v !== '' && !(Array.isArray(v) && v.length === 0) && !(typeof v === 'object' && !Array.isArray(v) && !Object.values(v as object).some(given));
+  return Object.entries(r ?? {}).some(([k, v]) => k !== 'devices' && given(v));
 }
 
 /**
@@ -54,6 +75,7 @@ export interface ManagerOptions {
 export async function removeDirs(dirs: string[], killAll: (() => void) | null, timeoutMs = 5000): Promise<void> {
   // Deepest first, so that a nested path (parent/child both ours) goes in the right order.
   const pending = [...new Set(dirs.filter(Boolean))].sort((a, b) => b.length - a.length);
+  if (!pending.length) return; // nothing (e.g. rootless: every controller skipped)
   const deadline = Date.now() + timeoutMs;
   let delay = 10;
   let lastErr: Map<string, unknown> = new Map();

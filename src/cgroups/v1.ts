@@ -17,6 +17,7 @@ import {
   type CgroupState,
   type DestroyOptions,
   type ManagerOptions,
+  rootlessIgnorable,
 } from './manager';
 import type { BlkioEntry, BlkioStats, CgroupStats, LinuxResources, MemoryEntry } from './types';
 import {
@@ -68,7 +69,9 @@ export class V1Manager implements CgroupManager {
   private need(ctrl: string): string {
     const d = this.p(ctrl);
     // runc's wording when a controller is not mounted on the host.
+    if (!d && this.skipped.has(ctrl)) throw new CgroupError(`cannot set ${ctrl} limit: container could not join or create cgroup`);
     if (!d) throw new CgroupError(`cannot set ${ctrl} limit: container could not join or create cgroup (the ${ctrl} controller is not mounted on this host)`);
+    this.limited.add(ctrl);
     return d;
   }
 
@@ -83,9 +86,15 @@ export class V1Manager implements CgroupManager {
         throw new CgroupError('linux.resources.unified: invalid configuration: cannot use unified on cgroup v1');
       }
       for (const [ctrl, dir] of Object.entries(this.state.paths)) {
-        if (ctrl === 'cpuset') this.mkdirCpuset(dir, created);
-        else mkdirRecording(dir, created);
+        try {
+          if (ctrl === 'cpuset') this.mkdirCpuset(dir, created);
+          else mkdirRecording(dir, created);
+        } catch (e) {
+          if (!rootlessIgnorable(this.opts, e)) throw e;
+          this.skip(ctrl, dir, e);
+        }
       }
+      this.warnSkipped();
       this.set(this.opts.resources ?? {}, true);
     } catch (e) {
       undoCreated(created);
@@ -116,8 +125,44 @@ export class V1Manager implements CgroupManager {
   }
 
   apply(pid: number): void {
-    for (const dir of this.uniqueDirs()) writeCgroupFile(path.join(dir, 'cgroup.procs'), String(pid));
+    for (const [ctrl, dir] of Object.entries(this.state.paths)) {
+      try {
+        writeCgroupFile(path.join(dir, 'cgroup.procs'), String(pid));
+      } catch (e) {
+        // Rootless: a controller whose existing cgroup we may not join is skipped as at create,
+        // unless a limit was set there.
+        if (!rootlessIgnorable(this.opts, e) || this.limited.has(ctrl)) throw e;
+        this.skip(ctrl, dir, e);
+      }
+    }
+    this.warnSkipped();
   }
+
+  /** Controllers skipped (rootless, no permission) and not yet warned about. */
+  private readonly skipped = new Set<string>();
+  private unwarned: { ctrl: string; why: string }[] = [];
+  /** Controllers a limit was written to at create. */
+  private readonly limited = new Set<string>();
+
+  private skip(ctrl: string, dir: string, e: unknown): void {
+    delete this.state.paths[ctrl];
+    this.skipped.add(ctrl);
+    // Without cgroupsPath the container's processes stay in our own cgroup, the parent of the
+    // one we could not make: that is what a cgroup mount shows them (runc's view too).
+    this.ownCgroup[ctrl] = path.dirname(dir);
+    this.unwarned.push({ ctrl: ctrl || 'unified', why: (e as Error).message });
+  }
+
+  private warnSkipped(): void {
+    if (!this.unwarned.length) return;
+    const [first, ...rest] = this.unwarned;
+    const ctrls = this.unwarned.map((u) => u.ctrl).join(',');
+    this.warn(`rootless: no permission for cgroups (${first.why}${rest.length ? `, and as much for ${rest.length} more` : ''}): the container runs without a cgroup of its own for ${ctrls} (runc's rootless cgroup manager)`);
+    this.unwarned = [];
+  }
+
+  /** Skipped controllers: the cgroup the container's processes are in instead (our own). */
+  private readonly ownCgroup: Record<string, string> = {};
 
   update(resources: LinuxResources): void {
     if (resources.unified && Object.keys(resources.unified).length) {
@@ -603,7 +648,8 @@ export class V1Manager implements CgroupManager {
     const comounted: string[] = [];
     const seen = new Set<string>();
     for (const m of mounts) {
-      const ctrl = m.controllers.find((c) => this.state.paths[c] !== undefined);
+      const dirOf = (c: string) => this.state.paths[c] ?? this.ownCgroup[c];
+      const ctrl = m.controllers.find((c) => dirOf(c) !== undefined);
       if (!ctrl || seen.has(m.mountpoint)) continue;
       seen.add(m.mountpoint);
       const name = path.basename(m.mountpoint);
@@ -615,7 +661,7 @@ export class V1Manager implements CgroupManager {
         steps.push(base({ source: name === 'systemd' ? 'systemd' : 'cgroup', destination: target, fstype: 'cgroup', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC | (flags & MS_RDONLY), data, sourceIsDir: true }));
       } else {
         const remount = flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
-        steps.push(base({ source: this.state.paths[ctrl], destination: target, fstype: '', flags: MS_BIND | MS_REC, data: '', remountFlags: remount, sourceIsDir: true }));
+        steps.push(base({ source: dirOf(ctrl)!, destination: target, fstype: '', flags: MS_BIND | MS_REC, data: '', remountFlags: remount, sourceIsDir: true }));
       }
       if (name.includes(',')) comounted.push(name);
     }

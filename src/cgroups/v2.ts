@@ -19,6 +19,8 @@ import {
   type CgroupState,
   type DestroyOptions,
   type ManagerOptions,
+  needsControllers,
+  rootlessIgnorable,
 } from './manager';
 import type { BlkioEntry, CgroupStats, LinuxResources } from './types';
 import {
@@ -90,7 +92,13 @@ export class V2Manager implements CgroupManager {
   create(): void {
     const created: string[] = [];
     try {
-      this.mkdirEnablingControllers(created);
+      try {
+        this.mkdirEnablingControllers(created);
+      } catch (e) {
+        if (!this.rootlessSkip(e, false)) throw e;
+        undoCreated(created);
+        return;
+      }
       this.set(this.opts.resources ?? {}, true);
     } catch (e) {
       undoCreated(created);
@@ -135,7 +143,32 @@ export class V2Manager implements CgroupManager {
   }
 
   apply(pid: number): void {
-    writeCgroupFile(this.file('cgroup.procs'), String(pid));
+    if (!this.dir) return; // skipped (rootless)
+    try {
+      writeCgroupFile(this.file('cgroup.procs'), String(pid));
+    } catch (e) {
+      // The cgroup was made by create() moments ago: it goes again.
+      if (!this.rootlessSkip(e, true)) throw e;
+    }
+  }
+
+  /**
+   * runc's fs2 Apply, rootless: without cgroupsPath a cgroup we may not create or join is skipped
+   * (with a warning) when no limit needs it, else refused in runc's words. Returns whether it was.
+   */
+  private rootlessSkip(e: unknown, remove: boolean): boolean {
+    if (!rootlessIgnorable(this.opts, e)) return false;
+    if (needsControllers(this.opts.resources)) {
+      throw new CgroupError(`rootless needs no limits + no cgrouppath when no permission is granted for cgroups: ${(e as Error).message}`, errCode(e));
+    }
+    this.warn(`rootless: no permission for cgroup ${this.dir} (${(e as Error).message}): skipped, the container runs without a cgroup of its own (runc's rootless cgroup manager)`);
+    if (remove) {
+      try {
+        fs.rmdirSync(this.dir);
+      } catch {}
+    }
+    delete this.state.paths[''];
+    return true;
   }
 
   update(resources: LinuxResources): void {
@@ -252,7 +285,14 @@ export class V2Manager implements CgroupManager {
       // attaches a BPF_CGROUP_DEVICE program (runc's devicefilter) to the cgroup.
       throw new CgroupError('device rules on cgroup v2 need the native eBPF loader (loadDeviceFilter in src/native/addon.ts is not available)');
     }
-    loader(this.dir, rules);
+    try {
+      loader(this.dir, rules);
+    } catch (e) {
+      // runc's fs2: device errors are ignored when rootless (an unprivileged user may not load
+      // BPF_CGROUP_DEVICE programs); its devices are the host's nodes, bound with the user's access.
+      if (!this.opts.rootless) throw e;
+      this.warn(`rootless: device rules not applied (${(e as Error).message}); the container's devices are host nodes bound with the user's own access`);
+    }
   }
 
   private setUnified(u: Record<string, string>): void {

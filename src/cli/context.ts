@@ -1,9 +1,11 @@
 import * as fs from 'node:fs';
 import type { RuntimeContext } from '../container/context';
+import { defaultStateRoot, parseRootlessFlag, rootlessCgroups } from '../container/rootless';
 import { CliLogger } from './log';
 import { mark } from './trace';
 
 export interface GlobalArgs {
+  /** Absent: runc's default (/run/tsrun, or $XDG_RUNTIME_DIR/tsrun when rootless); set by runtimeContext. */
   root: string;
   log?: string;
   'log-format': 'text' | 'json';
@@ -20,10 +22,10 @@ export function cliLogger(argv: GlobalArgs): CliLogger {
 }
 
 export function runtimeContext(argv: GlobalArgs): RuntimeContext {
-  if (argv.rootless && argv.rootless !== 'false' && argv.rootless !== 'auto') {
-    throw new Error('--rootless: rootless containers are not supported yet');
-  }
-  return { root: argv.root, log: cliLogger(argv), systemdCgroup: !!argv['systemd-cgroup'] };
+  const flag = parseRootlessFlag(argv.rootless);
+  // runc's rule: no --root and rootless (euid != 0) with $XDG_RUNTIME_DIR: state goes there.
+  if (argv.root === undefined || argv.root === '') argv.root = defaultStateRoot();
+  return { root: argv.root, log: cliLogger(argv), systemdCgroup: !!argv['systemd-cgroup'], rootlessCgroups: rootlessCgroups(flag) };
 }
 
 /**

@@ -34,12 +34,12 @@ export const COMMANDS: Command[] = [createCmd, startCmd, runCmd, stateCmd, listC
 
 /** The options every command takes, in yargs' registration order. */
 export const GLOBAL_OPTIONS: [string, Record<string, unknown>][] = [
-  ['root', { type: 'string', default: '/run/tsrun', describe: 'directory for container state (tmpfs recommended)', global: true }],
+  ['root', { type: 'string', describe: 'directory for container state (tmpfs recommended); default /run/tsrun, or $XDG_RUNTIME_DIR/tsrun when run as a user other than root', global: true }],
   ['log', { type: 'string', describe: 'append log records to this file (default: stderr)', global: true }],
   ['log-format', { choices: ['text', 'json'], default: 'text', describe: 'format of the log records', global: true }],
   ['debug', { type: 'boolean', default: false, describe: 'log debug records', global: true }],
   ['systemd-cgroup', { type: 'boolean', default: false, describe: 'use the systemd cgroup driver (not supported yet)', global: true }],
-  ['rootless', { type: 'string', describe: 'rootless mode: true|false|auto (only false/auto supported yet)', global: true }],
+  ['rootless', { type: 'string', describe: "ignore cgroup permission errors (runc's rootless cgroup manager): true|false|auto (auto: true when not root or inside a user namespace). Running as a user other than root is rootless in any case", global: true }],
 ];
 const GLOBAL_VALUE_OPTIONS = new Set(['--root', '--log', '--log-format', '--rootless']);
 

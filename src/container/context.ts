@@ -12,6 +12,11 @@ export interface RuntimeContext {
   log: Logger;
   /** --systemd-cgroup */
   systemdCgroup: boolean;
+  /**
+   * runc's rootless cgroup manager (--rootless, auto: euid != 0 or inside a user namespace):
+   * cgroup permission errors skip the cgroup with a warning when nothing needs it. Absent: auto.
+   */
+  rootlessCgroups?: boolean;
 }
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

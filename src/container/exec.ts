@@ -14,6 +14,7 @@ import type { Process } from '../spec/types';
 import type { RuntimeContext } from './context';
 import { InitError, RuntimeError, errInvalid, errState } from './errors';
 import { checkSelinuxLabel, deriveStatus, loadContainer, ociState, writePidFile } from './lifecycle';
+import { checkRootlessUser, isRootlessEuid } from './rootless';
 
 export interface ExecOptions {
   id: string;
@@ -154,6 +155,8 @@ export async function startExec(ctx: RuntimeContext, opts: ExecOptions): Promise
   // container's, never the runtime's own: see src/spec/defaults.ts.
   const own = execProcessSpec(opts.process, saved.config.process, (m) => ctx.log.warn(m));
   checkSelinuxLabel(own.selinuxLabel);
+  // Rootless (euid != 0): runc's setupUser checks for the exec'd process too.
+  if (isRootlessEuid()) checkRootlessUser(own.user, saved.config);
   const { fds: extraFds, env: extraEnv } = opts.passFds ?? { fds: [], env: [] };
   const proc: Process = extraEnv.length ? { ...own, env: [...(own.env ?? []), ...extraEnv] } : own;
   let seccomp = null;

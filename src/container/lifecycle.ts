@@ -20,6 +20,7 @@ import { native } from '../native/addon';
 import type { InitPlan, PlanSeccomp } from '../native/init-plan';
 import { spawnInit, type InitProcess } from '../native/init-process';
 import { loadBundleConfig } from '../spec/load';
+import { MS_BIND, MS_REC, MS_REMOUNT } from '../spec/mount-options';
 import { buildCreatePlan, statBindSources } from '../spec/plan';
 import type { Spec } from '../spec/types';
 import type { RuntimeContext } from './context';
@@ -27,6 +28,7 @@ import { InitError, RuntimeError, errExists, errInvalid, errNotExist, errNotRunn
 import { createFileAtomically, makeDir } from './files';
 import { containerDir, validateId } from './ids';
 import { lockDir, type ContainerLock } from './lock';
+import { checkRootlessConfig, isRootlessEuid, rootlessCgroups, writeIdMaps } from './rootless';
 import { isSameProcessAlive, readProcStat, sleep, waitGone } from './proc';
 import {
   CorruptStateError,
@@ -190,6 +192,9 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     throw errInvalid('cannot allocate tty if runc will detach without setting console socket');
   }
   checkSelinuxLabel(config.process?.selinuxLabel);
+  // runc's RootlessEUID: what an unprivileged user cannot have is refused before anything exists.
+  const rootless = isRootlessEuid();
+  if (rootless) checkRootlessConfig(config);
   const { fds: extraFds, env: extraEnv } = opts.passFds ?? { fds: [], env: [] };
 
   ensureRoot(ctx.root);
@@ -230,6 +235,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
       cgroupsPath: config.linux?.cgroupsPath,
       resources: config.linux?.resources,
       systemd: ctx.systemdCgroup,
+      rootless: ctx.rootlessCgroups ?? rootlessCgroups(null),
       warn: (m: string) => ctx.log.warn(m),
     });
     // Intent before effect: what delete -f must remove is on disk before any of it exists.
@@ -237,10 +243,19 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     writeIntent(ctx.root, { id, cgroup: cgroup.state });
     writeState(ctx.root, saved);
     cgroup.create();
+    // Rootless without permission (and without limits): no cgroup at all (the manager warned).
+    const noCgroup = () => Object.keys(cgroup!.state.paths).length === 0;
+    // A skipped cgroup still knows what a cgroup mount shows the container (our own cgroup).
+    const cgroupForMounts = cgroup;
+    if (noCgroup()) {
+      saved.cgroup = null;
+      cgroup = null;
+      writeState(ctx.root, saved);
+    }
     // runc's checks of a cgroup that existed before: a frozen one would hang the init for ever in
     // its first write (refused); processes already in it only get runc's warning.
-    if (cgroup.isFrozen()) throw new RuntimeError("container's cgroup unexpectedly frozen");
-    const already = cgroup.pids();
+    if (cgroup?.isFrozen()) throw new RuntimeError("container's cgroup unexpectedly frozen");
+    const already = cgroup?.pids() ?? [];
     if (already.length) ctx.log.warn(`container's cgroup is not empty: ${already.length} process(es) found`);
 
     const waitForExit = runMode?.waitForExit ?? opts.superviseExit ?? false;
@@ -272,7 +287,16 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
       statePrefix: around.prefix,
       stateSuffix: around.suffix,
       seccomp,
-      cgroupMountSteps: (dest: string, flags: number, newNs: boolean) => cgroup!.mountSteps(dest, flags, newNs),
+      cgroupMountSteps: (dest: string, flags: number, newNs: boolean) => {
+        const steps = cgroupForMounts.mountSteps(dest, flags, newNs);
+        if (!rootless) return steps;
+        // runc's mountCgroupV2 fallback (it binds where the mount fails with EPERM or EBUSY, as
+        // cgroup2 does for an unprivileged user namespace): the container's own cgroup when it has
+        // a cgroup namespace (the view that namespace would give), else the host's hierarchy.
+        const own = newNs ? cgroup?.state.paths[''] : undefined;
+        return steps.map((st) => (st.kind === 'mount' && st.fstype === 'cgroup2' ? { ...st, source: own ?? '/sys/fs/cgroup', fstype: '', flags: (MS_BIND | MS_REC) >>> 0, remountFlags: (st.flags & ~(MS_BIND | MS_REC | MS_REMOUNT)) >>> 0, data: '' } : st));
+      },
+      rootless,
       warn: (m: string) => ctx.log.warn(m),
       bindSources,
     });
@@ -280,7 +304,11 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     if (plan.mode === 'create') {
       plan.sessionKeyring = opts.noNewKeyring ? '' : `_ses.${id}`;
       plan.startReplyFifo = startReplyFifo;
+      if (rootless) plan.rootless = true;
     }
+    // Rootless with a new user namespace: its maps are written from here on "pid" (tsrun never
+    // changes namespace, so newuidmap, /proc and /etc/subuid are the host's).
+    const mapsByParent = rootless && plan.mode === 'create' && plan.namespaces.some((n) => n.type === 'user' && !n.path);
     // With a terminal the container's stdio is the pty: the init must not hold our own stdio
     // (containerd waits for EOF on it).
     let stdio: [number, number, number] | 'inherit' = opts.stdio ?? 'inherit';
@@ -304,9 +332,17 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
         // The start time is read now, while the init certainly exists; if it is already gone,
         // its error message is on its way and the loop reports that instead.
         saved.initStartTime = readProcStat(initPid)?.startTime ?? 0;
+        if (mapsByParent && plan.mode === 'create') writeIdMaps(initPid, plan.uidMappings, plan.gidMappings);
         // The container process waits until it is in its cgroup; stage 0 (the runtime's) never
         // is, so `ps`/`kill --all` see container processes only.
-        cgroup.apply(initPid);
+        if (cgroup) {
+          cgroup.apply(initPid);
+          if (noCgroup()) {
+            saved.cgroup = null;
+            await cgroup.destroy();
+            cgroup = null;
+          }
+        }
         init.sendPlaced();
       } else if (msg.type === 'hooks') {
         hooksRan = true;
@@ -508,6 +544,30 @@ export function signalInit(saved: SavedState, signal: number): void {
   }
 }
 
+/**
+ * The host pids of the container's processes: its cgroup's; without one (rootless without
+ * permission for a cgroup) every process in the init's own pid namespace, or just the init when it
+ * shares ours (or its namespace cannot be read: a created init is not dumpable).
+ */
+export function savedContainerPids(saved: SavedState): number[] {
+  if (saved.cgroup) return loadCgroupManager(saved.cgroup).pids();
+  if (!saved.initPid || !isSameProcessAlive(saved.initPid, saved.initStartTime)) return [];
+  const ownPidNs = (saved.config.linux?.namespaces ?? []).some((n) => n.type === 'pid' && !n.path);
+  let ns = '';
+  try {
+    if (ownPidNs) ns = fs.readlinkSync(`/proc/${saved.initPid}/ns/pid`);
+  } catch {}
+  if (!ns) return [saved.initPid];
+  const out: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (fs.readlinkSync(`/proc/${name}/ns/pid`) === ns) out.push(Number(name));
+    } catch {}
+  }
+  return out.sort((a, b) => a - b);
+}
+
 export async function killContainer(ctx: RuntimeContext, id: string, signal: number, all: boolean): Promise<void> {
   const saved = loadContainer(ctx.root, id);
   const status = deriveStatus(ctx.root, saved);
@@ -516,6 +576,18 @@ export async function killContainer(ctx: RuntimeContext, id: string, signal: num
     loadCgroupManager(saved.cgroup).killAll(signal);
     return;
   }
+  if (all && status !== 'stopped') {
+    // No cgroup (rootless): every process of its pid namespace, the init last.
+    const pids = savedContainerPids(saved).filter((p) => p !== saved.initPid);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, signal);
+      } catch {}
+    }
+    signalInit(saved, signal);
+    return;
+  }
+  if (all) return;
   if (status === 'stopped') throw errNotRunning();
   signalInit(saved, signal);
 }

@@ -7,20 +7,27 @@ import type { LinuxResources } from '../spec/types';
 import type { RuntimeContext } from './context';
 import { RuntimeError, errInvalid, errNotPaused, errNotRunning } from './errors';
 import { containerDir } from './ids';
-import { deriveStatus, loadContainer } from './lifecycle';
+import { deriveStatus, loadContainer, savedContainerPids } from './lifecycle';
 import { lockDir } from './lock';
 import { sleep } from './proc';
 import { writeState, type SavedState } from './state-store';
 
-function cgroupOf(saved: SavedState): CgroupManager {
-  if (!saved.cgroup) throw new RuntimeError('container has no cgroup');
+/** Rootless without permission for a cgroup: what each operation says (runc's words first). */
+const NO_CGROUP = {
+  freeze: 'cannot toggle freezer: cgroups not configured for container',
+  update: 'cannot set limits: container could not join or create cgroup',
+  any: 'container has no cgroup',
+};
+const WHY_NO_CGROUP = ' (it was created rootless without permission for one: that needs a delegated cgroup v2 subtree or an explicit, writable linux.cgroupsPath)';
+
+function cgroupOf(saved: SavedState, what: keyof typeof NO_CGROUP = 'any'): CgroupManager {
+  if (!saved.cgroup) throw new RuntimeError(NO_CGROUP[what] + WHY_NO_CGROUP);
   return loadCgroupManager(saved.cgroup);
 }
 
-/** Host pids of every process in the container's cgroup (`ps`), none without a cgroup. */
+/** Host pids of the container's processes (`ps`): its cgroup's; without one (rootless), its pid namespace's. */
 export function containerPids(ctx: RuntimeContext, id: string): number[] {
-  const saved = loadContainer(ctx.root, id);
-  return saved.cgroup ? loadCgroupManager(saved.cgroup).pids() : [];
+  return savedContainerPids(loadContainer(ctx.root, id));
 }
 
 export async function pauseContainer(ctx: RuntimeContext, id: string): Promise<void> {
@@ -33,7 +40,7 @@ export async function pauseContainer(ctx: RuntimeContext, id: string): Promise<v
       if (status === 'paused') return;
       throw errNotRunning();
     }
-    await cgroupOf(saved).freeze();
+    await cgroupOf(saved, 'freeze').freeze();
   } finally {
     lock.release();
   }
@@ -44,7 +51,7 @@ export async function resumeContainer(ctx: RuntimeContext, id: string): Promise<
   const lock = await lockDir(containerDir(ctx.root, id));
   try {
     if (deriveStatus(ctx.root, saved) !== 'paused') throw errNotPaused();
-    await cgroupOf(saved).thaw();
+    await cgroupOf(saved, 'freeze').thaw();
   } finally {
     lock.release();
   }
@@ -86,7 +93,7 @@ export async function updateContainer(ctx: RuntimeContext, id: string, resources
     if (deriveStatus(ctx.root, saved) === 'stopped') throw errNotRunning();
     const update = prune(resources) ?? {};
     // A write that fails half-way restores what was already written: all or nothing.
-    const cg = cgroupOf(saved);
+    const cg = cgroupOf(saved, 'update');
     withRollback(() => cg.update(update as LinuxResources));
     const linux = (saved.config.linux ??= {});
     linux.resources = mergeResources((linux.resources ?? {}) as Record<string, any>, update) as LinuxResources;
@@ -109,6 +116,22 @@ export interface EventsOptions {
 export async function containerEvents(ctx: RuntimeContext, id: string, opts: EventsOptions): Promise<void> {
   const saved = loadContainer(ctx.root, id);
   if (deriveStatus(ctx.root, saved) === 'stopped') throw errNotRunning();
+  if (!saved.cgroup) {
+    // runc prints empty statistics for a rootless container without a cgroup; so does tsrun,
+    // and says so.
+    ctx.log.warn(`events: ${NO_CGROUP.any}${WHY_NO_CGROUP}: the statistics are empty`);
+    const { emptyStats } = await import('../cgroups/manager');
+    if (opts.once) {
+      opts.emit({ type: 'stats', id, data: emptyStats() });
+      return;
+    }
+    while (deriveStatus(ctx.root, saved) !== 'stopped') {
+      opts.emit({ type: 'stats', id, data: emptyStats() });
+      const until = Date.now() + opts.intervalMs;
+      while (Date.now() < until && deriveStatus(ctx.root, saved) !== 'stopped') await sleep(Math.min(200, opts.intervalMs));
+    }
+    return;
+  }
   const cg = cgroupOf(saved);
   if (opts.once) {
     opts.emit({ type: 'stats', id, data: cg.stats() });

@@ -43,6 +43,12 @@ export interface CreatePlanOptions {
   seccomp: PlanSeccomp | null;
   /** From the cgroup manager, for mounts of type "cgroup". */
   cgroupMountSteps: (destination: string, flags: number, newCgroupNamespace: boolean) => PlanMountStep[];
+  /**
+   * tsrun runs with euid != 0 (runc's RootlessEUID). sysfs can then only be mounted in a network
+   * namespace of the container's own: without one, a sysfs mount becomes a recursive bind of the
+   * host's /sys with the mount's flags (what `spec --rootless` writes).
+   */
+  rootless?: boolean;
   warn: (msg: string) => void;
   /**
    * What each bind source is (statBindSources), looked up off the event loop beforehand: a
@@ -240,17 +246,34 @@ function planIdmap(config: Spec, m: Mount, recursive: boolean): PlanIdmap {
   return { recursive, uidMappings: copy(config.linux?.uidMappings ?? []), gidMappings: copy(config.linux?.gidMappings ?? []) };
 }
 
-function planMounts(o: CreatePlanOptions, newCgroupNs: boolean): { steps: PlanMountStep[]; setupDev: boolean; devRemountFlags: number } {
+/** runc's mountCgroupV2 fallback: the host's cgroup2 hierarchy (fs2.UnifiedMountpoint) bound. */
+function cgroup2AsBind(step: PlanMountStep): PlanMountStep {
+  if (step.kind !== 'mount' || step.fstype !== 'cgroup2') return step;
+  return { ...step, source: '/sys/fs/cgroup', fstype: '', flags: (MS_BIND | MS_REC) >>> 0, remountFlags: (step.flags & ~(MS_BIND | MS_REC | MS_REMOUNT)) >>> 0, data: '' };
+}
+
+function planMounts(o: CreatePlanOptions, newCgroupNs: boolean, sysfsAsBind: boolean): { steps: PlanMountStep[]; setupDev: boolean; devRemountFlags: number } {
   const steps: PlanMountStep[] = [];
   let setupDev = true;
   let devRemountFlags = 0;
-  for (const [i, m] of (o.config.mounts ?? []).entries()) {
+  for (const [i, given] of (o.config.mounts ?? []).entries()) {
     const where = `config.json: /mounts/${i}`;
+    let m = given;
     const destination = cleanPath(m.destination);
-    const opts = parseMountOptions(m.options);
+    let opts = parseMountOptions(m.options);
+    if (sysfsAsBind && m.type === 'sysfs' && !isBindMount(m, opts.flags)) {
+      // The kernel refuses sysfs to a user namespace that does not own the network namespace.
+      m = { ...m, type: 'none', source: '/sys' };
+      opts = parseMountOptions(['rbind', ...(m.options ?? [])]);
+    }
     const bind = isBindMount(m, opts.flags);
     if (m.type === 'cgroup' && !bind) {
-      steps.push(...o.cgroupMountSteps(destination, opts.flags, newCgroupNs));
+      const cgSteps = o.cgroupMountSteps(destination, opts.flags, newCgroupNs);
+      // A user namespace without a cgroup namespace of its own may not mount cgroup2 (the
+      // kernel wants CAP_SYS_ADMIN over the host's cgroup namespace): runc binds the host's
+      // hierarchy instead, as here.
+      const userNs = (o.config.linux?.namespaces ?? []).some((n) => n.type === 'user') || runningInUserNs();
+      steps.push(...(userNs && !newCgroupNs ? cgSteps.map(cgroup2AsBind) : cgSteps));
       continue;
     }
     if (bind) {
@@ -366,7 +389,7 @@ export function buildCreatePlan(o: CreatePlanOptions): CreatePlan {
     if (linux.devices?.length) throw needs('/linux/devices');
     if (o.noPivot) throw needs('--no-pivot');
   }
-  const { steps, setupDev: wantDev, devRemountFlags } = planMounts(o, isNew('cgroup'));
+  const { steps, setupDev: wantDev, devRemountFlags } = planMounts(o, isNew('cgroup'), !!o.rootless && !isNew('network'));
   const setupDev = wantDev && has('mount');
   // Devices are bind-mounted from the host whenever mknod would fail: in any user namespace.
   const bindDevices = has('user') || runningInUserNs();

@@ -2,7 +2,7 @@
  * Running bin/tsrun against throw-away bundles, each test with its own --root, and proving that
  * nothing is left behind: no state dir, no cgroup, no host mount, no process.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -26,8 +26,8 @@ export type Config = Record<string, any>;
  * environment (to find the container's processes), a writable root, no cgroup mount and no
  * cgroup namespace (tests that want them add them).
  */
-export function baseConfig(args: string[], marker: string): Config {
-  const c = exampleSpec(false) as Config;
+export function baseConfig(args: string[], marker: string, rootlessIds?: { uid: number; gid: number }): Config {
+  const c = exampleSpec(!!rootlessIds, rootlessIds) as Config;
   c.process.terminal = false;
   c.process.args = args;
   c.process.env = [...c.process.env.filter((e: string) => !e.startsWith('TERM=')), `TSRUN_TEST_MARKER=${marker}`];
@@ -41,29 +41,77 @@ export function baseConfig(args: string[], marker: string): Config {
 
 let counter = 0;
 
+/** The unprivileged user rootless sandboxes run tsrun as (scripts/rootless-user.sh). */
+export interface RootlessUser {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+let rootlessUserCache: RootlessUser | null = null;
+
+/** Creates the test user once per process (idempotent script) and returns it. */
+export function rootlessUser(): RootlessUser {
+  if (rootlessUserCache) return rootlessUserCache;
+  const r = spawnSync(path.join(REPO, 'scripts/rootless-user.sh'), [], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`scripts/rootless-user.sh: ${r.stderr || r.error?.message}`);
+  const [name, uid, gid] = r.stdout.trim().split(/\s+/);
+  rootlessUserCache = { name, uid: Number(uid), gid: Number(gid) };
+  return rootlessUserCache;
+}
+
+/** TSRUN_TEST_ROOTLESS=1: every Sandbox is rootless (e.g. to repeat test/security as the user). */
+export const ROOTLESS_BY_ENV = process.env.TSRUN_TEST_ROOTLESS === '1';
+
 export class Sandbox {
   readonly dir: string;
+  /** State root: <dir>/state, or rootless $XDG_RUNTIME_DIR/tsrun (tsrun's default, no --root). */
   readonly root: string;
+  /** Set for a rootless sandbox: tsrun runs as this user, with XDG_RUNTIME_DIR = <dir>/run. */
+  readonly user: RootlessUser | null;
+  readonly xdg: string;
   readonly bundle: string;
   readonly id: string;
   readonly marker: string;
   config: Config;
 
-  constructor(args: string[] = ['sh', '-c', 'echo hello'], name = 'c') {
+  constructor(args: string[] = ['sh', '-c', 'echo hello'], name = 'c', opts: { rootless?: boolean } = {}) {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-test-'));
-    this.root = path.join(this.dir, 'state');
+    this.user = opts.rootless ?? ROOTLESS_BY_ENV ? rootlessUser() : null;
+    this.xdg = path.join(this.dir, 'run');
+    this.root = this.user ? path.join(this.xdg, 'tsrun') : path.join(this.dir, 'state');
     this.bundle = path.join(this.dir, 'bundle');
     this.id = `${name}-${process.pid}-${++counter}`;
     this.marker = `m${process.pid}x${counter}x${Date.now()}`;
     fs.mkdirSync(this.bundle);
     copyRootfs(path.join(this.bundle, 'rootfs'));
-    this.config = baseConfig(args, this.marker);
+    this.config = baseConfig(args, this.marker, this.user ?? undefined);
+    if (this.user) {
+      // The user's own directory (mkdtemp made it 0700): bundle, rootfs, and XDG_RUNTIME_DIR.
+      fs.mkdirSync(this.xdg, { mode: 0o700 });
+      this.chownToUser(this.dir);
+    }
     this.writeConfig();
+  }
+
+  /** Rootless: gives a path (recursively) to the sandbox's user. */
+  chownToUser(p: string): void {
+    if (this.user) execFileSync('chown', ['-hR', `${this.user.uid}:${this.user.gid}`, p]);
   }
 
   writeConfig(config: Config = this.config): void {
     this.config = config;
-    fs.writeFileSync(path.join(this.bundle, 'config.json'), JSON.stringify(config, null, 2));
+    const file = path.join(this.bundle, 'config.json');
+    fs.writeFileSync(file, JSON.stringify(config, null, 2));
+    if (this.user) fs.chownSync(file, this.user.uid, this.user.gid);
+  }
+
+  /** argv and spawn options that run tsrun (with this sandbox's root) as its user. */
+  spawnArgs(args: string[]): { argv: string[]; opts: { uid?: number; gid?: number; env: NodeJS.ProcessEnv } } {
+    if (!this.user) return { argv: ['--root', this.root, ...args], opts: { env: process.env } };
+    // No --root: rootless tsrun keeps its state in $XDG_RUNTIME_DIR/tsrun, as runc does.
+    const env = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: this.dir, USER: this.user.name, XDG_RUNTIME_DIR: this.xdg };
+    return { argv: args, opts: { uid: this.user.uid, gid: this.user.gid, env } };
   }
 
   /**
@@ -76,10 +124,13 @@ export class Sandbox {
     const outFd = fs.openSync(out, 'w+');
     const errFd = fs.openSync(err, 'w+');
     try {
-      const r = spawnSync(TSRUN, ['--root', this.root, ...args], {
+      const sp = this.spawnArgs(args);
+      const r = spawnSync(TSRUN, sp.argv, {
         stdio: ['ignore', outFd, errFd],
         timeout: opts.timeout ?? 30_000,
-        env: opts.env ?? process.env,
+        uid: sp.opts.uid,
+        gid: sp.opts.gid,
+        env: opts.env ? { ...opts.env, ...(this.user ? sp.opts.env : {}) } : sp.opts.env,
         cwd: this.dir,
       });
       if (r.error) throw r.error;
@@ -100,7 +151,8 @@ export class Sandbox {
     const outFd = fs.openSync(out, 'w+');
     const errFd = fs.openSync(err, 'w+');
     return new Promise<Result>((resolve, reject) => {
-      const child = spawn(TSRUN, ['--root', this.root, ...args], { cwd: this.dir, stdio: ['ignore', outFd, errFd] });
+      const sp = this.spawnArgs(args);
+      const child = spawn(TSRUN, sp.argv, { cwd: this.dir, stdio: ['ignore', outFd, errFd], uid: sp.opts.uid, gid: sp.opts.gid, env: sp.opts.env });
       const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeout ?? 30_000);
       child.on('error', reject);
       child.on('exit', (status, signal) => {
@@ -139,7 +191,10 @@ export class Sandbox {
   cleanup(): void {
     if (fs.existsSync(this.root)) {
       for (const name of fs.readdirSync(this.root)) {
-        if (!name.startsWith('.')) spawnSync(TSRUN, ['--root', this.root, 'delete', '-f', name], { timeout: 20_000 });
+        if (!name.startsWith('.')) {
+          const sp = this.spawnArgs(['delete', '-f', name]);
+          spawnSync(TSRUN, sp.argv, { timeout: 20_000, uid: sp.opts.uid, gid: sp.opts.gid, env: sp.opts.env });
+        }
       }
     }
     for (const pid of processesWithMarker(this.marker)) {

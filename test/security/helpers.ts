@@ -20,6 +20,11 @@ export { REPO, Sandbox, TSRUN };
 export type { Result };
 
 /** Registers a uvu test that gets a fresh Sandbox and always cleans it up, pass or fail. */
+/** Spawn options that run as a rootless sandbox's user (TSRUN_TEST_ROOTLESS=1), nothing otherwise. */
+export function asSandboxUser(s: Sandbox): { uid?: number; gid?: number; env?: NodeJS.ProcessEnv } {
+  return s.user ? s.spawnArgs([]).opts : {};
+}
+
 export function withSandbox(t: typeof test, name: string, args: string[], body: (s: Sandbox) => Promise<void> | void) {
   t(name, async () => {
     const s = new Sandbox(args, 'sec');
@@ -397,9 +402,10 @@ int main(int argc, char **argv) {
  * close-on-exec, as a careless caller would: tsrun inherits those fds (CVE-2024-21626 shape).
  */
 export function tsrunWithFds(s: Sandbox, fdSetup: string, args: string[], timeout = 30_000): Result {
-  const r = spawnSync('sh', ['-c', `exec ${fdSetup}; exec "$@"`, 'sh', TSRUN, '--root', s.root, ...args], {
+  const r = spawnSync('sh', ['-c', `exec ${fdSetup}; exec "$@"`, 'sh', TSRUN, ...s.spawnArgs(args).argv], {
     encoding: 'utf8',
     cwd: s.dir,
+    ...asSandboxUser(s),
     timeout,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -414,9 +420,10 @@ export function tsrunWithFds(s: Sandbox, fdSetup: string, args: string[], timeou
  */
 export function tsrunDetached(s: Sandbox, args: string[], fdSetup = '', id = s.id): Result & { out: string } {
   const out = path.join(s.dir, `${id}.out`);
-  const r = spawnSync('sh', ['-c', `exec ${fdSetup} </dev/null >>"$0" 2>&1; exec "$@"`, out, TSRUN, '--root', s.root, ...args], {
+  const r = spawnSync('sh', ['-c', `exec ${fdSetup} </dev/null >>"$0" 2>&1; exec "$@"`, out, TSRUN, ...s.spawnArgs(args).argv], {
     encoding: 'utf8',
     cwd: s.dir,
+    ...asSandboxUser(s),
     timeout: 30_000,
   });
   if (r.error) throw r.error;
@@ -436,7 +443,7 @@ export function processFile(s: Sandbox, args: string[], change: (p: any) => void
 /** Async tsrun invocation with stdio on pipes (for exec loops running next to other work). */
 export function tsrunAsync(s: Sandbox, args: string[], timeout = 30_000): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(TSRUN, ['--root', s.root, ...args], { cwd: s.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(TSRUN, s.spawnArgs(args).argv, { cwd: s.dir, ...asSandboxUser(s), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -500,10 +507,11 @@ while True:
 sys.stdout.write(out.decode(errors="replace").replace("\\r", ""))
 sys.exit(rc)
 `;
-  const r = spawnSync('python3', ['-c', receiver, sock, TSRUN, '--root', s.root, 'run', '-d', '--console-socket', sock, '-b', s.bundle, id], {
+  const r = spawnSync('python3', ['-c', receiver, sock, TSRUN, ...s.spawnArgs(['run', '-d', '--console-socket', sock, '-b', s.bundle, id]).argv], {
     encoding: 'utf8',
     timeout: 30_000,
     cwd: s.dir,
+    ...asSandboxUser(s),
   });
   if (r.error) throw r.error;
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
@@ -531,11 +539,12 @@ export function tsrunBash(
   args: string[],
   opts: { out?: string; wrap?: string[]; timeout?: number } = {},
 ): Result {
-  const cmd = [...(opts.wrap ?? []), TSRUN, '--root', s.root, ...args];
+  const cmd = [...(opts.wrap ?? []), TSRUN, ...s.spawnArgs(args).argv];
   const script = opts.out ? `exec ${fdSetup} </dev/null >>"$0" 2>&1; exec "$@"` : `exec ${fdSetup}; exec "$@"`;
   const r = spawnSync('bash', ['-c', script, opts.out ?? 'bash', ...cmd], {
     encoding: 'utf8',
     cwd: s.dir,
+    ...asSandboxUser(s),
     timeout: opts.timeout ?? 30_000,
     stdio: opts.out ? 'ignore' : ['ignore', 'pipe', 'pipe'],
   });

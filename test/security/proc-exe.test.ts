@@ -78,6 +78,8 @@ withSandbox(test, 'CVE-2019-5736 control: the same probe overwrites a host binar
   const decoy = path.join(decoyDir, 'busybox');
   fs.copyFileSync('/bin/busybox', decoy);
   fs.chmodSync(decoy, 0o755);
+  // Rootless (TSRUN_TEST_ROOTLESS=1): the hole is a binary the user may write (no-op as root).
+  s.chownToUser(decoyDir);
   const sum = sha256(decoy);
   s.config.mounts.push({ destination: '/decoy', type: 'bind', source: decoyDir, options: ['rbind', 'rw'] });
   s.writeConfig();

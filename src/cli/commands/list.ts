@@ -22,14 +22,16 @@ const command: CommandModule<any, any> = {
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print only ids' }),
   handler: action<ListArgs>(async (argv, ctx) => {
     const { listContainers } = await import('../../container/lifecycle');
-    const list = listContainers(ctx);
+    // runc's OWNER: the user owning the container's state dir (the rootless user, or root).
+    const { ownerOf } = await import('../../container/rootless');
+    const list = listContainers(ctx).map((c) => ({ ...c, owner: c.owner || ownerOf(ctx.root, c.id) }));
     if (argv.quiet) {
       writeStdout(list.map((c) => c.id + '\n').join(''));
     } else if (argv.format === 'json') {
       writeStdout(JSON.stringify(list.length ? list : null) + '\n');
     } else {
       const rows = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER']];
-      for (const c of list) rows.push([c.id, String(c.pid), c.status, c.bundle, c.created, c.owner || 'root']);
+      for (const c of list) rows.push([c.id, String(c.pid), c.status, c.bundle, c.created, c.owner]);
       writeStdout(table(rows));
     }
   }),

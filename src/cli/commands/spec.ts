@@ -13,7 +13,7 @@ interface SpecArgs extends GlobalArgs {
 const CAPS = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
 
 /** runc's example configuration (the same process, mounts, masked and readonly paths). */
-export function exampleSpec(rootless: boolean): Record<string, unknown> {
+export function exampleSpec(rootless: boolean, ids: { uid: number; gid: number } = { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 }): Record<string, unknown> {
   const spec: Record<string, any> = {
     ociVersion: '1.2.0',
     process: {
@@ -51,15 +51,21 @@ export function exampleSpec(rootless: boolean): Record<string, unknown> {
     // As runc's --rootless: a user namespace mapping the caller, no network namespace, /sys bound
     // from the host (sysfs cannot be mounted without a network namespace owned by the user),
     // no cgroup resources.
-    const uid = process.getuid?.() ?? 0;
-    const gid = process.getgid?.() ?? 0;
+    // runc's ToRootless: the effective ids (who will run it).
+    const { uid, gid } = ids;
     spec.linux.namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'user' }];
     spec.linux.uidMappings = [{ containerID: 0, hostID: uid, size: 1 }];
     spec.linux.gidMappings = [{ containerID: 0, hostID: gid, size: 1 }];
     delete spec.linux.resources;
-    spec.mounts = spec.mounts.filter((m: { destination: string }) => m.destination !== '/sys/fs/cgroup' && m.destination !== '/sys');
-    spec.mounts.push({ destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] });
-    for (const m of spec.mounts) if (m.options) m.options = m.options.filter((o: string) => o !== 'gid=5');
+    // runc 1.1's ToRootless: /sys replaced in place by the bind, every other mount kept (the
+    // cgroup mount too: it binds the container's view), uid=/gid= options dropped.
+    spec.mounts = spec.mounts.map((m: { destination: string; options?: string[] }) =>
+      m.destination === '/sys'
+        ? { destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
+        : m.options
+          ? { ...m, options: m.options.filter((o: string) => !o.startsWith('gid=') && !o.startsWith('uid=')) }
+          : m,
+    );
   }
   return spec;
 }
