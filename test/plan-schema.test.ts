@@ -20,8 +20,8 @@ import type { CreatePlan, ExecPlan, InitPlan } from '../src/native/init-plan';
 import { spawnInit, type InitEvent } from '../src/native/init-process';
 import { exampleSpec } from '../src/cli/commands/spec';
 import { compileSeccomp } from '../src/seccomp/compile';
-import { buildCreatePlan, buildExecPlan } from '../src/spec/plan';
-import type { Spec } from '../src/spec/types';
+import { buildCreatePlan, buildExecPlan } from '../src/plan/plan';
+import type { Spec } from '../src/bundle/types';
 import { assertValidPlan, planProblems, planSchema } from './helpers/plan-schema';
 import { copyRootfs } from './helpers/rootfs';
 

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseRootlessFlag } from '../src/container/rootless';
-import { CAPABILITY_NAMES, lastCap } from '../src/spec/capabilities';
+import { CAPABILITY_NAMES, lastCap } from '../src/bundle/capabilities';
 import { rootlessUser, Sandbox, TSRUN, waitFor, type Result } from './helpers/tsrun';
 
 const SUBID = Number(process.env.TSRUN_ROOTLESS_SUBID ?? 1410000000);

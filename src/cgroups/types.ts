@@ -1,5 +1,5 @@
 /**
- * The runtime-spec `linux.resources` shape comes from src/spec/types.ts (one definition for the
+ * The runtime-spec `linux.resources` shape comes from src/bundle/types.ts (one definition for the
  * whole runtime); the stats shapes below are runc's `events --stats` JSON.
  */
 export type {
@@ -14,7 +14,7 @@ export type {
   LinuxResources,
   LinuxThrottleDevice,
   LinuxWeightDevice,
-} from '../spec/types';
+} from '../bundle/types';
 
 export interface CpuUsage {
   total?: number;

@@ -19,7 +19,7 @@
  */
 import { loadCgroupManager } from '../cgroups';
 import type { CgroupStats } from '../cgroups/types';
-import type { Process } from '../spec/types';
+import type { Process } from '../bundle/types';
 import type { RuntimeContext } from './context';
 import { errNotRunning } from './errors';
 import { exitStatus, startExec, type ExecOptions, type StartedProcess } from './exec';

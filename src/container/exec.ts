@@ -8,9 +8,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadCgroupManager } from '../cgroups';
 import { spawnInit, type InitProcess } from '../native/init-process';
-import { execProcessSpec } from '../spec/defaults';
-import { buildExecPlan } from '../spec/plan';
-import type { Process } from '../spec/types';
+import { execProcessSpec } from '../plan/defaults';
+import { buildExecPlan } from '../plan/plan';
+import type { Process } from '../bundle/types';
 import type { RuntimeContext } from './context';
 import { InitError, RuntimeError, errInvalid, errState } from './errors';
 import { checkSelinuxLabel, deriveStatus, loadContainer, ociState, writePidFile } from './lifecycle';
@@ -152,7 +152,7 @@ export async function startExec(ctx: RuntimeContext, opts: ExecOptions): Promise
   if (opts.cgroup?.length && saved.cgroup) execCgroupDirs(saved.cgroup.paths, opts.cgroup); // bad --cgroup fails before anything runs
 
   // Whatever the exec process leaves out (capabilities, no_new_privs, rlimits, labels) is the
-  // container's, never the runtime's own: see src/spec/defaults.ts.
+  // container's, never the runtime's own: see src/plan/defaults.ts.
   const own = execProcessSpec(opts.process, saved.config.process, (m) => ctx.log.warn(m));
   checkSelinuxLabel(own.selinuxLabel);
   // Rootless (euid != 0): runc's setupUser checks for the exec'd process too.

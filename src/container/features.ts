@@ -4,10 +4,10 @@
  */
 import * as fs from 'node:fs';
 import { ACTIONS, ARCHITECTURES, FILTER_FLAGS, OPERATORS } from '../seccomp/compile';
-import { CAPABILITY_NAMES } from '../spec/capabilities';
-import { knownMountOptions } from '../spec/mount-options';
+import { CAPABILITY_NAMES } from '../bundle/capabilities';
+import { knownMountOptions } from '../bundle/mount-options';
 
-/** Exactly the words the mount option parser recognises (one table: src/spec/mount-options.ts). */
+/** Exactly the words the mount option parser recognises (one table: src/bundle/mount-options.ts). */
 export const MOUNT_OPTIONS = knownMountOptions();
 
 function lsmEnabled(name: string): boolean {

@@ -12,7 +12,7 @@
  *
  * Errors read like runc's (Go's): "open /run/x/.pid: file exists".
  */
-import { strerror } from '../spec/load';
+import { strerror } from '../bundle/load';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RuntimeError } from './errors';

@@ -3,7 +3,7 @@
  */
 import { loadCgroupManager, type CgroupManager } from '../cgroups';
 import { withRollback } from '../cgroups/util';
-import type { LinuxResources } from '../spec/types';
+import type { LinuxResources } from '../bundle/types';
 import type { RuntimeContext } from './context';
 import { RuntimeError, errInvalid, errNotPaused, errNotRunning } from './errors';
 import { containerDir } from './ids';
@@ -83,7 +83,7 @@ function mergeResources(base: Record<string, any>, update: Record<string, any>):
 export async function updateContainer(ctx: RuntimeContext, id: string, resources: Record<string, any>): Promise<void> {
   loadContainer(ctx.root, id); // "container does not exist" before anything else
   // Validated before anything is written, with config.json's schema for linux.resources.
-  const { resourcesProblems } = await import('../spec/load');
+  const { resourcesProblems } = await import('../bundle/load');
   const problems = resourcesProblems(resources);
   if (problems.length) throw errInvalid(`invalid resources: ${problems.join('; ')}`);
   const lock = await lockDir(containerDir(ctx.root, id));

@@ -15,9 +15,9 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { PlanIdMapping } from '../native/init-plan';
-import { parseMountOptions } from '../spec/mount-options';
-import { isIdMapped } from '../spec/plan';
-import type { Spec } from '../spec/types';
+import { parseMountOptions } from '../bundle/mount-options';
+import { isIdMapped } from '../plan/plan';
+import type { Spec } from '../bundle/types';
 import { RuntimeError } from './errors';
 
 export function isRootlessEuid(): boolean {

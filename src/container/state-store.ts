@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CgroupState } from '../cgroups';
-import type { Spec } from '../spec/types';
+import type { Spec } from '../bundle/types';
 import { createFileAtomically, ensurePrivateDir } from './files';
 import { RuntimeError } from './errors';
 import { containerDir } from './ids';

@@ -5,7 +5,7 @@
  * argv[0], like execve) and env, and is killed when its timeout passes.
  */
 import { spawn } from 'node:child_process';
-import type { Hook } from '../spec/types';
+import type { Hook } from '../bundle/types';
 
 export type HookPhase = 'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop';
 

@@ -68,7 +68,7 @@ export interface NativeAddon {
   dup(fd: number): number;
   /** ioctl(TIOCSWINSZ) on a terminal (a pty master: the container's terminal size). */
   setWinsize(fd: number, cols: number, rows: number): void;
-  /** mount(2); fstype/data "" = NULL. flags: MS_* (src/spec/mount-options.ts). */
+  /** mount(2); fstype/data "" = NULL. flags: MS_* (src/bundle/mount-options.ts). */
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   /** umount2(2); flags 2 = MNT_DETACH. */
   umount(target: string, flags: number): void;

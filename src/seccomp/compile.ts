@@ -16,7 +16,7 @@
  */
 import type { PlanSeccomp } from '../native/init-plan';
 
-import type { SeccompAction } from '../spec/types';
+import type { SeccompAction } from '../bundle/types';
 // The action names are the spec's; the argument types below differ on purpose (bigint values).
 export type { SeccompAction };
 

@@ -2,13 +2,13 @@
  * The task's root filesystem: the mounts of CreateTaskRequest.rootfs (what the snapshotter
  * prepared: a bind of one layer, an overlay of several) made in order on `<bundle>/rootfs`, and
  * unmounted by Delete and by `shim delete` after a dead shim. Options are parsed with runc's table
- * (src/spec/mount-options.ts); a read-only bind is a bind followed by a read-only remount, as
+ * (src/bundle/mount-options.ts); a read-only bind is a bind followed by a read-only remount, as
  * mount(2) ignores MS_RDONLY on the first bind.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { native } from '../native/addon';
-import { MS_BIND, MS_RDONLY, MS_REMOUNT, parseMountOptions } from '../spec/mount-options';
+import { MS_BIND, MS_RDONLY, MS_REMOUNT, parseMountOptions } from '../bundle/mount-options';
 
 export interface TaskMount {
   type: string;

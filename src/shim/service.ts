@@ -15,7 +15,7 @@ import { Container } from '../container/container';
 import type { RuntimeContext } from '../container/context';
 import { RuntimeError, errorKind, type ErrorKind } from '../container/errors';
 import { listenForConsole, type ConsoleServer } from '../container/lifecycle';
-import type { Process } from '../spec/types';
+import type { Process } from '../bundle/types';
 import { SHIM_STATE_FILE } from './control';
 import type { EventPublisher } from './events';
 import { openProcessIo, type ProcessIo, type StdioPaths } from './io';

@@ -374,8 +374,8 @@ withSandbox(test, 'exec --process with uid/gid/additionalGids 4294967295 refused
 // tsrun's planner (no container; not run against another runtime)
 
 if (!OTHER_RUNTIME) {
-  const { buildExecPlan, planProcess } = require('../../src/spec/plan') as typeof import('../../src/spec/plan');
-  const { execProcessSpec, PRIVILEGE_DEFAULTS } = require('../../src/spec/defaults') as typeof import('../../src/spec/defaults');
+  const { buildExecPlan, planProcess } = require('../../src/plan/plan') as typeof import('../../src/plan/plan');
+  const { execProcessSpec, PRIVILEGE_DEFAULTS } = require('../../src/plan/defaults') as typeof import('../../src/plan/defaults');
   const { processFromFlags } = require('../../src/container/exec') as typeof import('../../src/container/exec');
   const plan = (p: object) => planProcess({ args: ['x'], cwd: '/', ...p }, { seccomp: null, preserveFds: 0, warn: () => {} });
   const none = { bounding: [], effective: [], permitted: [], inheritable: [], ambient: [] };

@@ -91,7 +91,7 @@ async function execCommand(argv: ExecArgs, ctx: RuntimeContext): Promise<number>
   const { loadContainer } = await import('../../container/lifecycle');
   let proc;
   if (argv.process) {
-    const { loadProcessFile } = await import('../../spec/load');
+    const { loadProcessFile } = await import('../../bundle/load');
     proc = loadProcessFile(argv.process);
   } else {
     // runc's default: the container's own process, with what the flags change.

@@ -16,7 +16,7 @@ const command: CommandModule<any, any> = {
       .positional('signal', { type: 'string', default: 'SIGTERM' })
       .option('all', { alias: 'a', type: 'boolean', default: false, describe: 'send the signal to every process of the container' }),
   handler: action<KillArgs>(async (argv, ctx) => {
-    const { parseSignal } = await import('../../spec/signals');
+    const { parseSignal } = await import('../../bundle/signals');
     const { killContainer } = await import('../../container/lifecycle');
     await killContainer(ctx, argv.id, parseSignal(String(argv.signal)), argv.all);
   }),

@@ -59,7 +59,7 @@ const command: CommandModule<any, any> = {
     const { RuntimeError } = await import('../../container/errors');
     let resources: Record<string, any>;
     if (argv.resources !== undefined) {
-      const { readSpecFile } = await import('../../spec/load');
+      const { readSpecFile } = await import('../../bundle/load');
       const text = argv.resources === '-' ? fs.readFileSync(0, 'utf8') : readSpecFile(argv.resources);
       try {
         resources = JSON.parse(text);

@@ -5,13 +5,13 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { CreatePlan, PlanMountStep } from '../src/native/init-plan';
-import { SpecError } from '../src/spec/load';
-import * as M from '../src/spec/mount-options';
-import { buildCreatePlan, buildExecPlan, statBindSources, type CreatePlanOptions } from '../src/spec/plan';
-import type { Spec } from '../src/spec/types';
+import { SpecError } from '../src/bundle/load';
+import * as M from '../src/bundle/mount-options';
+import { buildCreatePlan, buildExecPlan, statBindSources, type CreatePlanOptions } from '../src/plan/plan';
+import type { Spec } from '../src/bundle/types';
 import { assertValidPlan } from './helpers/plan-schema';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-spec-plan-'));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-plan-build-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 fs.mkdirSync(path.join(tmp, 'rootfs'));
 fs.mkdirSync(path.join(tmp, 'data'));

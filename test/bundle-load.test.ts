@@ -15,10 +15,10 @@ if (!fs.existsSync(path.join(REPO, 'dist/schemas/validators.js'))) {
   if (r.status !== 0) throw new Error('scripts/build-schemas.mjs failed');
 }
 // After the build: load.ts requires the generated validators on first use.
-import { loadBundleConfig, loadProcessFile, parseBundleConfig, SpecError, stateProblems } from '../src/spec/load';
-import type { Spec } from '../src/spec/types';
+import { loadBundleConfig, loadProcessFile, parseBundleConfig, SpecError, stateProblems } from '../src/bundle/load';
+import type { Spec } from '../src/bundle/types';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-spec-load-'));
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-bundle-load-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 let n = 0;
 

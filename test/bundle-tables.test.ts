@@ -1,9 +1,9 @@
 /** Name ↔ number tables: signals (kill), capabilities, mount options, as runc maps them. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { capabilityNumber, capabilityNumbers, CAPABILITY_NAMES } from '../src/spec/capabilities';
-import * as M from '../src/spec/mount-options';
-import { parseSignal, signalName } from '../src/spec/signals';
+import { capabilityNumber, capabilityNumbers, CAPABILITY_NAMES } from '../src/bundle/capabilities';
+import * as M from '../src/bundle/mount-options';
+import { parseSignal, signalName } from '../src/bundle/signals';
 
 test('signals: KILL, SIGKILL, kill, 9 are the same; RT signals; numbers up to 64', () => {
   for (const s of ['KILL', 'SIGKILL', 'kill', 'sigkill', '9']) assert.is(parseSignal(s), 9, s);

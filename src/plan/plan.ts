@@ -1,5 +1,5 @@
 /**
- * A validated config (src/spec/load.ts) → the InitPlan tsrun-init executes (src/native/init-plan.ts).
+ * A validated config (src/bundle/load.ts) → the InitPlan tsrun-init executes (src/native/init-plan.ts).
  * Everything is resolved here into numbers and absolute host paths, as runc's specconv and
  * rootfs_linux do it, so the C++ side never interprets a name: mount options → MS_* flags, data,
  * remount flags, propagation and mount_setattr attributes; rootfsPropagation → MS_*; rlimit,
@@ -21,11 +21,11 @@ import type {
   PlanRlimit,
   PlanSeccomp,
 } from '../native/init-plan';
-import { capabilityNumbers } from './capabilities';
+import { capabilityNumbers } from '../bundle/capabilities';
 import { capabilitySets, execProcessSpec, processValueOrDefault, valueOrDefault, type PrivilegeField } from './defaults';
-import { RLIMITS, SpecError, strerror } from './load';
-import { MS_BIND, MS_PRIVATE, MS_REC, MS_RDONLY, MS_REMOUNT, MS_SHARED, MS_SLAVE, MS_UNBINDABLE, isBindMount, parseMountOptions } from './mount-options';
-import type { Device, Hook, IdMapping, Mount, Namespace, NamespaceType, Process, Rlimit, Spec } from './types';
+import { RLIMITS, SpecError, strerror } from '../bundle/load';
+import { MS_BIND, MS_PRIVATE, MS_REC, MS_RDONLY, MS_REMOUNT, MS_SHARED, MS_SLAVE, MS_UNBINDABLE, isBindMount, parseMountOptions } from '../bundle/mount-options';
+import type { Device, Hook, IdMapping, Mount, Namespace, NamespaceType, Process, Rlimit, Spec } from '../bundle/types';
 
 export interface CreatePlanOptions {
   id: string;
@@ -156,7 +156,7 @@ export function planRlimits(rlimits: readonly Rlimit[] | undefined): PlanRlimit[
 
 /**
  * Capability names → numbers. Always every set: an absent object or an absent set is empty
- * (src/spec/defaults.ts; runc gives no capability it was not asked for).
+ * (src/plan/defaults.ts; runc gives no capability it was not asked for).
  */
 export function planCapabilities(caps: Process['capabilities'], warn: (m: string) => void): PlanCapabilities {
   const sets = capabilitySets({ cwd: '/', capabilities: caps });
@@ -183,7 +183,7 @@ export function planProcess(
     args: [...proc.args],
     env: [...(proc.env ?? [])],
     cwd: proc.cwd,
-    // Every privilege-related field absent from the process gets what src/spec/defaults.ts says.
+    // Every privilege-related field absent from the process gets what src/plan/defaults.ts says.
     uid: def<number>('/process/user/uid'),
     gid: def<number>('/process/user/gid'),
     additionalGids: def<number[]>('/process/user/additionalGids'),

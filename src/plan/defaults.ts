@@ -5,10 +5,10 @@
  * gets), it means the least the field can give — no capability, no extra group, no label — except
  * where runc itself leaves the runtime's value (rlimits, oom_score_adj, umask of an exec).
  *
- * The planner (src/spec/plan.ts planProcess and buildCreatePlan) reads every absent value from
+ * The planner (src/plan/plan.ts planProcess and buildCreatePlan) reads every absent value from
  * here; src/container/exec.ts runs every exec process through execProcessSpec() first.
  */
-import type { Capabilities, Process, Spec } from './types';
+import type { Capabilities, Process, Spec } from '../bundle/types';
 
 /** How an exec process gets a field when it leaves it out (runc utils_linux.go newProcess, container_linux.go newInitConfig). */
 export type ExecRule =
