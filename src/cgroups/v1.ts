@@ -3,6 +3,7 @@
  * processes) through cgroupfs, like runc's libcontainer/cgroups/fs.
  */
 import * as path from 'node:path';
+import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT } from '../bundle/mount-options';
 import type { PlanMountStep } from '../native/init-plan';
 import { containerDeviceRules, DeviceEmulator, v1RuleString } from './devices';
 import type { CgroupLayout, CgroupMount } from './layout';
@@ -37,14 +38,6 @@ import {
   warnDefault,
   writeCgroupFile,
 } from './util';
-
-const MS_RDONLY = 0x1;
-const MS_NOSUID = 0x2;
-const MS_NODEV = 0x4;
-const MS_NOEXEC = 0x8;
-const MS_REMOUNT = 0x20;
-const MS_BIND = 0x1000;
-const MS_REC = 0x4000;
 
 /** runc's Set order of subsystems. */
 const SET_ORDER = ['cpuset', 'devices', 'memory', 'cpu', 'pids', 'blkio', 'hugetlb', 'net_cls', 'net_prio', 'rdma'];
