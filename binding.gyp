@@ -8,13 +8,14 @@
         "addon/native/addon.cc",
         "addon/native/seccomp.cc",
         "addon/native/devicefilter.cc",
-        "addon/native/shimio.cc"
+        "addon/native/shimio.cc",
+        "addon/native/systemd.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
       "cflags_cc!": ["-std=gnu++17", "-std=gnu++20"],
-      "libraries": ["-lseccomp"]
+      "libraries": ["-lseccomp", "-lsystemd"]
     }
   ]
 }

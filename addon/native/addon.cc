@@ -260,6 +260,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tsrun::InitSeccomp(env, exports);
   tsrun::InitDeviceFilter(env, exports);
   tsrun::InitShimIo(env, exports);
+  tsrun::InitSystemd(env, exports);
   return exports;
 }
 

@@ -106,7 +106,25 @@ export interface NativeAddon {
   seccompSyscallNumber(name: string, arch?: string): number;
   /** SCMP_ARCH_* name of this machine ("SCMP_ARCH_X86_64"). */
   seccompNativeArch(): string;
+  /*
+   * systemd's manager over D-Bus (sd-bus; addon/native/systemd.cc): the system bus, or the user
+   * bus when `user`. Errors from systemd carry the D-Bus error name as `code`
+   * ("org.freedesktop.systemd1.NoSuchUnit"); connection failures the errno name.
+   */
+  /** StartTransientUnit + wait for its job: the job's result ("done", "failed"...), "" on timeout. */
+  systemdStartTransientUnit(user: boolean, name: string, mode: string, properties: SystemdProperty[], timeoutMs: number): string;
+  /** StopUnit + wait for its job: the result, "" on timeout. */
+  systemdStopUnit(user: boolean, name: string, mode: string, timeoutMs: number): string;
+  systemdResetFailedUnit(user: boolean, name: string): void;
+  systemdSetUnitProperties(user: boolean, name: string, runtime: boolean, properties: SystemdProperty[]): void;
+  /** The unit's states, or null when systemd has no such unit loaded. */
+  systemdUnitState(user: boolean, name: string): { activeState: string; subState: string; loadState: string } | null;
+  /** A string property of the manager (Version, ControlGroup). */
+  systemdManagerProperty(user: boolean, name: string): string;
 }
+
+/** A unit property for D-Bus: [name, D-Bus signature, value marshalled by that signature]. */
+export type SystemdProperty = [string, string, unknown];
 
 let loaded: NativeAddon | null = null;
 
