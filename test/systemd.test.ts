@@ -10,7 +10,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { isRunningSystemd, newCgroupManager, loadCgroupManager, setDeviceFilterLoader } from '../src/cgroups';
+import { detectLayout, isRunningSystemd, newCgroupManager, loadCgroupManager, setDeviceFilterLoader } from '../src/cgroups';
+import { parseCgroupMounts } from '../src/cgroups/layout';
 import { setSystemdBus, decodeProps, encodeProps } from '../src/cgroups/systemd';
 import { annotationProps, deviceGroup, expandSlice, parseGVariant, parseSystemdCgroupsPath, rangeToBits, resourceProps, U64_MAX, type UnitProperty } from '../src/cgroups/systemd-props';
 import { Sandbox, TSRUN } from './helpers/tsrun';
@@ -248,6 +249,25 @@ test('manager: a failed start job is reset and reported; a failed unit is reset 
   } finally {
     h.done();
   }
+});
+
+test('v1/hybrid: the unit\'s directory in every hierarchy (this host\'s mounts); unified refused; rootless refused on v1', () => {
+  const layout = detectLayout();
+  if (layout === 'v2') {
+    console.log('    systemd: this host is cgroup v2: the v1 path layout case did NOT run here');
+    return;
+  }
+  const m = newCgroupManager({ id: 'c3', systemd: true, cgroupsPath: 'machine-x.slice:p:c3', layout });
+  const mounts = parseCgroupMounts(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
+  const mem = mounts.find((x) => x.fstype === 'cgroup' && x.controllers.includes('memory'))!;
+  assert.is(m.state.paths.memory, path.join(mem.mountpoint, '/machine.slice/machine-x.slice/p-c3.scope'));
+  assert.is(m.state.paths.devices.endsWith('/machine.slice/machine-x.slice/p-c3.scope'), true);
+  if (layout === 'hybrid') assert.is(m.state.paths[''], path.join(mounts.find((x) => x.fstype === 'cgroup2')!.mountpoint, '/machine.slice/machine-x.slice/p-c3.scope'));
+  const props = resourceProps({ memory: { limit: 1 << 20 } }, { v2: false, version: () => 252, warn: () => {}, devices: false });
+  assert.equal(props, [['MemoryLimit', 't', 1048576n]]);
+  assert.throws(() => newCgroupManager({ id: 'c3', systemd: true, layout, rootless: true }), /cannot use rootless systemd cgroups manager on cgroup v1/);
+  const u = newCgroupManager({ id: 'c3', systemd: true, layout, resources: { unified: { 'memory.max': '1' } } });
+  assert.throws(() => u.create(), /^linux\.resources\.unified: invalid configuration: cannot use unified on cgroup v1$/);
 });
 
 test('CLI on a host without systemd: create/run --systemd-cgroup fail with runc\'s one line, nothing left; features and --help tell the truth', () => {

@@ -75,7 +75,8 @@ export function newCgroupManager(opts: NewCgroupManagerOptions): CgroupManager {
  * system.slice), at the directory systemd gives it in every hierarchy.
  */
 function newSystemdManager(opts: NewCgroupManagerOptions): CgroupManager {
-  if (!opts.fsRoot && !isRunningSystemd()) throw new CgroupError(NOT_RUNNING_SYSTEMD);
+  // (Tests that force a layout or a cgroup2 root run without systemd.)
+  if (!opts.fsRoot && !opts.layout && !isRunningSystemd()) throw new CgroupError(NOT_RUNNING_SYSTEMD);
   const n = parseSystemdCgroupsPath(opts.cgroupsPath, opts.id, opts.rootless);
   const extra = extraFromAnnotations(opts.annotations);
   const layout = opts.layout ?? detectLayout();

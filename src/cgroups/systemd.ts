@@ -133,6 +133,10 @@ export class SystemdManager implements CgroupManager {
 
   /** Nothing exists before the init's pid is known (a scope cannot be empty): checks only. */
   create(): void {
+    const r = this.opts.resources ?? {};
+    if (!this.v2 && r.unified && Object.keys(r.unified).length) {
+      throw new CgroupError('linux.resources.unified: invalid configuration: cannot use unified on cgroup v1');
+    }
     // The conversions fail here, before the init is spawned, for what the properties cannot carry.
     resourceProps(this.opts.resources ?? {}, { v2: this.v2, version: () => 244, warn: () => {}, devices: true });
   }
