@@ -231,7 +231,7 @@ test('manager: the unit starts with the init in PIDs, then the files; update = S
   }
 });
 
-test('manager: a failed start job is reset and reported; a failed unit is reset on destroy; UnitExists resets and retries once', async () => {
+test('manager: a failed start job is reset and reported; a failed unit is reset on destroy; UnitExists resets and retries once, and then the live unit is not ours to stop', async () => {
   const h = fakeHost();
   try {
     const m = newCgroupManager({ id: 'c2', systemd: true, layout: 'v2', fsRoot: h.root });
@@ -246,6 +246,23 @@ test('manager: a failed start job is reset and reported; a failed unit is reset 
     h.units.set('tsrun-c2.scope', { active: 'active', props: [] });
     assert.throws(() => m.apply(1), /unable to start unit "tsrun-c2\.scope": Unit tsrun-c2\.scope was already loaded/);
     assert.equal(h.calls.slice(-3).map((c) => c.split(' ').slice(0, 2).join(' ')), ['start tsrun-c2.scope', 'reset-failed tsrun-c2.scope', 'start tsrun-c2.scope']);
+    // That live unit is someone else's: the failed create's cleanup leaves it alone.
+    const n = h.calls.length;
+    const scope = path.join(h.root, 'system.slice/tsrun-c2.scope');
+    fs.mkdirSync(scope);
+    fs.writeFileSync(path.join(scope, 'cgroup.procs'), '999999999\n');
+    fs.writeFileSync(path.join(scope, 'cgroup.kill'), '');
+    m.killAll(9);
+    assert.is(fs.readFileSync(path.join(scope, 'cgroup.kill'), 'utf8'), '', 'no kill written into the foreign unit');
+    await m.destroy({ killLeftovers: true });
+    assert.equal(h.calls.slice(n), []);
+    assert.ok(h.units.has('tsrun-c2.scope'));
+    // (control: a manager that did not hit UnitExists does stop it)
+    const mine = loadCgroupManager(m.state, { fsRoot: h.root });
+    mine.killAll(9);
+    assert.is(fs.readFileSync(path.join(scope, 'cgroup.kill'), 'utf8'), '1');
+    await mine.destroy();
+    assert.is(h.calls[h.calls.length - 1], 'stop tsrun-c2.scope');
   } finally {
     h.done();
   }

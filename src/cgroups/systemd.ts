@@ -110,6 +110,8 @@ export class SystemdManager implements CgroupManager {
   readonly state: CgroupState;
   private readonly warn: (m: string) => void;
   private readonly unit: SystemdUnitState;
+  /** Set when the start found a live unit of that name: it belongs to someone else, destroy leaves it. */
+  private foreign = false;
 
   /** `fsMgr` is the v1 or v2 manager over the unit's own cgroup directories. */
   constructor(
@@ -183,6 +185,7 @@ export class SystemdManager implements CgroupManager {
       try {
         result = b.systemdStartTransientUnit(user, unit, 'replace', props, JOB_TIMEOUT_MS);
       } catch (e2) {
+        if (errCode(e2) === 'org.freedesktop.systemd1.UnitExists') this.foreign = true;
         throw unitError('start', unit, e2);
       }
     }
@@ -223,6 +226,8 @@ export class SystemdManager implements CgroupManager {
   }
 
   killAll(signal: number): void {
+    // Not into another container's unit (our init never got into it: the caller kills it by pid).
+    if (this.foreign) return;
     this.fsMgr.killAll(signal);
   }
 
@@ -239,6 +244,8 @@ export class SystemdManager implements CgroupManager {
    * wait until systemd has dropped it; then whatever directories are left (v1 hierarchies we made).
    */
   async destroy(opts: DestroyOptions = {}): Promise<void> {
+    // A failed create must not stop (or empty) another container's live unit of the same name.
+    if (this.foreign) return;
     const { unit, user } = this.unit;
     const b = bus();
     if (opts.killLeftovers) {
