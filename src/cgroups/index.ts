@@ -85,7 +85,7 @@ function newSystemdManager(opts: NewCgroupManagerOptions): CgroupManager {
   if (opts.rootless) {
     // The user's manager lives in its own cgroup (user@<uid>.service): its slices are below it.
     // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const managerCg = require('../native/addon').native().systemdManagerProperty(true, 'ControlGroup') as string;
+    const managerCg = require('../native/addon').systemdNative().systemdManagerProperty(true, 'ControlGroup') as string;
     inner = path.posix.join(managerCg, inner);
   }
   const state: CgroupState = { layout, paths: {}, systemd: { unit: n.unit, slice: n.slice, user: !!opts.rootless, ...(extra ? { extra } : {}) } };

@@ -57,7 +57,7 @@ function bus(): SystemdBus {
   if (busOverride) return busOverride;
   // Looked up at use time: importing src/cgroups never loads the addon.
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  return require('../native/addon').native() as SystemdBus;
+  return require('../native/addon').systemdNative() as SystemdBus;
 }
 
 const versions = new Map<boolean, number>();

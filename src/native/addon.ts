@@ -106,6 +106,17 @@ export interface NativeAddon {
   seccompSyscallNumber(name: string, arch?: string): number;
   /** SCMP_ARCH_* name of this machine ("SCMP_ARCH_X86_64"). */
   seccompNativeArch(): string;
+}
+
+/** A unit property for D-Bus: [name, D-Bus signature, value marshalled by that signature]. */
+export type SystemdProperty = [string, string, unknown];
+
+/**
+ * build/Release/tsrun_systemd.node (addon/native/systemd.cc, linked with libsystemd): an addon of
+ * its own, loaded only by the systemd cgroup driver, so that no other command pays for loading
+ * libsystemd and its libraries. $TSRUN_SYSTEMD_NATIVE overrides the path.
+ */
+export interface SystemdAddon {
   /*
    * systemd's manager over D-Bus (sd-bus; addon/native/systemd.cc): the system bus, or the user
    * bus when `user`. Errors from systemd carry the D-Bus error name as `code`
@@ -123,8 +134,25 @@ export interface NativeAddon {
   systemdManagerProperty(user: boolean, name: string): string;
 }
 
-/** A unit property for D-Bus: [name, D-Bus signature, value marshalled by that signature]. */
-export type SystemdProperty = [string, string, unknown];
+let loadedSystemd: SystemdAddon | null = null;
+
+export function systemdAddonPath(): string {
+  return process.env.TSRUN_SYSTEMD_NATIVE || path.join(repoRoot(), 'build', 'Release', 'tsrun_systemd.node');
+}
+
+/** The systemd addon, loaded on first use. */
+export function systemdNative(): SystemdAddon {
+  if (loadedSystemd) return loadedSystemd;
+  const file = systemdAddonPath();
+  const mod = { exports: {} as SystemdAddon };
+  try {
+    process.dlopen(mod, file);
+  } catch (e) {
+    throw new Error(`cannot load the tsrun systemd addon ${file} (build it with \`npx node-gyp rebuild\`): ${(e as Error).message}`);
+  }
+  loadedSystemd = mod.exports;
+  return loadedSystemd;
+}
 
 let loaded: NativeAddon | null = null;
 
