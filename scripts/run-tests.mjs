@@ -44,7 +44,9 @@ function run(label, cmd, args, opts = {}) {
   return { ...r, secs };
 }
 
-const matches = (f) => filters.length === 0 || filters.some((w) => f.includes(w));
+// Words match the path below test/ (not the checkout's own path: a worktree named wt-systemd
+// would otherwise match every file for `npm test -- systemd`).
+const matches = (f) => filters.length === 0 || filters.some((w) => path.relative(path.join(root, 'test'), f).includes(w));
 
 for (const file of testFiles(path.join(root, 'test')).filter(matches)) {
   const rel = path.relative(path.join(root, 'test'), file);

@@ -195,6 +195,29 @@ if (!isRunningSystemd() || detectLayout() !== 'v2') {
     assert.equal(s.leftovers(), []);
   });
 
+  // runc 1.1 (Debian's 1.1.5) joins the second container to the live unit instead ("container's
+  // cgroup is not empty", deprecated; refused from runc 1.2 on, whose startUnit tsrun follows):
+  // deleting either container would then stop both. Seen failing against runc 1.1.5 in this guest.
+  if (RUNC) {
+    console.log("    runc: the shared-unit check is skipped: runc 1.1 joins a live unit of the same name (refused since runc 1.2, and by tsrun)");
+    test.skip('runc: a second container asking for the unit of a live one fails (runc 1.1 joins it instead)', () => {});
+  } else withSandbox('a second container asking for the unit of a live one fails and leaves the first (and its unit) alone', ['sleep', '300'], (s, unit) => {
+    s.config.linux.cgroupsPath = `system.slice:tsrun:${s.id}`;
+    s.writeConfig();
+    const a = s.tsrun(['--systemd-cgroup', 'run', '-d', '-b', s.bundle, s.id], { timeout: 120_000 });
+    assert.is(a.status, 0, a.stderr);
+    const pid = s.state().pid;
+    const b = s.tsrun(['--systemd-cgroup', 'run', '-d', '-b', s.bundle, `${s.id}-b`], { timeout: 120_000 });
+    assert.is(b.status, 1, b.stderr);
+    assert.match(b.stderr, /already (loaded|exists)|UnitExists|exists/i, b.stderr);
+    assert.is(sh('systemctl', ['is-active', unit]).out, 'active', 'the first container\'s unit still runs');
+    assert.is(s.state().status, 'running');
+    assert.is(read(`/proc/${pid}/cgroup`), `0::/system.slice/${unit}`);
+    assert.is(s.tsrun(['delete', '-f', s.id], { timeout: 60_000 }).status, 0);
+    assert.equal(unitsMatching(unit), []);
+    assert.equal(s.leftovers(), []);
+  });
+
   withSandbox('a unit left by a killed create (SIGKILL during its createRuntime hook) is stopped by delete -f', ['sleep', '300'], async (s, unit) => {
     s.config.linux.cgroupsPath = `system.slice:tsrun:${s.id}`;
     const flag = path.join(s.dir, 'hook-ran');

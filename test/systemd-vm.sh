@@ -38,7 +38,8 @@ passed=0; failed=0; skipped=0
 for rt in $runtimes; do
   read -r t p s < <(sed 's/\x1b\[[0-9;]*m//g' "$out" | awk -v rt="$rt" '$0 ~ "^=== systemd driver tests against "rt" "{on=1} on&&/Total:/{t=$2} on&&/Passed:/{p=$2} on&&/Skipped:/{print t, p, $2; exit}')
   t=${t:-0}; p=${p:-0}; s=${s:-0}
-  f=$((t - p - s))
+  # (uvu's Total leaves skipped tests out)
+  f=$((t - p)); [ "$f" -ge 0 ] || f=0
   if ! grep -q "=== $rt: exit 0" "$out" && [ "$f" = 0 ]; then echo "systemd VM: the $rt run failed"; f=1; fi
   echo "systemd VM: $rt: $p passed, $f failed, $s skipped"
   passed=$((passed + p)); skipped=$((skipped + s)); failed=$((failed + f))
