@@ -251,14 +251,15 @@ if (!isRunningSystemd() || detectLayout() !== 'v2') {
       const rootfs = `${dir}/rootfs`;
       copyRootfs(rootfs);
       const env = { ...process.env, CONTAINERS_CONF: `${dir}/containers.conf` };
+      // cwd: conmon drops an "oom" marker file into its working directory after an OOM kill.
       fs.writeFileSync(env.CONTAINERS_CONF, '[containers]\ndefault_ulimits = []\nnetns = "none"\n[engine]\ncgroup_manager = "systemd"\n');
       // --cgroupns host: /proc/self/cgroup shows the scope's path, and /sys/fs/cgroup the whole tree.
-      const r = spawnSync('podman', [...g, 'run', '--rm', '--network', 'none', '--cgroupns', 'host', '--memory', '48m', '--rootfs', rootfs, '/bin/sh', '-c', 'cat /proc/self/cgroup; cat /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)/memory.max; echo from-podman; exit 7'], { encoding: 'utf8', env, timeout: 300_000 });
+      const r = spawnSync('podman', [...g, 'run', '--rm', '--network', 'none', '--cgroupns', 'host', '--memory', '48m', '--rootfs', rootfs, '/bin/sh', '-c', 'cat /proc/self/cgroup; cat /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)/memory.max; echo from-podman; exit 7'], { encoding: 'utf8', env, timeout: 300_000, cwd: dir });
       assert.is(r.status, 7, `${r.stdout}\n${r.stderr}`);
       assert.match(r.stdout, /from-podman/);
       assert.match(r.stdout, /^0::\/machine\.slice\/libpod-[0-9a-f]+\.scope/m, r.stdout);
       assert.match(r.stdout, new RegExp(`^${48 * 1024 * 1024}$`, 'm'), r.stdout);
-      const o = spawnSync('podman', [...g, 'run', '--rm', '--network', 'none', '--memory', '32m', '--memory-swap', '32m', '--rootfs', rootfs, '/bin/sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived'], { encoding: 'utf8', env, timeout: 300_000 });
+      const o = spawnSync('podman', [...g, 'run', '--rm', '--network', 'none', '--memory', '32m', '--memory-swap', '32m', '--rootfs', rootfs, '/bin/sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived'], { encoding: 'utf8', env, timeout: 300_000, cwd: dir });
       assert.is(o.status, 137, `${o.stdout}\n${o.stderr}`);
       assert.not.match(o.stdout, 'survived');
       assert.equal(unitsMatching('libpod-*'), [], 'no libpod scope left');
