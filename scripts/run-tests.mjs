@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // The whole test suite: every uvu file under test/ (each in its own process, so a crash or a hang
 // in one cannot hide the others), then the conformance suite against bin/tsrun, then the cgroup v2
-// subset inside the cgroup v2 VM when ../shared/vm provides it. Ends with one line
+// subset inside the cgroup v2 VM and the systemd driver's tests in the systemd VM when ../shared/vm
+// provides it. Ends with one line
 // "N passed, N failed[, N skipped]" and a non-zero exit when anything failed.
 //
 //   npm test                      everything
 //   npm test -- lifecycle spec-   only test files whose path contains one of the words
-//   TSRUN_SKIP_VM=1 npm test      without the VM part (it is then reported as skipped)
+//   npm test -- systemd           the systemd driver: its test files here and the systemd VM phase
+//   TSRUN_SKIP_VM=1 npm test      without the VM parts (they are then reported as skipped)
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -42,7 +44,9 @@ function run(label, cmd, args, opts = {}) {
   return { ...r, secs };
 }
 
-const matches = (f) => filters.length === 0 || filters.some((w) => f.includes(w));
+// Words match the path below test/ (not the checkout's own path: a worktree named wt-systemd
+// would otherwise match every file for `npm test -- systemd`).
+const matches = (f) => filters.length === 0 || filters.some((w) => path.relative(path.join(root, 'test'), f).includes(w));
 
 for (const file of testFiles(path.join(root, 'test')).filter(matches)) {
   const rel = path.relative(path.join(root, 'test'), file);
@@ -91,25 +95,32 @@ if (filters.length === 0 || filters.includes('daemons')) {
   if (c.failed) failures.push('conformance/daemons');
 }
 
-const vmScript = path.join(root, 'test/cgroups-v2-vm.sh');
-if ((filters.length === 0 || filters.includes('vm')) && fs.existsSync(vmScript)) {
+// The VM phases: `vm` (the cgroup v2 subset in the cgroup v2 VM) and `systemd` (the systemd
+// cgroup driver with real containers in the VM booted with systemd, against tsrun and runc).
+const vmPhases = [
+  { word: 'vm', script: 'test/cgroups-v2-vm.sh', title: 'cgroup v2 VM', what: 'the cgroup v2 code was NOT tested against a real v2 kernel', runTitle: 'cgroup v2 tests inside the cgroup v2 VM' },
+  { word: 'systemd', script: 'test/systemd-vm.sh', title: 'systemd VM', what: 'the systemd cgroup driver was NOT tested against a real systemd', runTitle: 'systemd cgroup driver inside the systemd VM (tsrun and runc)' },
+];
+for (const ph of vmPhases) {
+  const vmScript = path.join(root, ph.script);
+  if (!((filters.length === 0 || filters.includes(ph.word)) && fs.existsSync(vmScript))) continue;
   if (process.env.TSRUN_SKIP_VM) {
-    console.log('\n=== cgroup v2 VM: skipped (TSRUN_SKIP_VM set): the cgroup v2 code was NOT tested against a real v2 kernel');
+    console.log(`\n=== ${ph.title}: skipped (TSRUN_SKIP_VM set): ${ph.what}`);
+    totals.skipped += 1;
+    continue;
+  }
+  const r = run(ph.runTitle, 'bash', [vmScript], { timeout: 30 * 60_000 });
+  const c = countLine(r.stdout ?? '');
+  if (r.status === 124 || r.status === 125) {
+    console.log(`${ph.title}: infrastructure failure (exit ${r.status}); its tests did not run`);
     totals.skipped += 1;
   } else {
-    const r = run('cgroup v2 tests inside the cgroup v2 VM', 'bash', [vmScript], { timeout: 30 * 60_000 });
-    const c = countLine(r.stdout ?? '');
-    if (r.status === 124 || r.status === 125) {
-      console.log(`cgroup v2 VM: infrastructure failure (exit ${r.status}); the v2 tests did not run`);
-      totals.skipped += 1;
-    } else {
-      const cc = c ?? { passed: 0, failed: 1, skipped: 0 };
-      if (r.status !== 0 && cc.failed === 0) cc.failed = 1;
-      totals.passed += cc.passed;
-      totals.failed += cc.failed;
-      totals.skipped += cc.skipped;
-      if (cc.failed) failures.push('cgroup v2 VM');
-    }
+    const cc = c ?? { passed: 0, failed: 1, skipped: 0 };
+    if (r.status !== 0 && cc.failed === 0) cc.failed = 1;
+    totals.passed += cc.passed;
+    totals.failed += cc.failed;
+    totals.skipped += cc.skipped;
+    if (cc.failed) failures.push(ph.title);
   }
 }
 

@@ -5,10 +5,11 @@ set -eu
 cd "$(dirname "$0")/.."
 
 # Build: g++/make/python3 (node-gyp), libseccomp-dev (the addon compiles seccomp filters),
+# libsystemd-dev (sd-bus: the addon talks to systemd for the systemd cgroup driver),
 # libc6-dev (static libc for tsrun-init). Tests: busybox-static (the rootfs), procps (ps).
 # Rootless containers: uidmap (newuidmap/newgidmap for multi-range user namespace mappings).
 # The cgroup v2 VM (../shared/vm) wants qemu-system-x86, cpio, xz-utils, kmod, linux-image-amd64.
-PKGS="g++ make python3 libc6-dev libseccomp-dev pkg-config busybox-static procps util-linux uidmap podman qemu-system-x86 cpio xz-utils kmod linux-image-amd64"
+PKGS="g++ make python3 libc6-dev libseccomp-dev libsystemd-dev pkg-config busybox-static procps util-linux uidmap podman qemu-system-x86 cpio xz-utils kmod linux-image-amd64"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -153,7 +153,7 @@ test('features describes what tsrun supports; spec writes runc\'s example', () =
   assert.is(f.ociVersionMax, '1.2.0');
   assert.ok(f.hooks.includes('createContainer'));
   assert.ok(f.linux.namespaces.includes('time'));
-  assert.is(f.linux.cgroup.systemd, false, 'systemd driver is not claimed');
+  assert.is(f.linux.cgroup.systemd, true, 'the systemd driver (test/systemd*.test.ts)');
   const s = new Sandbox();
   try {
     const dir = path.join(s.dir, 'specdir');

@@ -219,11 +219,12 @@ bool render_state(const std::string &root, const std::string &id, std::string &o
     close(rootfd);
     return false;
   }
-  // A cgroup state of another shape (another driver) is for Node to judge.
+  // A cgroup state of another shape is for Node to judge. The systemd driver's unit ("systemd")
+  // changes nothing here: its freezer is the unit directory's, in `paths` (src/cgroups/systemd.ts).
   const JValue *cgroup = saved.get("cgroup");
   bool known_cgroup = !cgroup || cgroup->type == JValue::Null || cgroup->type == JValue::Object;
   if (known_cgroup && cgroup && cgroup->type == JValue::Object)
-    for (auto &m : cgroup->members) known_cgroup &= m.first == "layout" || m.first == "paths";
+    for (auto &m : cgroup->members) known_cgroup &= m.first == "layout" || m.first == "paths" || m.first == "systemd";
   if (!known_cgroup) {
     close(rootfd);
     return false;

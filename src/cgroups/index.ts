@@ -5,11 +5,14 @@
  * Only node built-ins and our own small modules are imported: this is on the CLI start-up path
  * (state, ps, kill, delete all load a manager).
  */
+import * as path from 'node:path';
 import { DEFAULT_ALLOWED_DEVICES } from './devices';
 import { detectLayout, findV2Mount, parseCgroupMounts, parseProcCgroup, readMountinfo, readSelfCgroup, type CgroupLayout } from './layout';
 import type { CgroupManager, CgroupState, ManagerOptions } from './manager';
 import type { LinuxResources } from './types';
-import { cleanPath } from './util';
+import { isRunningSystemd, NOT_RUNNING_SYSTEMD, extraFromAnnotations, SystemdManager } from './systemd';
+import { parseSystemdCgroupsPath } from './systemd-props';
+import { CgroupError, cleanPath } from './util';
 import { v1Paths, V1Manager } from './v1';
 import { setDeviceFilterLoader, v2Path, V2Manager } from './v2';
 
@@ -18,7 +21,7 @@ export type { CgroupManager, CgroupState, DestroyOptions } from './manager';
 export type { CgroupStats, LinuxResources } from './types';
 export type { DeviceRule } from './devices';
 export type { DeviceFilterLoader } from './v2';
-export { detectLayout, setDeviceFilterLoader, DEFAULT_ALLOWED_DEVICES };
+export { detectLayout, setDeviceFilterLoader, DEFAULT_ALLOWED_DEVICES, isRunningSystemd, NOT_RUNNING_SYSTEMD as SYSTEMD_NOT_RUNNING };
 
 export interface NewCgroupManagerOptions {
   /** Container id: the default cgroup is "<id>" relative to our own cgroup (runc's fs driver). */
@@ -27,6 +30,8 @@ export interface NewCgroupManagerOptions {
   cgroupsPath?: string;
   resources?: LinuxResources;
   systemd?: boolean;
+  /** The config's annotations: org.systemd.property.* become unit properties (systemd driver). */
+  annotations?: Record<string, string>;
   rootless?: boolean;
   warn?: (msg: string) => void;
   /** Tests: force a layout / cgroup2 root / /proc/self/cgroup content (fake cgroupfs trees). */
@@ -36,7 +41,7 @@ export interface NewCgroupManagerOptions {
 }
 
 export function newCgroupManager(opts: NewCgroupManagerOptions): CgroupManager {
-  if (opts.systemd) throw new Error('systemd cgroup driver is not supported yet');
+  if (opts.systemd) return newSystemdManager(opts);
   const given = opts.cgroupsPath ?? '';
   const inner = given === '' ? cleanPath(opts.id) : cleanPath(given);
   if (inner === '' || inner === '/') {
@@ -66,9 +71,52 @@ export function newCgroupManager(opts: NewCgroupManagerOptions): CgroupManager {
   return new V1Manager({ layout, paths }, mopts);
 }
 
+/**
+ * The systemd driver: the unit named by cgroupsPath ("slice:prefix:name", or tsrun-<id>.scope in
+ * system.slice), at the directory systemd gives it in every hierarchy.
+ */
+function newSystemdManager(opts: NewCgroupManagerOptions): CgroupManager {
+  // (Tests that force a layout or a cgroup2 root run without systemd.)
+  if (!opts.fsRoot && !opts.layout && !isRunningSystemd()) throw new CgroupError(NOT_RUNNING_SYSTEMD);
+  const n = parseSystemdCgroupsPath(opts.cgroupsPath, opts.id, opts.rootless);
+  const extra = extraFromAnnotations(opts.annotations);
+  const layout = opts.layout ?? detectLayout();
+  if (layout !== 'v2' && opts.rootless) throw new CgroupError('cannot use rootless systemd cgroups manager on cgroup v1');
+  let inner = n.cgroup;
+  if (opts.rootless) {
+    // The user's manager lives in its own cgroup (user@<uid>.service): its slices are below it.
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const managerCg = require('../native/addon').systemdNative().systemdManagerProperty(true, 'ControlGroup') as string;
+    inner = path.posix.join(managerCg, inner);
+  }
+  const state: CgroupState = { layout, paths: {}, systemd: { unit: n.unit, slice: n.slice, user: !!opts.rootless, ...(extra ? { extra } : {}) } };
+  if (layout === 'v2') {
+    let root = opts.fsRoot;
+    if (!root) {
+      const m = findV2Mount(parseCgroupMounts(readMountinfo()));
+      if (!m) throw new Error('cgroup v2: no cgroup2 mount in /proc/self/mountinfo');
+      root = m.mountpoint;
+    }
+    state.paths = { '': v2Path(root, '/', inner) };
+    const mopts = { resources: opts.resources, rootless: opts.rootless, warn: opts.warn, fsRoot: root };
+    return new SystemdManager(state, new V2Manager(state, mopts), mopts);
+  }
+  const self = parseProcCgroup(opts.selfCgroup ?? readSelfCgroup());
+  state.paths = v1Paths(parseCgroupMounts(readMountinfo()), self, inner, layout);
+  if (!state.paths.devices) throw new CgroupError('cgroup v1: the devices hierarchy is not mounted (the systemd driver needs it)');
+  const mopts = { resources: opts.resources, warn: opts.warn };
+  return new SystemdManager(state, new V1Manager(state, mopts), mopts);
+}
+
 /** A manager for an existing container, from the state saved at create time. */
 export function loadCgroupManager(state: CgroupState, opts: { warn?: (msg: string) => void; fsRoot?: string } = {}): CgroupManager {
   if (!state || typeof state !== 'object' || !state.paths) throw new Error('invalid cgroup state: no paths');
+  if (state.systemd) {
+    // Only the unit name is needed to stop it: a host whose systemd is gone can still clean up files.
+    const fsState: CgroupState = { layout: state.layout, paths: state.paths };
+    const inner = loadCgroupManager(fsState, opts);
+    return new SystemdManager(state, inner, { warn: opts.warn });
+  }
   if (state.layout === 'v2') {
     let fsRoot = opts.fsRoot;
     if (!fsRoot) fsRoot = findV2Mount(parseCgroupMounts(readMountinfo()))?.mountpoint;

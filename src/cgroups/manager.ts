@@ -16,6 +16,8 @@ export interface CgroupState {
    * unified hierarchy of a hybrid host).
    */
   paths: Record<string, string>;
+  /** The systemd driver's transient unit (absent: the fs driver). */
+  systemd?: import('./systemd').SystemdUnitState;
 }
 
 export interface DestroyOptions {

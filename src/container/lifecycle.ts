@@ -14,7 +14,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadCgroupManager, newCgroupManager, type CgroupManager } from '../cgroups';
+import { isRunningSystemd, loadCgroupManager, newCgroupManager, SYSTEMD_NOT_RUNNING, type CgroupManager } from '../cgroups';
 import { runHooks, runHooksWarnOnly } from '../hooks/run';
 import { native } from '../native/addon';
 import type { InitPlan, PlanSeccomp } from '../native/init-plan';
@@ -178,7 +178,8 @@ interface Created {
  */
 export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, runMode?: { waitForExit: boolean }): Promise<Created> {
   const id = validateId(opts.id);
-  if (ctx.systemdCgroup) throw new RuntimeError('--systemd-cgroup: the systemd cgroup driver is not supported yet');
+  // runc's check (cgroups/manager.New), before anything exists.
+  if (ctx.systemdCgroup && !isRunningSystemd()) throw new RuntimeError(SYSTEMD_NOT_RUNNING);
   const bundle = path.resolve(opts.bundle);
   // Validate before anything exists on disk: a bad bundle leaves nothing behind.
   const config = loadBundleConfig(bundle);
@@ -236,6 +237,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
       resources: config.linux?.resources,
       systemd: ctx.systemdCgroup,
       rootless: ctx.rootlessCgroups ?? rootlessCgroups(null),
+      annotations: config.annotations,
       warn: (m: string) => ctx.log.warn(m),
     });
     // Intent before effect: what delete -f must remove is on disk before any of it exists.

@@ -96,6 +96,52 @@ export interface NativeAddon {
   seccompNativeArch(): string;
 }
 
+/** A unit property for D-Bus: [name, D-Bus signature, value marshalled by that signature]. */
+export type SystemdProperty = [string, string, unknown];
+
+/**
+ * build/Release/tsrun_systemd.node (addon/native/systemd.cc, linked with libsystemd): an addon of
+ * its own, loaded only by the systemd cgroup driver, so that no other command pays for loading
+ * libsystemd and its libraries. $TSRUN_SYSTEMD_NATIVE overrides the path.
+ */
+export interface SystemdAddon {
+  /*
+   * systemd's manager over D-Bus (sd-bus; addon/native/systemd.cc): the system bus, or the user
+   * bus when `user`. Errors from systemd carry the D-Bus error name as `code`
+   * ("org.freedesktop.systemd1.NoSuchUnit"); connection failures the errno name.
+   */
+  /** StartTransientUnit + wait for its job: the job's result ("done", "failed"...), "" on timeout. */
+  systemdStartTransientUnit(user: boolean, name: string, mode: string, properties: SystemdProperty[], timeoutMs: number): string;
+  /** StopUnit + wait for its job: the result, "" on timeout. */
+  systemdStopUnit(user: boolean, name: string, mode: string, timeoutMs: number): string;
+  systemdResetFailedUnit(user: boolean, name: string): void;
+  systemdSetUnitProperties(user: boolean, name: string, runtime: boolean, properties: SystemdProperty[]): void;
+  /** The unit's states, or null when systemd has no such unit loaded. */
+  systemdUnitState(user: boolean, name: string): { activeState: string; subState: string; loadState: string } | null;
+  /** A string property of the manager (Version, ControlGroup). */
+  systemdManagerProperty(user: boolean, name: string): string;
+}
+
+let loadedSystemd: SystemdAddon | null = null;
+
+export function systemdAddonPath(): string {
+  return process.env.TSRUN_SYSTEMD_NATIVE || path.join(repoRoot(), 'build', 'Release', 'tsrun_systemd.node');
+}
+
+/** The systemd addon, loaded on first use. */
+export function systemdNative(): SystemdAddon {
+  if (loadedSystemd) return loadedSystemd;
+  const file = systemdAddonPath();
+  const mod = { exports: {} as SystemdAddon };
+  try {
+    process.dlopen(mod, file);
+  } catch (e) {
+    throw new Error(`cannot load the tsrun systemd addon ${file} (build it with \`npx node-gyp rebuild\`): ${(e as Error).message}`);
+  }
+  loadedSystemd = mod.exports;
+  return loadedSystemd;
+}
+
 let loaded: NativeAddon | null = null;
 
 function repoRoot(): string {

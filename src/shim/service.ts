@@ -260,7 +260,9 @@ export class TaskService {
         consoleSocket = path.join(consoleDir, 'console.sock');
         consoleServer = await listenForConsole(consoleSocket);
       }
-      const container = await Container.create(this.ctxFor(root), r.id, bundle, {
+      // runc's shim options: SystemdCgroup picks the systemd driver (later calls read it from the saved state).
+      const ctx = { ...this.ctxFor(root), systemdCgroup: !!runcOptions?.systemdCgroup };
+      const container = await Container.create(ctx, r.id, bundle, {
         stdio: io.stdio,
         consoleSocket,
         passFds: { fds: [], env: [] },

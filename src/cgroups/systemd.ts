@@ -1,0 +1,301 @@
+/**
+ * The systemd cgroup driver (`--systemd-cgroup`), like runc's libcontainer/cgroups/systemd: the
+ * container's cgroup is a transient unit (a scope, or a slice when the name ends in ".slice")
+ * that systemd creates over D-Bus with the init's pid in it, Delegate=yes, and the resources
+ * systemd owns as unit properties. Everything else goes through the fs managers (v2.ts / v1.ts)
+ * on the unit's own cgroup directory: the resources systemd cannot express, device filters,
+ * freezing, stats, OOM events, kill --all. The D-Bus calls are the addon's (sd-bus).
+ */
+import * as fs from 'node:fs';
+import type { PlanMountStep } from '../native/init-plan';
+import type { CgroupManager, CgroupState, DestroyOptions, ManagerOptions } from './manager';
+import { annotationProps, resourceProps, type UnitProperty } from './systemd-props';
+import type { CgroupStats, LinuxResources } from './types';
+import { CgroupError, errCode, sleep, warnDefault } from './util';
+
+/** What the saved state records about the unit (CgroupState.systemd). */
+export interface SystemdUnitState {
+  unit: string;
+  /** Slice= (scope) or Wants= (slice) of the unit. */
+  slice: string;
+  /** The user's manager (rootless) instead of the system one. */
+  user: boolean;
+  /** org.systemd.property.* of the config, as [name, signature, value] (bigints as {"u64": "…"}). */
+  extra?: unknown[];
+}
+
+const JOB_TIMEOUT_MS = 30_000;
+
+/** sd_booted(3), as runc's IsRunningSystemd: /run/systemd/system is a directory. */
+export function isRunningSystemd(): boolean {
+  try {
+    return fs.lstatSync('/run/systemd/system').isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+export const NOT_RUNNING_SYSTEMD = 'systemd not running on this host, cannot use systemd cgroups manager';
+
+interface SystemdBus {
+  systemdStartTransientUnit(user: boolean, name: string, mode: string, properties: UnitProperty[], timeoutMs: number): string;
+  systemdStopUnit(user: boolean, name: string, mode: string, timeoutMs: number): string;
+  systemdResetFailedUnit(user: boolean, name: string): void;
+  systemdSetUnitProperties(user: boolean, name: string, runtime: boolean, properties: UnitProperty[]): void;
+  systemdUnitState(user: boolean, name: string): { activeState: string; subState: string; loadState: string } | null;
+  systemdManagerProperty(user: boolean, name: string): string;
+}
+
+let busOverride: SystemdBus | null = null;
+
+/** Tests: replace the D-Bus layer. */
+export function setSystemdBus(b: SystemdBus | null): void {
+  busOverride = b;
+}
+
+function bus(): SystemdBus {
+  if (busOverride) return busOverride;
+  // Looked up at use time: importing src/cgroups never loads the addon.
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return require('../native/addon').systemdNative() as SystemdBus;
+}
+
+const versions = new Map<boolean, number>();
+
+/** systemd's version number (Manager.Version "252.39-1~deb12u2" → 252), -1 when unknown. */
+export function systemdVersion(user: boolean, warn: (m: string) => void = warnDefault): number {
+  const known = versions.get(user);
+  if (known !== undefined) return known;
+  let v = -1;
+  try {
+    const m = /v?(\d+)/.exec(bus().systemdManagerProperty(user, 'Version'));
+    if (m) v = Number(m[1]);
+  } catch (e) {
+    warn(`unable to get systemd version: ${(e as Error).message}`);
+  }
+  versions.set(user, v);
+  return v;
+}
+
+/** JSON cannot hold bigints or Buffers: the extra properties are saved in a tagged form. */
+export function encodeProps(p: UnitProperty[]): unknown[] {
+  const enc = (v: unknown): unknown =>
+    typeof v === 'bigint' ? { u64: v.toString() } : Buffer.isBuffer(v) ? { bytes: v.toString('hex') } : Array.isArray(v) ? v.map(enc) : v;
+  return p.map(([n, s, v]) => [n, s, enc(v)]);
+}
+
+export function decodeProps(p: unknown[] | undefined): UnitProperty[] {
+  const dec = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(dec);
+    if (v && typeof v === 'object') {
+      const o = v as { u64?: string; bytes?: string };
+      if (typeof o.u64 === 'string') return BigInt(o.u64);
+      if (typeof o.bytes === 'string') return Buffer.from(o.bytes, 'hex');
+    }
+    return v;
+  };
+  return (p ?? []).map((x) => {
+    const [n, s, v] = x as [string, string, unknown];
+    return [n, s, dec(v)] as UnitProperty;
+  });
+}
+
+/** Annotations → saved extra properties (checked at create, before anything exists). */
+export function extraFromAnnotations(annotations: Record<string, string> | undefined): unknown[] | undefined {
+  const p = annotationProps(annotations);
+  return p.length ? encodeProps(p) : undefined;
+}
+
+export class SystemdManager implements CgroupManager {
+  readonly state: CgroupState;
+  private readonly warn: (m: string) => void;
+  private readonly unit: SystemdUnitState;
+  /** Set when the start found a live unit of that name: it belongs to someone else, destroy leaves it. */
+  private foreign = false;
+
+  /** `fsMgr` is the v1 or v2 manager over the unit's own cgroup directories. */
+  constructor(
+    state: CgroupState,
+    private readonly fsMgr: CgroupManager,
+    private readonly opts: ManagerOptions = {},
+  ) {
+    if (!state.systemd) throw new CgroupError('invalid cgroup state: no systemd unit');
+    this.state = state;
+    this.unit = state.systemd;
+    this.warn = opts.warn ?? warnDefault;
+  }
+
+  private get v2(): boolean {
+    return this.state.layout === 'v2';
+  }
+
+  private props(r: LinuxResources, devices: boolean): UnitProperty[] {
+    return resourceProps(r, { v2: this.v2, version: () => systemdVersion(this.unit.user, this.warn), warn: this.warn, devices });
+  }
+
+  /** Nothing exists before the init's pid is known (a scope cannot be empty): checks only. */
+  create(): void {
+    const r = this.opts.resources ?? {};
+    if (!this.v2 && r.unified && Object.keys(r.unified).length) {
+      throw new CgroupError('linux.resources.unified: invalid configuration: cannot use unified on cgroup v1');
+    }
+    // The conversions fail here, before the init is spawned, for what the properties cannot carry.
+    resourceProps(this.opts.resources ?? {}, { v2: this.v2, version: () => 244, warn: () => {}, devices: true });
+  }
+
+  /**
+   * StartTransientUnit with the init in PIDs, waited for until its job is done (the unit is
+   * active before the init goes on), then the fs managers' part on the unit's directories.
+   */
+  apply(pid: number): void {
+    const { unit, slice, user } = this.unit;
+    const isSlice = unit.endsWith('.slice');
+    const props: UnitProperty[] = [['Description', 's', `tsrun container ${unit}`]];
+    if (isSlice) props.push(['Wants', 'as', [slice]]);
+    else props.push(['Slice', 's', slice], ['Delegate', 'b', true]);
+    if (pid !== -1) props.push(['PIDs', 'au', [pid]]);
+    props.push(
+      ['MemoryAccounting', 'b', true],
+      ['CPUAccounting', 'b', true],
+      [this.v2 ? 'IOAccounting' : 'BlockIOAccounting', 'b', true],
+      ['TasksAccounting', 'b', true],
+      ['DefaultDependencies', 'b', false],
+    );
+    props.push(...this.props(this.opts.resources ?? {}, true));
+    props.push(...decodeProps(this.unit.extra));
+    this.startUnit(unit, props, user);
+    // What systemd does not express (and the device filter, as runc does both) goes to the files.
+    this.fsMgr.create();
+    // v1: the hierarchies systemd does not manage (cpuset, freezer, ...) get the pid from us; on v2
+    // (and in the ones systemd manages) it is already there.
+    this.fsMgr.apply(pid);
+  }
+
+  private startUnit(unit: string, props: UnitProperty[], user: boolean): void {
+    const b = bus();
+    let result: string;
+    try {
+      result = b.systemdStartTransientUnit(user, unit, 'replace', props, JOB_TIMEOUT_MS);
+    } catch (e) {
+      if (errCode(e) !== 'org.freedesktop.systemd1.UnitExists') throw unitError('start', unit, e);
+      // A failed leftover of the same name: reset it (systemd then drops it) and try once more.
+      try {
+        b.systemdResetFailedUnit(user, unit);
+      } catch {}
+      try {
+        result = b.systemdStartTransientUnit(user, unit, 'replace', props, JOB_TIMEOUT_MS);
+      } catch (e2) {
+        if (errCode(e2) === 'org.freedesktop.systemd1.UnitExists') this.foreign = true;
+        throw unitError('start', unit, e2);
+      }
+    }
+    if (result !== 'done') {
+      try {
+        b.systemdResetFailedUnit(user, unit);
+      } catch {}
+      throw new CgroupError(result === '' ? `Timeout waiting for systemd to create ${unit}` : `error creating systemd unit \`${unit}\`: got \`${result}\``);
+    }
+  }
+
+  update(resources: LinuxResources): void {
+    const props = this.props(resources, resources.devices !== undefined);
+    if (props.length) {
+      try {
+        bus().systemdSetUnitProperties(this.unit.user, this.unit.unit, true, props);
+      } catch (e) {
+        throw new CgroupError(`unable to set unit properties: ${(e as Error).message}`);
+      }
+    }
+    this.fsMgr.update(resources);
+  }
+
+  freeze(): Promise<void> {
+    return this.fsMgr.freeze();
+  }
+
+  thaw(): Promise<void> {
+    return this.fsMgr.thaw();
+  }
+
+  isFrozen(): boolean {
+    return this.fsMgr.isFrozen();
+  }
+
+  pids(): number[] {
+    return this.fsMgr.pids();
+  }
+
+  killAll(signal: number): void {
+    // Not into another container's unit (our init never got into it: the caller kills it by pid).
+    if (this.foreign) return;
+    this.fsMgr.killAll(signal);
+  }
+
+  stats(): CgroupStats {
+    return this.fsMgr.stats();
+  }
+
+  watchOom(onOom: () => void): () => void {
+    return this.fsMgr.watchOom(onOom);
+  }
+
+  /**
+   * StopUnit (waited for), ResetFailedUnit when the unit failed (an OOM kill fails a scope), and
+   * wait until systemd has dropped it; then whatever directories are left (v1 hierarchies we made).
+   */
+  async destroy(opts: DestroyOptions = {}): Promise<void> {
+    // A failed create must not stop (or empty) another container's live unit of the same name.
+    if (this.foreign) return;
+    const { unit, user } = this.unit;
+    const b = bus();
+    if (opts.killLeftovers) {
+      try {
+        this.fsMgr.killAll(9);
+      } catch {}
+    }
+    let stopErr: Error | null = null;
+    try {
+      const r = b.systemdStopUnit(user, unit, 'replace', JOB_TIMEOUT_MS);
+      if (r === '') stopErr = new CgroupError(`Timed out while waiting for systemd to remove ${unit}`);
+      else if (r !== 'done') this.warn(`error removing unit \`${unit}\`: got \`${r}\`. Continuing...`);
+    } catch (e) {
+      if (errCode(e) !== 'org.freedesktop.systemd1.NoSuchUnit') stopErr = unitError('stop', unit, e);
+    }
+    const deadline = Date.now() + (opts.timeoutMs ?? 5000);
+    let reset = false;
+    for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
+      const st = b.systemdUnitState(user, unit);
+      if (!st) break;
+      if (st.activeState === 'failed' && !reset) {
+        reset = true;
+        try {
+          b.systemdResetFailedUnit(user, unit);
+        } catch (e) {
+          this.warn(`unable to reset failed unit: ${(e as Error).message}`);
+        }
+        continue;
+      }
+      if (Date.now() >= deadline) {
+        // Stopped but still loaded (someone holds a reference): systemd drops it later.
+        if (st.activeState === 'inactive') break;
+        stopErr ??= new CgroupError(`systemd unit ${unit} is still ${st.activeState} (${st.subState}) after it was stopped`);
+        break;
+      }
+      await sleep(delay);
+    }
+    await this.fsMgr.destroy({ ...opts, timeoutMs: Math.max(500, deadline - Date.now()) });
+    if (stopErr) throw stopErr;
+  }
+
+  mountSteps(destination: string, flags: number, newCgroupNamespace: boolean): PlanMountStep[] {
+    return this.fsMgr.mountSteps(destination, flags, newCgroupNamespace);
+  }
+}
+
+function unitError(verb: string, unit: string, e: unknown): CgroupError {
+  const code = errCode(e);
+  if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES') {
+    return new CgroupError(`unable to ${verb} unit ${JSON.stringify(unit)}: cannot reach systemd over D-Bus (${(e as Error).message})`, code);
+  }
+  return new CgroupError(`unable to ${verb} unit ${JSON.stringify(unit)}: ${(e as Error).message}`, code);
+}
