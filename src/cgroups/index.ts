@@ -40,6 +40,14 @@ export interface NewCgroupManagerOptions {
   selfCgroup?: string;
 }
 
+/** Where the cgroup2 hierarchy is mounted: the given root (tests), else /proc/self/mountinfo's. */
+function v2MountRoot(fsRoot: string | undefined): string {
+  if (fsRoot) return fsRoot;
+  const m = findV2Mount(parseCgroupMounts(readMountinfo()));
+  if (!m) throw new Error('cgroup v2: no cgroup2 mount in /proc/self/mountinfo');
+  return m.mountpoint;
+}
+
 export function newCgroupManager(opts: NewCgroupManagerOptions): CgroupManager {
   if (opts.systemd) return newSystemdManager(opts);
   const given = opts.cgroupsPath ?? '';
@@ -57,13 +65,7 @@ export function newCgroupManager(opts: NewCgroupManagerOptions): CgroupManager {
     fsRoot: opts.fsRoot,
   };
   if (layout === 'v2') {
-    let root = opts.fsRoot;
-    if (!root) {
-      const m = findV2Mount(parseCgroupMounts(readMountinfo()));
-      if (!m) throw new Error('cgroup v2: no cgroup2 mount in /proc/self/mountinfo');
-      root = m.mountpoint;
-      mopts.fsRoot = root;
-    }
+    const root = (mopts.fsRoot = v2MountRoot(opts.fsRoot));
     return new V2Manager({ layout, paths: { '': v2Path(root, self[''] ?? '/', inner) } }, mopts);
   }
   const paths = v1Paths(parseCgroupMounts(readMountinfo()), self, inner, layout);
@@ -91,12 +93,7 @@ function newSystemdManager(opts: NewCgroupManagerOptions): CgroupManager {
   }
   const state: CgroupState = { layout, paths: {}, systemd: { unit: n.unit, slice: n.slice, user: !!opts.rootless, ...(extra ? { extra } : {}) } };
   if (layout === 'v2') {
-    let root = opts.fsRoot;
-    if (!root) {
-      const m = findV2Mount(parseCgroupMounts(readMountinfo()));
-      if (!m) throw new Error('cgroup v2: no cgroup2 mount in /proc/self/mountinfo');
-      root = m.mountpoint;
-    }
+    const root = v2MountRoot(opts.fsRoot);
     state.paths = { '': v2Path(root, '/', inner) };
     const mopts = { resources: opts.resources, rootless: opts.rootless, warn: opts.warn, fsRoot: root };
     return new SystemdManager(state, new V2Manager(state, mopts), mopts);

@@ -24,7 +24,7 @@ import type {
 import { capabilityNumbers } from '../bundle/capabilities';
 import { capabilitySets, execProcessSpec, processValueOrDefault, valueOrDefault, type PrivilegeField } from './defaults';
 import { RLIMITS, SpecError, strerror } from '../bundle/load';
-import { MS_BIND, MS_PRIVATE, MS_REC, MS_RDONLY, MS_REMOUNT, MS_SHARED, MS_SLAVE, MS_UNBINDABLE, isBindMount, parseMountOptions } from '../bundle/mount-options';
+import { MS_BIND, MS_REC, MS_RDONLY, MS_REMOUNT, MS_SLAVE, PROPAGATION, isBindMount, parseMountOptions } from '../bundle/mount-options';
 import type { Device, Hook, IdMapping, Mount, Namespace, NamespaceType, Process, Rlimit, Spec } from '../bundle/types';
 
 export interface CreatePlanOptions {
@@ -104,17 +104,6 @@ export interface ExecPlanOptions {
   warn: (msg: string) => void;
 }
 
-/** runc's rootfsPropagation mapping ("" = not set). */
-export const ROOTFS_PROPAGATION: Readonly<Record<string, number>> = {
-  private: MS_PRIVATE,
-  rprivate: MS_PRIVATE | MS_REC,
-  shared: MS_SHARED,
-  rshared: MS_SHARED | MS_REC,
-  slave: MS_SLAVE,
-  rslave: MS_SLAVE | MS_REC,
-  unbindable: MS_UNBINDABLE,
-  runbindable: MS_UNBINDABLE | MS_REC,
-};
 
 /** runc's default for "/" before the rootfs is set up: no mount event leaks back to the host. */
 export const DEFAULT_ROOT_PROPAGATION = MS_SLAVE | MS_REC;
@@ -397,7 +386,8 @@ export function buildCreatePlan(o: CreatePlanOptions): CreatePlan {
   let rootPropagation = DEFAULT_ROOT_PROPAGATION;
   const rp = linux.rootfsPropagation ?? '';
   if (rp !== '') {
-    const v = ROOTFS_PROPAGATION[rp];
+    // runc's rootfsPropagation mapping is the propagation words' own.
+    const v = PROPAGATION[rp];
     if (v === undefined) throw new SpecError(`config.json: /linux/rootfsPropagation: ${JSON.stringify(rp)} is not supported`);
     rootPropagation = v;
   }
