@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Sandbox, TSRUN, selected, waitFor } from './helpers/tsrun';
+import { CONSOLE_RECEIVER, Sandbox, TSRUN, selected, waitFor } from './helpers/tsrun';
 
 function withSandbox(name: string, args: string[], body: (s: Sandbox) => Promise<void> | void) {
   if (!selected(name)) return;
@@ -255,28 +255,8 @@ withSandbox('--console-socket receives the pty master; the slave is the containe
   s.config.process.terminal = true;
   s.writeConfig();
   const sock = path.join(s.dir, 'console.sock');
-  // A small receiver (python3 ships recv_fds): accept one connection, take the fd, print what the
-  // container writes on the pty.
-  const receiver = spawnSync('python3', ['-c', `
-import socket, os, sys, subprocess, time
-srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-srv.bind(sys.argv[1]); srv.listen(1)
-p = subprocess.Popen(sys.argv[2:])
-conn, _ = srv.accept()
-msg, fds, flags, addr = socket.recv_fds(conn, 1024, 4)
-print("fds", len(fds), "name", msg.decode())
-p.wait()
-out = b""
-while True:
-    try:
-        chunk = os.read(fds[0], 4096)
-    except OSError:
-        break
-    if not chunk:
-        break
-    out += chunk
-sys.stdout.write(out.decode().replace("\\r", ""))
-`, sock, TSRUN, '--root', s.root, 'run', '-d', '--console-socket', sock, '-b', s.bundle, s.id], { encoding: 'utf8', timeout: 30_000 });
+  // The receiver accepts one connection, takes the fd, prints what the container writes on the pty.
+  const receiver = spawnSync('python3', ['-c', CONSOLE_RECEIVER, sock, TSRUN, '--root', s.root, 'run', '-d', '--console-socket', sock, '-b', s.bundle, s.id], { encoding: 'utf8', timeout: 30_000 });
   assert.is(receiver.status, 0, receiver.stderr);
   const lines = receiver.stdout.trim().split('\n');
   assert.match(lines[0], /^fds 1 name \S+/);

@@ -15,7 +15,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseRootlessFlag } from '../src/container/rootless';
 import { CAPABILITY_NAMES, lastCap } from '../src/bundle/capabilities';
-import { rootlessUser, Sandbox, TSRUN, waitFor, type Result } from './helpers/tsrun';
+import { CONSOLE_RECEIVER, rootlessUser, Sandbox, TSRUN, waitFor, type Result } from './helpers/tsrun';
 
 const SUBID = Number(process.env.TSRUN_ROOTLESS_SUBID ?? 1410000000);
 
@@ -214,28 +214,9 @@ rtest('exec -t (pty proxied to the caller\'s terminal) and --console-socket as t
   assert.match(t.stdout, /\/dev\/pts\/\d+\r\ntty-ok/);
   // --console-socket: a receiver of the user's own takes the pty master.
   const sock = path.join(s.dir, 'console.sock');
-  const recv = asUser(s, 'python3', ['-c', `
-import socket, os, sys, subprocess
-srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-srv.bind(sys.argv[1]); srv.listen(1)
-p = subprocess.Popen(sys.argv[2:])
-conn, _ = srv.accept()
-msg, fds, flags, addr = socket.recv_fds(conn, 1024, 4)
-print("fds", len(fds))
-p.wait()
-out = b""
-while True:
-    try:
-        chunk = os.read(fds[0], 4096)
-    except OSError:
-        break
-    if not chunk:
-        break
-    out += chunk
-sys.stdout.write(out.decode().replace("\\r", ""))
-`, sock, TSRUN, 'exec', '-t', '-d', '--console-socket', sock, s.id, 'sh', '-c', 'tty; echo console-ok']);
+  const recv = asUser(s, 'python3', ['-c', CONSOLE_RECEIVER, sock, TSRUN, 'exec', '-t', '-d', '--console-socket', sock, s.id, 'sh', '-c', 'tty; echo console-ok']);
   assert.is(recv.status, 0, recv.stderr);
-  assert.match(recv.stdout, /^fds 1\n/);
+  assert.match(recv.stdout, /^fds 1 name /);
   assert.match(recv.stdout, /\/dev\/pts\/\d+\nconsole-ok/);
   assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
   assert.equal(s.leftovers(), []);

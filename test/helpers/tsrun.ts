@@ -39,6 +39,37 @@ export function baseConfig(args: string[], marker: string, rootlessIds?: { uid: 
   return c;
 }
 
+/**
+ * A --console-socket receiver for `python3 -c` (python3 has socket.recv_fds): listens on argv[1],
+ * runs argv[2:], takes the pty master from the first connection (20 s to come) and prints
+ * `fds <n> name <message>`, waits for the command, then prints what was written on the pty
+ * (without \r) and exits with the command's status.
+ */
+export const CONSOLE_RECEIVER = `
+import socket, os, sys, subprocess
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(sys.argv[1]); srv.listen(1); srv.settimeout(20)
+p = subprocess.Popen(sys.argv[2:])
+try:
+    conn, _ = srv.accept()
+except socket.timeout:
+    sys.exit(p.wait() or 1)
+msg, fds, flags, addr = socket.recv_fds(conn, 1024, 4)
+print("fds", len(fds), "name", msg.decode(errors="replace"), flush=True)
+rc = p.wait()
+out = b""
+while True:
+    try:
+        chunk = os.read(fds[0], 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+sys.stdout.write(out.decode(errors="replace").replace("\\r", ""))
+sys.exit(rc)
+`;
+
 let counter = 0;
 
 /** The unprivileged user rootless sandboxes run tsrun as (scripts/rootless-user.sh). */

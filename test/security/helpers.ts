@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
-import { REPO, Sandbox, TSRUN, type Result } from '../helpers/tsrun';
+import { CONSOLE_RECEIVER, REPO, Sandbox, TSRUN, type Result } from '../helpers/tsrun';
 
 export { REPO, Sandbox, TSRUN };
 export type { Result };
@@ -484,37 +484,15 @@ export async function waitStatus(s: Sandbox, status: string, id = s.id, timeoutM
  */
 export function runWithConsole(s: Sandbox, id = s.id): Result {
   const sock = path.join(s.dir, `${id}.console.sock`);
-  const receiver = `
-import socket, os, sys, subprocess
-srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-srv.bind(sys.argv[1]); srv.listen(1); srv.settimeout(20)
-p = subprocess.Popen(sys.argv[2:])
-try:
-    conn, _ = srv.accept()
-except socket.timeout:
-    sys.exit(p.wait() or 1)
-msg, fds, flags, addr = socket.recv_fds(conn, 1024, 4)
-rc = p.wait()
-out = b""
-while True:
-    try:
-        chunk = os.read(fds[0], 4096)
-    except OSError:
-        break
-    if not chunk:
-        break
-    out += chunk
-sys.stdout.write(out.decode(errors="replace").replace("\\r", ""))
-sys.exit(rc)
-`;
-  const r = spawnSync('python3', ['-c', receiver, sock, TSRUN, ...s.spawnArgs(['run', '-d', '--console-socket', sock, '-b', s.bundle, id]).argv], {
+  const r = spawnSync('python3', ['-c', CONSOLE_RECEIVER, sock, TSRUN, ...s.spawnArgs(['run', '-d', '--console-socket', sock, '-b', s.bundle, id]).argv], {
     encoding: 'utf8',
     timeout: 30_000,
     cwd: s.dir,
     ...asSandboxUser(s),
   });
   if (r.error) throw r.error;
-  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+  // Only what the container wrote: the receiver's own first line goes.
+  return { status: r.status, signal: r.signal, stdout: r.stdout.replace(/^fds .*\n/, ''), stderr: r.stderr };
 }
 
 export function readOut(file: string): string {
