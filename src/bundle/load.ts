@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isBindMount, parseMountOptions } from './mount-options';
+import { isBindMount, isIdMapped, parseMountOptions } from './mount-options';
 import type { IdMapping, Namespace, NamespaceType, Process, Spec } from './types';
 
 /** A bad config or process file. `message` is the user-facing text (one line per problem). */
@@ -378,7 +378,7 @@ export function checkSpec(spec: Spec, bundle: string, label = 'config.json', big
   // Id-mapped mounts, with runc 1.2's rules (libcontainer/configs/validate checkIDMapMounts).
   for (const [i, m] of (spec.mounts ?? []).entries()) {
     const opts = parseMountOptions(m.options);
-    if (opts.idmapRecursive === undefined && m.uidMappings === undefined && m.gidMappings === undefined) continue;
+    if (!isIdMapped(m, opts)) continue;
     if (!isBindMount(m, opts.flags)) {
       add(`/mounts/${i}: id-mapped mounts are only supported for bind-mounts`);
       continue;

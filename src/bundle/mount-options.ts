@@ -187,6 +187,11 @@ export function isBindMount(m: { type?: string }, flags: number): boolean {
   return (flags & MS_BIND) !== 0 || m.type === 'bind';
 }
 
+/** runc 1.2: "idmap"/"ridmap", or mappings on the mount without either (then not recursive). */
+export function isIdMapped(m: { uidMappings?: unknown; gidMappings?: unknown }, opts: { idmapRecursive?: boolean }): boolean {
+  return opts.idmapRecursive !== undefined || m.uidMappings !== undefined || m.gidMappings !== undefined;
+}
+
 /** Every option word tsrun recognises (for `features`). */
 export function knownMountOptions(): string[] {
   return [...Object.keys(FLAGS), ...Object.keys(PROPAGATION), ...Object.keys(REC_ATTRS), ...Object.keys(IDMAP), COPY_UP].sort();

@@ -15,8 +15,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { PlanIdMapping } from '../native/init-plan';
-import { parseMountOptions } from '../bundle/mount-options';
-import { isIdMapped } from '../plan/plan';
+import { isIdMapped, parseMountOptions } from '../bundle/mount-options';
 import type { Spec } from '../bundle/types';
 import { RuntimeError } from './errors';
 

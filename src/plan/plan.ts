@@ -24,7 +24,7 @@ import type {
 import { capabilityNumbers } from '../bundle/capabilities';
 import { capabilitySets, execProcessSpec, processValueOrDefault, valueOrDefault, type PrivilegeField } from './defaults';
 import { RLIMITS, SpecError, strerror } from '../bundle/load';
-import { MS_BIND, MS_REC, MS_RDONLY, MS_REMOUNT, MS_SLAVE, PROPAGATION, isBindMount, parseMountOptions } from '../bundle/mount-options';
+import { MS_BIND, MS_REC, MS_RDONLY, MS_REMOUNT, MS_SLAVE, PROPAGATION, isBindMount, isIdMapped, parseMountOptions } from '../bundle/mount-options';
 import type { Device, Hook, IdMapping, Mount, Namespace, NamespaceType, Process, Rlimit, Spec } from '../bundle/types';
 
 export interface CreatePlanOptions {
@@ -215,11 +215,6 @@ function runningInUserNs(): boolean {
   } catch {
     return false;
   }
-}
-
-/** runc: "idmap"/"ridmap", or mappings on the mount without either (then not recursive). */
-export function isIdMapped(m: Mount, opts: { idmapRecursive?: boolean }): boolean {
-  return opts.idmapRecursive !== undefined || m.uidMappings !== undefined || m.gidMappings !== undefined;
 }
 
 /**
