@@ -137,9 +137,8 @@ if (!process.env.RUNTIME) {
     }
   });
 } else {
-  test('front door: not applicable with RUNTIME set (it is tsrun\'s own binary)', () => {
-    console.log('  cli-front: skipped, RUNTIME points at another runtime');
-  });
+  // No test registered: the runner counts this file as skipped, not passed.
+  console.log(`    cli-front: RUNTIME=${process.env.RUNTIME} is another runtime; bin/tsrun's front door was NOT tested`);
 }
 
 test.run();
