@@ -188,6 +188,7 @@ rtest('runc\'s rootless refusals, each before anything exists: no user namespace
     ['no uid mapping', (c) => delete c.linux.uidMappings, 'a new user namespace needs uid mappings'], // the loader's check, before runc's
     ['additional groups', (c) => (c.process.user.additionalGids = [1]), 'cannot set any additional groups in a rootless container'],
     ['unmapped user', (c) => (c.process.user.uid = 1000), 'cannot set uid to unmapped user in user namespace'],
+    ['an id-mapped bind (runc 1.2)', (c) => c.mounts.push({ destination: '/t', type: 'bind', source: '/tmp', options: ['rbind', 'idmap'] }), 'id-mapped mounts are not supported for rootless containers'],
     ['gid= of an unmapped group', (c) => c.mounts.push({ destination: '/t', type: 'tmpfs', source: 'tmpfs', options: ['gid=5'] }), 'cannot specify gid= mount options for unmapped gid in rootless containers'],
     ['memory limit', (c) => (c.linux.resources = { memory: { limit: 33554432 } }), 'cannot set memory limit: container could not join or create cgroup'],
   ];
