@@ -116,6 +116,15 @@ rtest('create/start/state/list/exec/ps/kill/delete as the user, state in $XDG_RU
   assert.is(s.state().status, 'created');
   const list = s.tsrun(['list']);
   assert.match(list.stdout, new RegExp(`^${s.id}\\s+\\d+\\s+created\\s.*\\s${s.user!.name}$`, 'm'));
+  // exec into the created container (runc allows it: its init is dumpable when it joins no
+  // namespace). The init is dumpable again only now, as the container's process: its /proc files
+  // are the user's, so exec's stage 0 can open its namespaces.
+  const initPid = s.state().pid;
+  const early = s.tsrun(['exec', s.id, 'sh', '-c', 'id -u; echo created-exec-ok']);
+  assert.is(early.status, 0, early.stderr);
+  assert.is(early.stdout, '0\ncreated-exec-ok\n');
+  assert.is(fs.statSync(`/proc/${initPid}/ns`).uid, s.user!.uid, 'a created rootless init\'s /proc files are the user\'s');
+  assert.is(s.state().status, 'created');
   assert.is(s.tsrun(['start', s.id]).status, 0);
   assert.is(s.state().status, 'running');
   const ex = s.tsrun(['exec', s.id, 'sh', '-c', 'id -u; echo exec-ok']);

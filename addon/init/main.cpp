@@ -149,6 +149,13 @@ bool g_late_ipc_ns = false;
 // uid/gid map (the parent does, between "pid" and "placed"), cannot join the child's mount
 // namespace (the child opens its bind sources itself), and the container never calls setgroups.
 bool g_rootless = false;
+// runc's nsexec leaves its init dumpable unless it joins namespace paths; ours is non-dumpable from
+// the start. Rootless, that makes a created container unreachable for its own user: exec's
+// stage 0 cannot open /proc/<init>/ns/* (they belong to the host's root, and the user has no
+// CAP_SYS_PTRACE over the init's mm, which was made in the host's user namespace). So a rootless
+// init that joined no namespace becomes dumpable again once it is the container's process
+// (creds, capabilities, rootfs in place, no host fd left), for the time it waits for `start`.
+bool g_dumpable_when_created = false;
 
 // The rootfs path, resolved (no mounts: a container without a mount namespace of its own).
 std::string real_rootfs(const JValue &plan) {
@@ -614,6 +621,7 @@ void make_cwd(const std::string &cwd) {
   // fail `create`; only the exec fifo, late seccomp, startContainer hooks and execve come after.
   prepare_process(proc, fds.listener, host_pid);
   std::string exe = lookup_executable(proc);
+  if (g_dumpable_when_created && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0) die_err(errno, "set dumpable");
   report_ready(true);
   if (fds.exec_fifo >= 0) {
     char b;
@@ -662,6 +670,7 @@ void make_cwd(const std::string &cwd) {
   g_own_mount_ns = has_mount_ns;
   const JValue *rootless = plan.get("rootless");  // optional, checked to be a boolean
   g_rootless = rootless && rootless->type == JValue::Bool && rootless->boolean;
+  g_dumpable_when_created = g_rootless && joins.empty();
 
   HostFds fds;
   connect_sockets(plan, proc, fds);
