@@ -265,6 +265,9 @@ void report_ready(bool close_sync) {
   write_all(g_status_fd, &kReady, 1);
   close(g_status_fd);
   g_status_fd = -1;
+  // Before "ready": `exec` may come the moment the caller has it. No process of the container
+  // exists yet that could trace us in the instant the sync socket is still open.
+  if (g_dumpable_when_created && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0) die_err(errno, "set dumpable");
   send_type("ready");
   if (close_sync) {
     close(g_sync_fd);
@@ -621,7 +624,6 @@ void make_cwd(const std::string &cwd) {
   // fail `create`; only the exec fifo, late seccomp, startContainer hooks and execve come after.
   prepare_process(proc, fds.listener, host_pid);
   std::string exe = lookup_executable(proc);
-  if (g_dumpable_when_created && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0) die_err(errno, "set dumpable");
   report_ready(true);
   if (fds.exec_fifo >= 0) {
     char b;
