@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { hostMounts, installProbe, mountChanges, readOut, runWithConsole, Sandbox, sha256, SWAP_PROBE, treePrint, tsrunAsync, tsrunDetached, waitStatus, withSandbox } from './helpers';
+import { hostMounts, installProbe, refusalText, mountChanges, readOut, runWithConsole, Sandbox, sha256, SWAP_PROBE, treePrint, tsrunAsync, tsrunDetached, waitStatus, withSandbox } from './helpers';
 
 /** Probe: what each masked path is, and a write through it (never through /dev/null itself). */
 const MASK_PROBE = ['sh', '-c', 'for p in /masked /proc/kcore /proc/keys /proc/timer_list; do echo "MASK $p $(stat -L -c \'%F %t:%T\' $p 2>&1)"; (echo PWNED >> $p) 2>&1 && echo "WROTE $p"; done; echo probe-done'];
@@ -23,6 +23,9 @@ function setup(s: Sandbox): { S: string; sentinel: string } {
   fs.mkdirSync(S);
   const sentinel = path.join(S, 'file');
   fs.writeFileSync(sentinel, 'untouched\n');
+  // Rootless (TSRUN_TEST_ROOTLESS=1): the target is the user's, so that only tsrun stands between
+  // the container and it (a root-owned one would be safe whatever tsrun did).
+  s.chownToUser(S);
   fs.writeFileSync(path.join(s.bundle, 'rootfs/masked'), 'secret\n');
   s.config.linux.maskedPaths.push('/masked');
   s.config.process.args = MASK_PROBE;
@@ -34,6 +37,7 @@ function devFromHostDir(s: Sandbox, fill: (dev: string) => void): string {
   const dev = path.join(s.dir, 'devdir');
   fs.mkdirSync(dev);
   fill(dev);
+  s.chownToUser(dev);
   s.config.mounts = s.config.mounts.filter((m: any) => m.destination !== '/dev');
   s.config.mounts.splice(1, 0, { destination: '/dev', type: 'bind', source: dev, options: ['rbind', 'rw'] });
   return dev;
@@ -174,7 +178,7 @@ test('race: /dev/null swapped with a symlink to a host file by a second containe
         exposed.push(...r.stdout.split('\n').filter((l) => /^MASK \S+ regular file/.test(l)));
         if (r.status === 0) ok++;
         else {
-          const msg = r.stderr.replace(/^.*msg="?/s, '').replace(/\d+/g, 'N').trim().slice(0, 100);
+          const msg = refusalText(r.stderr).replace(/\d+/g, 'N').trim().slice(0, 100);
           errors.set(msg, (errors.get(msg) ?? 0) + 1);
           v.tsrun(['delete', '-f', id]);
         }

@@ -25,6 +25,12 @@ export function asSandboxUser(s: Sandbox): { uid?: number; gid?: number; env?: N
   return s.user ? s.spawnArgs([]).opts : {};
 }
 
+/** The error of a refused tsrun call, without warnings (rootless: the cgroup warning comes first). */
+export function refusalText(stderr: string): string {
+  const lines = stderr.split('\n').filter((l) => l.trim() && !/level=warning/.test(l));
+  return lines.join(' ').replace(/^.*msg="?/s, '').trim();
+}
+
 export function withSandbox(t: typeof test, name: string, args: string[], body: (s: Sandbox) => Promise<void> | void) {
   t(name, async () => {
     const s = new Sandbox(args, 'sec');

@@ -9,13 +9,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { hostMounts, installProbe, mountChanges, readOut, Sandbox, SWAP_PROBE, treePrint, tsrunAsync, tsrunDetached, waitStatus, withSandbox } from './helpers';
+import { hostMounts, installProbe, refusalText, mountChanges, readOut, Sandbox, SWAP_PROBE, treePrint, tsrunAsync, tsrunDetached, waitStatus, withSandbox } from './helpers';
 
 /** A host directory nothing may touch, with a file in it. */
 function sentinel(s: Sandbox): string {
   const dir = path.join(s.dir, 'sentinel');
   fs.mkdirSync(dir);
   fs.writeFileSync(path.join(dir, 'precious'), 'untouched\n');
+  // Rootless (TSRUN_TEST_ROOTLESS=1): the user's, so that only tsrun stands between the
+  // container and it (a root-owned one would be safe whatever tsrun did).
+  s.chownToUser(dir);
   return dir;
 }
 
@@ -92,7 +95,7 @@ async function startVictims(v: Sandbox, count: number, budgetMs: number, onOutpu
       onOutput(r.stdout);
       if (r.status === 0) ok++;
       else {
-        const msg = r.stderr.replace(/^.*msg="?/s, '').replace(/\/\S+/g, '<path>').replace(/\d+/g, 'N').trim().slice(0, 120);
+        const msg = refusalText(r.stderr).replace(/\/\S+/g, '<path>').replace(/\d+/g, 'N').trim().slice(0, 120);
         errors.set(msg, (errors.get(msg) ?? 0) + 1);
         v.tsrun(['delete', '-f', id]);
       }
@@ -114,6 +117,8 @@ test('race: 200 containers mount below a shared path whose directory a second co
     fs.mkdirSync(src);
     fs.symlinkSync(S, path.join(shared, 'l1'));
     fs.symlinkSync(UP + S.slice(1), path.join(shared, 'l2'));
+    a.chownToUser(shared);
+    a.chownToUser(src);
     const tree = treePrint(S);
     const mounts = hostMounts();
 
@@ -171,6 +176,8 @@ test('race: a read-only bind below a shared path stays read-only while a second 
     // The swap partner: a symlink to a mount point every container has. If the runtime looks the
     // destination up a second time (to remount it read-only), the swap sends that remount there.
     fs.symlinkSync('/dev/shm', path.join(shared, 'd/lnk'));
+    a.chownToUser(shared);
+    a.chownToUser(src);
     const tree = treePrint(src);
 
     installProbe(a, 'swap', SWAP_PROBE);
@@ -214,6 +221,8 @@ withSandbox(test, 'control: the same probe reports a writable bind and writes th
   const src = path.join(s.dir, 'src');
   fs.mkdirSync(path.join(shared, 'd/bind'), { recursive: true });
   fs.mkdirSync(src);
+  s.chownToUser(shared);
+  s.chownToUser(src);
   const tree = treePrint(src);
   s.config.mounts.push(
     { destination: '/shared', type: 'bind', source: shared, options: ['rbind', 'rw'] },
