@@ -8,6 +8,10 @@
  * the test itself writes the way a careless runtime would (O_TRUNC through the planted name), or
  * runs the same operation where it is legitimate.
  *
+ * TSRUN_TEST_ROOTLESS=1 runs the same as the sandbox's user: the runtime is the user's, the
+ * sentinels, the "trusted" --root and the victim process are the user's (what a breach of a
+ * rootless runtime would reach), and uid 1000 or "others" stay the other users of the machine.
+ *
  * Runs against another runtime with RUNTIME=/usr/sbin/runc; tests of tsrun-only behaviour (runc
  * 1.1.5 does not defend against them) are skipped there, each with its reason printed.
  */
@@ -17,7 +21,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readProcStat } from '../../src/container/proc';
-import { Sandbox, TSRUN, type Result } from './helpers';
+import { asSandboxUser, Sandbox, TSRUN, type Result } from './helpers';
 
 const OTHER_RUNTIME = path.basename(TSRUN) !== 'tsrun';
 
@@ -60,6 +64,7 @@ function runtime(s: Sandbox, args: string[], root = s.root): Result {
   if (root !== s.root) extraRoots.get(s)!.push(root);
   const out = path.join(s.dir, `out-${Date.now()}-${Math.random().toString(36).slice(2)}`);
   const r = spawnSync('sh', ['-c', 'exec </dev/null >>"$0" 2>&1; exec "$@"', out, TSRUN, '--root', root, ...args], {
+    ...asSandboxUser(s),
     encoding: 'utf8',
     cwd: s.dir,
     timeout: 30_000,
@@ -93,6 +98,7 @@ function print(file: string): Print {
 function sentinel(s: Sandbox, name = 'sentinel'): { file: string; before: Print; changed: () => boolean } {
   const file = path.join(s.dir, name);
   fs.writeFileSync(file, 'SENTINEL: must never be written by the runtime\n');
+  s.chownToUser(file);
   const before = print(file);
   return { file, before, changed: () => JSON.stringify(print(file)) !== JSON.stringify(before) };
 }
@@ -199,7 +205,8 @@ const RUNC_ROOT = 'runc 1.1.5 uses any existing --root as it is (owner and mode 
 function rootDir(s: Sandbox, name: string, uid: number, mode: number): string {
   const d = path.join(s.dir, name);
   fs.mkdirSync(d);
-  fs.chownSync(d, uid, 0);
+  // Rootless, the runtime's own user takes root's place.
+  fs.chownSync(d, uid === 0 && s.user ? s.user.uid : uid, 0);
   fs.chmodSync(d, mode);
   return d;
 }
@@ -219,7 +226,8 @@ attack('--root owned by uid 1000 is refused, nothing is created in it', (s) => {
   const r = runtime(s, ['create', '-b', s.bundle, s.id], root);
   assert.is.not(r.status, 0, 'create in a --root owned by uid 1000 must fail');
   assert.ok(r.stderr.includes(root), `the error must name the directory:\n${r.stderr}`);
-  assert.match(r.stderr, /owned by uid 1000/, r.stderr);
+  // Rootless, a 0700 directory of uid 1000 cannot even be opened: refused by the kernel first.
+  assert.match(r.stderr, s.user ? /owned by uid 1000|: permission denied/ : /owned by uid 1000/, r.stderr);
   assert.equal(fs.readdirSync(root), []);
   const st = fs.statSync(root);
   assert.is(st.uid, 1000, 'the runtime changed the owner of the refused directory');
@@ -251,8 +259,8 @@ attack('--root that is a symlink (last component) is refused, nothing created be
 }, 'runc 1.1.5 follows a symlinked --root');
 
 /** A process outside any container, the victim of a planted state.json. */
-function victim(): ChildProcess {
-  return spawn('sleep', ['60'], { stdio: 'ignore' });
+function victim(s: Sandbox): ChildProcess {
+  return spawn('sleep', ['60'], { stdio: 'ignore', ...(s.user ? { uid: s.user.uid, gid: s.user.gid } : {}) });
 }
 
 /** A tsrun state.json naming `pid` as the container's init, planted in `<root>/<id>/`. */
@@ -279,7 +287,7 @@ attack('--root writable by others: a planted state.json cannot make root kill a 
   // Positive control: in a trusted root the same planted state does get its "init" killed, so the
   // detector (is the victim alive?) sees the breach.
   const good = rootDir(s, 'trusted', 0, 0o700);
-  const v1 = victim();
+  const v1 = victim(s);
   try {
     await new Promise((r) => setTimeout(r, 100));
     plantState(good, 'planted', v1.pid!, s);
@@ -293,7 +301,7 @@ attack('--root writable by others: a planted state.json cannot make root kill a 
   }
 
   const bad = rootDir(s, 'shared', 0, 0o777);
-  const v2 = victim();
+  const v2 = victim(s);
   try {
     await new Promise((r) => setTimeout(r, 100));
     plantState(bad, 'planted', v2.pid!, s);
@@ -314,6 +322,7 @@ attack('--root writable by others: a planted state.json cannot make root kill a 
 attack('container state dir: an existing one is "container with given ID already exists"', (s) => {
   fs.mkdirSync(s.root, { mode: 0o700 });
   fs.mkdirSync(path.join(s.root, s.id), { mode: 0o711 });
+  s.chownToUser(s.root);
   const r = runtime(s, ['create', '-b', s.bundle, s.id]);
   assert.is.not(r.status, 0);
   assert.match(r.stderr, /container with given ID already exists/, r.stderr);

@@ -577,9 +577,11 @@ export function showFds(fds: FdEntry[]): string {
  * A host process (sleep) carrying a random sentinel in its environment: only reachable through
  * the host's /proc (the container's pid namespace does not show it).
  */
-export function hostSentinel(): { pid: number; sentinel: string; kill: () => void } {
+export function hostSentinel(s?: Sandbox): { pid: number; sentinel: string; kill: () => void } {
   const sentinel = `hostsentinel-${crypto.randomUUID()}`;
-  const child = spawn('sleep', ['120'], { env: { PATH: process.env.PATH, TSRUN_HOST_SENTINEL: sentinel }, stdio: 'ignore' });
+  // Rootless: a process of the sandbox's user, which is what a breach of its runtime would reach.
+  const as = s?.user ? { uid: s.user.uid, gid: s.user.gid } : {};
+  const child = spawn('sleep', ['120'], { env: { PATH: process.env.PATH, TSRUN_HOST_SENTINEL: sentinel }, stdio: 'ignore', ...as });
   return { pid: child.pid!, sentinel, kill: () => void child.kill('SIGKILL') };
 }
 
@@ -613,7 +615,9 @@ export function stillMounted(file: string): boolean {
  * "FD <pid> <N> <link> exe=..." once, and opens /proc/<pid>/fd/<N>/<rel> for each rel: content
  * containing the sentinel is a "BREACH <pid> <N> <link> <rel> exe=...". Processes that are not a
  * program of the busybox rootfs (/bin/...) nor the probe, i.e. still the runtime's image
- * (memfd:tsrun-init; runc, seen as "/"), are reported once as "RUNTIME <pid> <exe>".
+ * (memfd:tsrun-init; runc, seen as "/"), are reported once as "RUNTIME <pid> <exe>"; processes
+ * whose exe link it may not even read (EACCES: not dumpable, and the probe has no CAP_SYS_PTRACE
+ * over their mm, as a rootless container's probe over stage 0's children) once as "HIDDEN <pid>".
  */
 export const FD_PROBE = String.raw`
 #define _GNU_SOURCE
@@ -635,6 +639,7 @@ export const FD_PROBE = String.raw`
 static struct { int pid, fd; char link[200]; } seen[MAXS];
 static int nseen;
 static int rt_pids[MAXS], nrt;
+static int hidden_pids[MAXS], nhidden;
 
 static int seen_before(int pid, int fd, const char *link) {
   for (int i = 0; i < nseen; i++) if (seen[i].pid == pid && seen[i].fd == fd && !strcmp(seen[i].link, link)) return 1;
@@ -650,6 +655,11 @@ static void probe_pid(int pid, const char *sentinel, char **rels, int nrels) {
   snprintf(p, sizeof p, "/proc/%d/exe", pid);
   ssize_t el = readlink(p, exe, sizeof exe - 1);
   if (el >= 0) exe[el] = 0; else snprintf(exe, sizeof exe, "?%d", errno);
+  if (el < 0 && errno == EACCES) {
+    int known = 0;
+    for (int i = 0; i < nhidden; i++) if (hidden_pids[i] == pid) known = 1;
+    if (!known && nhidden < MAXS) { hidden_pids[nhidden++] = pid; printf("HIDDEN %d\n", pid); fflush(stdout); }
+  }
   /* Not a program of the busybox rootfs, not the probe: the runtime's own image (memfd:tsrun-init;
      runc's binary, which the container sees as "/": a host file outside its root). */
   if (exe[0] != '?' && strncmp(exe, "/bin/", 5) && !strstr(exe, "fdprobe")) {
