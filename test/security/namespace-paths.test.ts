@@ -15,10 +15,12 @@
  * The container's command first creates a marker file on a bind mount of a host directory, so
  * "no container process ever ran" is checked on the host, whatever the runtime printed.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { ROOTLESS_BY_ENV } from '../helpers/tsrun';
 import { IS_RUNC, nsBind, stillMounted, tsrunBash, withSandbox, type Result, type Sandbox } from './helpers';
 
 const CONTAIN = ['unshare', '--mount', '--uts', '--propagation', 'private', '--'];
@@ -36,6 +38,7 @@ function hostNs(): Record<string, string> {
 function configure(s: Sandbox, type: string, nsPath: string): string {
   const marks = path.join(s.dir, 'marks');
   fs.mkdirSync(marks, { recursive: true });
+  s.chownToUser(marks); // rootless: the container's root must be able to leave its marker
   if (!s.config.mounts.some((m: any) => m.destination === '/marks')) s.config.mounts.push({ destination: '/marks', type: 'bind', source: marks, options: ['rbind', 'rw'] });
   s.config.process.args = ['sh', '-c', `touch /marks/RAN; for t in ${NS_FILES.join(' ')}; do echo "NS $t $(readlink /proc/self/ns/$t)"; done > /marks/ns; cat /marks/ns; echo container-done`];
   s.config.linux.namespaces = s.config.linux.namespaces.filter((n: any) => n.type !== 'user').map((n: any) => ({ type: n.type }));
@@ -81,7 +84,8 @@ function sharedWithHost(s: Sandbox, out: string): string[] {
   return s.config.linux.namespaces.map((n: any) => PROC_NAME[n.type]).filter((t: string) => t && c[t] !== undefined && c[t] === host[t]).sort();
 }
 
-for (const type of ['network', 'user', 'mount', 'pid', 'uts']) {
+if (ROOTLESS_BY_ENV) rootlessCases();
+else for (const type of ['network', 'user', 'mount', 'pid', 'uts']) {
   withSandbox(test, `an ipc namespace bind-mounted onto a file and given as the ${type} path is refused: no container process runs`, ['true'], (s) => {
     const ipc = nsBind(`/proc/${process.pid}/ns/ipc`, 'ipc-ns');
     const id = `${s.id}-${type}`;
@@ -110,7 +114,7 @@ for (const type of ['network', 'user', 'mount', 'pid', 'uts']) {
   });
 }
 
-withSandbox(test, 'control: the same bind-mounted ipc file as the ipc path, and the host netns bind-mounted as the network path, are joined (the detectors see the host)', ['true'], (s) => {
+if (!ROOTLESS_BY_ENV) withSandbox(test, 'control: the same bind-mounted ipc file as the ipc path, and the host netns bind-mounted as the network path, are joined (the detectors see the host)', ['true'], (s) => {
   const ipc = nsBind(`/proc/${process.pid}/ns/ipc`, 'ipc-ns');
   const net = nsBind(`/proc/${process.pid}/ns/net`, 'net-ns');
   try {
@@ -137,5 +141,83 @@ withSandbox(test, 'control: the same bind-mounted ipc file as the ipc path, and 
   }
   assert.not.ok(stillMounted(ipc.path) || stillMounted(net.path), 'namespace bind mounts left behind');
 });
+
+/**
+ * Rootless (TSRUN_TEST_ROOTLESS=1): the user cannot bind-mount namespace files, but can name the
+ * namespaces of a process of its own: a helper in a user namespace of the user's with new ipc,
+ * net, uts, pid and mount namespaces. The container joins the helper's user namespace (as a pod
+ * would) and gets the helper's ipc namespace as its `type` path: refused by the init's
+ * NS_GET_NSTYPE check (readlink would tell, but the init trusts no path). The control joins the
+ * helper's namespaces of the right types and must share them.
+ */
+function rootlessCases(): void {
+  const PROC: Record<string, string> = { network: 'net', mount: 'mnt', pid: 'pid', uts: 'uts', ipc: 'ipc' };
+  /** The user's helper process, in namespaces of its own; returns its pid and a kill. */
+  async function helper(s: Sandbox): Promise<{ pid: number; ns: Record<string, string>; kill: () => void }> {
+    const child = spawn('unshare', ['--user', '--map-root-user', '--ipc', '--net', '--uts', '--mount', '--pid', '--fork', 'sleep', '120'], {
+      uid: s.user!.uid,
+      gid: s.user!.gid,
+      stdio: 'ignore',
+    });
+    // The sleep (unshare's child, pid 1 of the new pid namespace) is the process whose namespaces are all new.
+    let pid = 0;
+    for (let i = 0; i < 100 && !pid; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      const kids = fs.existsSync(`/proc/${child.pid}/task/${child.pid}/children`) ? fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim() : '';
+      pid = Number(kids.split(/\s+/)[0]) || 0;
+    }
+    assert.ok(pid > 0, 'the helper started');
+    const ns = Object.fromEntries(['user', ...Object.values(PROC)].map((t) => [t, fs.readlinkSync(`/proc/${pid}/ns/${t}`)]));
+    assert.is.not(ns.net, hostNs().net, 'the helper has a network namespace of its own');
+    return { pid, ns, kill: () => void child.kill('SIGKILL') };
+  }
+
+  function joinConfig(s: Sandbox, pid: number, paths: Record<string, string>): string {
+    const marker = configure(s, 'ipc', '/nonexistent');
+    s.config.linux.namespaces = [
+      { type: 'user', path: `/proc/${pid}/ns/user` },
+      ...['pid', 'ipc', 'uts', 'mount', 'network'].map((t) => (paths[t] ? { type: t, path: paths[t] } : { type: t })),
+    ];
+    // runc wants the mappings of a joined user namespace too: the helper's (root = the user).
+    s.config.linux.uidMappings = [{ containerID: 0, hostID: s.user!.uid, size: 1 }];
+    s.config.linux.gidMappings = [{ containerID: 0, hostID: s.user!.gid, size: 1 }];
+    s.writeConfig();
+    return marker;
+  }
+
+  for (const type of ['network', 'mount', 'pid', 'uts']) {
+    withSandbox(test, `rootless: the user's own ipc namespace given as the ${type} path is refused: no container process runs`, ['true'], async (s) => {
+      const h = await helper(s);
+      try {
+        const marker = joinConfig(s, h.pid, { [type]: `/proc/${h.pid}/ns/ipc` });
+        const r = tsrunBash(s, '', ['run', '-b', s.bundle, s.id]);
+        assert.not.ok(fs.existsSync(marker), `a container process ran with an ipc namespace as its ${type} namespace:\n${r.stdout}${r.stderr}`);
+        assert.is.not(r.status, 0, `run succeeded:\n${r.stdout}${r.stderr}`);
+        assert.match(r.stderr, /linux[./]namespaces/, `the error does not name the field: ${r.stderr}`);
+        assert.match(r.stderr, /\bipc\b/, `the error does not say what the file really is: ${r.stderr}`);
+        s.tsrun(['delete', '-f', s.id]);
+        assert.equal(s.leftovers(), []);
+      } finally {
+        h.kill();
+      }
+    });
+  }
+
+  withSandbox(test, 'rootless control: the helper\'s namespaces given with their own types are joined (the detector sees them shared)', ['true'], async (s) => {
+    const h = await helper(s);
+    try {
+      const marker = joinConfig(s, h.pid, { network: `/proc/${h.pid}/ns/net`, ipc: `/proc/${h.pid}/ns/ipc`, uts: `/proc/${h.pid}/ns/uts` });
+      const r = tsrunBash(s, '', ['run', '-b', s.bundle, s.id]);
+      assert.is(r.status, 0, r.stderr);
+      assert.ok(fs.existsSync(marker), 'the marker detector sees a container process');
+      const c = containerNs(r.stdout, s);
+      assert.equal([c.user, c.net, c.ipc, c.uts], [h.ns.user, h.ns.net, h.ns.ipc, h.ns.uts], `not in the helper's namespaces:\n${r.stdout}`);
+      assert.is.not(c.mnt, h.ns.mnt, 'the mount namespace is new');
+      assert.equal(s.leftovers(), []);
+    } finally {
+      h.kill();
+    }
+  });
+}
 
 test.run();
