@@ -15,9 +15,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseRootlessFlag } from '../src/container/rootless';
 import { CAPABILITY_NAMES, lastCap } from '../src/bundle/capabilities';
-import { CONSOLE_RECEIVER, rootlessUser, Sandbox, TSRUN, waitFor, type Result } from './helpers/tsrun';
+import { CONSOLE_RECEIVER, ROOTLESS_SUBID, rootlessUser, Sandbox, TSRUN, waitFor, type Result } from './helpers/tsrun';
 
-const SUBID = Number(process.env.TSRUN_ROOTLESS_SUBID ?? 1410000000);
+const SUBID = ROOTLESS_SUBID;
 
 function rtest(name: string, args: string[], body: (s: Sandbox) => Promise<void> | void): void {
   test(name, async () => {

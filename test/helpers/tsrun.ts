@@ -91,6 +91,9 @@ export function rootlessUser(): RootlessUser {
   return rootlessUserCache;
 }
 
+/** The first of the 65536 subordinate ids scripts/rootless-user.sh grants the test user. */
+export const ROOTLESS_SUBID = Number(process.env.TSRUN_ROOTLESS_SUBID ?? 1410000000);
+
 /** TSRUN_TEST_ROOTLESS=1: every Sandbox is rootless (e.g. to repeat test/security as the user). */
 export const ROOTLESS_BY_ENV = process.env.TSRUN_TEST_ROOTLESS === '1';
 
@@ -122,6 +125,17 @@ export class Sandbox {
       fs.mkdirSync(this.xdg, { mode: 0o700 });
       this.chownToUser(this.dir);
     }
+    this.writeConfig();
+  }
+
+  /**
+   * Rootless: container uid/gid 0 is the user, 1..65536 the user's subordinate ids (through
+   * newuidmap/newgidmap), so that a config may use uid 1000 as it does as root. No-op as root.
+   */
+  mapSubordinateIds(): void {
+    if (!this.user) return;
+    this.config.linux.uidMappings = [{ containerID: 0, hostID: this.user.uid, size: 1 }, { containerID: 1, hostID: ROOTLESS_SUBID, size: 65536 }];
+    this.config.linux.gidMappings = [{ containerID: 0, hostID: this.user.gid, size: 1 }, { containerID: 1, hostID: ROOTLESS_SUBID, size: 65536 }];
     this.writeConfig();
   }
 

@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { processFile, tsrunDetached, withSandbox, type Result, type Sandbox } from './helpers';
+import { ROOTLESS_SUBID } from '../helpers/tsrun';
 
 /** Another runtime under test (RUNTIME=/usr/sbin/runc): only runtime-agnostic checks. */
 const OTHER_RUNTIME = !!process.env.RUNTIME;
@@ -157,6 +158,7 @@ withSandbox(test, 'one capability set absent: that set is empty (bounding, inher
 withSandbox(test, 'permitted absent: nothing can be raised into ambient for uid 1000 (control: listed, uid 1000 keeps CAP_SYS_ADMIN)', PROBE, (s) => {
   // After execve a non-root process has exactly its ambient set, and ambient needs permitted: an
   // absent permitted set that meant "the runtime's" would show CAP_SYS_ADMIN here.
+  s.mapSubordinateIds();
   s.config.process.user = { uid: 1000, gid: 1000 };
   s.config.process.capabilities = { bounding: ['CAP_SYS_ADMIN'], effective: ['CAP_SYS_ADMIN'], inheritable: ['CAP_SYS_ADMIN'], ambient: ['CAP_SYS_ADMIN'] };
   s.writeConfig();
@@ -258,11 +260,12 @@ withSandbox(test, 'exec --process cannot choose its oom_score_adj: the container
 // ---------------------------------------------------------------------------------------------
 // ids out of range in config.json
 
-withSandbox(test, 'control: uid/gid/additionalGids 1000 run as 1000', PROBE, (s) => {
-  s.config.process.user = { uid: 1000, gid: 1001, additionalGids: [1002] };
+withSandbox(test, 'control: uid/gid/additionalGids 1000 run as 1000 (rootless: without additionalGids, which runc refuses there)', PROBE, (s) => {
+  s.mapSubordinateIds();
+  s.config.process.user = { uid: 1000, gid: 1001, ...(s.user ? {} : { additionalGids: [1002] }) };
   s.writeConfig();
   const st = runProbe(s);
-  assert.equal([st.uid, st.gid, st.groups], [[1000, 1000, 1000, 1000], [1001, 1001, 1001, 1001], [1002]]);
+  assert.equal([st.uid, st.gid, st.groups], [[1000, 1000, 1000, 1000], [1001, 1001, 1001, 1001], s.user ? [] : [1002]]);
   assert.equal(s.leftovers(), []);
 });
 
@@ -290,11 +293,12 @@ function userns(s: Sandbox, uid: object, gid: object): void {
   s.writeConfig();
 }
 
-withSandbox(test, 'control: a user namespace mapping 0 → 100000 (65536 ids) is applied', USERNS_PROBE, (s) => {
-  userns(s, { containerID: 0, hostID: 100000, size: 65536 }, { containerID: 0, hostID: 100000, size: 65536 });
+withSandbox(test, 'control: a user namespace mapping 0 → 100000 (65536 ids; rootless: the user\'s subordinate ids) is applied', USERNS_PROBE, (s) => {
+  const host = s.user ? ROOTLESS_SUBID : 100000;
+  userns(s, { containerID: 0, hostID: host, size: 65536 }, { containerID: 0, hostID: host, size: 65536 });
   const r = s.tsrun(['run', '-b', s.bundle, s.id]);
   assert.is(r.status, 0, `run: ${r.stderr}`);
-  assert.match(r.stdout, /^\s*0\s+100000\s+65536\s*$/m, r.stdout);
+  assert.match(r.stdout, new RegExp(`^\\s*0\\s+${host}\\s+65536\\s*$`, 'm'), r.stdout);
   assert.equal(s.leftovers(), []);
 });
 
@@ -318,9 +322,16 @@ withSandbox(test, 'linux.devices uid/gid 4294967295: create refused (control: ui
   const dev = { path: '/dev/tsrun-null', type: 'c', major: 1, minor: 3, fileMode: 0o666, uid: 1000, gid: 1001 };
   s.config.linux.devices = [dev];
   s.writeConfig();
-  const ctl = s.tsrun(['run', '-b', s.bundle, `${s.id}-ctl`]);
-  assert.is(ctl.status, 0, `control run: ${ctl.stderr}`);
-  assert.is(ctl.stdout.trim(), '1000 1001', 'control: the device owner is not visible to the probe');
+  if (s.user) {
+    // Rootless, devices are binds of the host's node of that path (runc's rule): no such node here,
+    // and a bind keeps the host's owner. The control is that the refusals below are of the ids.
+    const ctl = s.tsrun(['run', '-b', s.bundle, `${s.id}-ctl`]);
+    assert.match(ctl.stderr, /bind mount device \/dev\/tsrun-null: no such file or directory/, `control run: ${ctl.stderr}`);
+  } else {
+    const ctl = s.tsrun(['run', '-b', s.bundle, `${s.id}-ctl`]);
+    assert.is(ctl.status, 0, `control run: ${ctl.stderr}`);
+    assert.is(ctl.stdout.trim(), '1000 1001', 'control: the device owner is not visible to the probe');
+  }
   for (const [k, field] of [['uid', /\/linux\/devices\/0\/uid/], ['gid', /\/linux\/devices\/0\/gid/]] as const) {
     s.config.linux.devices = [{ ...dev, [k]: MAX }];
     s.writeConfig();
@@ -340,11 +351,13 @@ function assertExecRefused(r: Result, what: string): void {
 }
 
 withSandbox(test, 'exec --user 4294967295:4294967295 and --additional-gids 4294967295 refused (control: 1000:1000 and -g 1002 apply)', ['sleep', '60'], (s) => {
+  s.mapSubordinateIds();
   running(s);
-  const ctl = s.tsrun(['exec', '--user', '1000:1000', '--additional-gids', '1002', s.id, ...PROBE]);
+  // Rootless: runc refuses additional groups there, so the control has none.
+  const ctl = s.tsrun(['exec', '--user', '1000:1000', ...(s.user ? [] : ['--additional-gids', '1002']), s.id, ...PROBE]);
   assert.is(ctl.status, 0, `control exec: ${ctl.stderr}`);
   const st = status(ctl.stdout);
-  assert.equal([st.uid[0], st.gid[0], st.groups], [1000, 1000, [1002]], `control: ${ctl.stdout}`);
+  assert.equal([st.uid[0], st.gid[0], st.groups], [1000, 1000, s.user ? [] : [1002]], `control: ${ctl.stdout}`);
   assertExecRefused(s.tsrun(['exec', '--user', `${MAX}:${MAX}`, s.id, ...PROBE]), '--user 4294967295:4294967295');
   assertExecRefused(s.tsrun(['exec', '--user', `${MAX}`, s.id, ...PROBE]), '--user 4294967295');
   assertExecRefused(s.tsrun(['exec', '--user', `0:${MAX}`, s.id, ...PROBE]), '--user 0:4294967295');
@@ -353,6 +366,7 @@ withSandbox(test, 'exec --user 4294967295:4294967295 and --additional-gids 42949
 });
 
 withSandbox(test, 'exec --process with uid/gid/additionalGids 4294967295 refused (control: uid 1000 applies)', ['sleep', '60'], (s) => {
+  s.mapSubordinateIds();
   running(s);
   const ctl = s.tsrun(['exec', '--process', processFile(s, PROBE, (p) => (p.user = { uid: 1000, gid: 1000 })), s.id]);
   assert.is(ctl.status, 0, `control exec: ${ctl.stderr}`);

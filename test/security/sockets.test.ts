@@ -53,6 +53,8 @@ async function pair(a: Sandbox): Promise<Pair> {
     for (const f of ['exec.fifo', 'start.fifo']) execFileSync('mkfifo', [path.join(fakeState, f)]);
     a.config.process.args = ['sh', '-c', `/sockprobe listen ${consolePath} A & /sockprobe listen ${seccompPath} A & wait`];
     a.writeConfig();
+    // Rootless: what the test made in A's rootfs is the user's (A's root), or A cannot listen there.
+    a.chownToUser(path.join(a.bundle, 'rootfs'));
     const aOut = path.join(a.dir, 'a.out');
     const r = tsrunBash(a, '', ['run', '-d', '-b', a.bundle, a.id], { out: aOut });
     assert.is(r.status, 0, r.stderr);
@@ -62,13 +64,16 @@ async function pair(a: Sandbox): Promise<Pair> {
     for (const ns of b.config.linux.namespaces) {
       if (ns.type === 'mount') ns.path = `/proc/${aPid}/ns/mnt`;
       if (ns.type === 'pid') ns.path = `/proc/${aPid}/ns/pid`;
+      // Rootless, A's namespaces belong to A's user namespace: B joins it too (as a pod's members do).
+      if (ns.type === 'user' && b.user) ns.path = `/proc/${aPid}/ns/user`;
     }
     b.writeConfig();
     const hostOut = path.join(b.dir, 'host.out');
     const probe = compileProbe('sockprobe', SOCK_PROBE);
     const hostListen = async (p: string) => {
       const fd = fs.openSync(hostOut, 'a');
-      hostKids.push(spawn(probe, ['listen', p, 'HOST'], { stdio: ['ignore', fd, fd] }));
+      // Rootless: the user's listener, which the user's runtime may connect to.
+      hostKids.push(spawn(probe, ['listen', p, 'HOST'], { stdio: ['ignore', fd, fd], ...(b.user ? { uid: b.user.uid, gid: b.user.gid } : {}) }));
       fs.closeSync(fd);
       await waitFor(() => readOut(hostOut).includes(`LISTENING HOST ${p}\n`), 10_000, 'the host listener');
     };
