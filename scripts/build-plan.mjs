@@ -170,18 +170,23 @@ const publicDefs = Object.keys(defs).filter(isPublic).map((name) => ({ name, nod
 
 // ---------------------------------------------------------------- TypeScript
 
-function jsdoc(desc, indent) {
-  if (!desc) return '';
-  const words = desc.split(/\s+/);
+// A description as lines of at most 100 characters once indented and prefixed (" * ", "// ").
+function wrap(desc, indent) {
   const lines = [];
   let line = '';
-  for (const w of words) {
+  for (const w of desc.split(/\s+/)) {
     if (line && indent.length + 3 + line.length + 1 + w.length > 100) {
       lines.push(line);
       line = w;
     } else line = line ? `${line} ${w}` : w;
   }
   if (line) lines.push(line);
+  return lines;
+}
+
+function jsdoc(desc, indent) {
+  if (!desc) return '';
+  const lines = wrap(desc, indent);
   const body = lines.map((l) => l.replace(/\*\//g, '*\\/'));
   if (body.length === 1 && indent.length + body[0].length + 7 <= 100) return `${indent}/** ${body[0]} */\n`;
   return `${indent}/**\n${body.map((l) => `${indent} * ${l}`).join('\n')}\n${indent} */\n`;
@@ -324,17 +329,7 @@ function ctype(n) {
 }
 
 function cppComment(desc, indent) {
-  if (!desc) return '';
-  const lines = [];
-  let line = '';
-  for (const w of desc.split(/\s+/)) {
-    if (line && indent.length + 3 + line.length + 1 + w.length > 110) {
-      lines.push(line);
-      line = w;
-    } else line = line ? `${line} ${w}` : w;
-  }
-  if (line) lines.push(line);
-  return lines.map((l) => `${indent}// ${l}\n`).join('');
+  return desc ? wrap(desc, indent).map((l) => `${indent}// ${l}\n`).join('') : '';
 }
 
 // Declarations in dependency order (std::optional and std::variant need complete types).
