@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // The init plan's one definition, schemas/plan.schema.json, made into what both sides compile:
 //   src/native/plan.gen.ts          the TypeScript types (re-exported by src/native/init-plan.ts);
-//   addon/init/plan_schema.gen.inc  the C++ check of every member, type, range and enum, included
-//                                   by addon/init/plan_check.cpp (its primitives are written there).
-// Both are generated (in .gitignore). Run by scripts/build.mjs (step "plan", before "init") and by
+//   addon/init/plan.gen.h           the plan as C++ types (structs, enums, variants), which the init
+//                                   reads instead of the JSON tree;
+//   addon/init/plan_schema.gen.inc  the C++ check of every member, type, range and enum, which also
+//                                   stores each checked value into those types; included by
+//                                   addon/init/plan_check.cpp (its primitives are written there).
+// All are generated (in .gitignore). Run by scripts/build.mjs (step "plan", before "init") and by
 // addon/init/Makefile when the schema or this script is newer than the .inc.
 //
 //   node scripts/build-plan.mjs              always regenerates
@@ -35,11 +38,12 @@ const arg = (name) => (process.argv.includes(name) ? process.argv[process.argv.i
 const schemaFile = path.resolve(arg('--schema') ?? path.join(root, 'schemas/plan.schema.json'));
 const outTs = arg('--out') ? path.resolve(arg('--out'), 'plan.gen.ts') : path.join(root, 'src/native/plan.gen.ts');
 const outCpp = arg('--out') ? path.resolve(arg('--out'), 'plan_schema.gen.inc') : path.join(root, 'addon/init/plan_schema.gen.inc');
+const outH = arg('--out') ? path.resolve(arg('--out'), 'plan.gen.h') : path.join(root, 'addon/init/plan.gen.h');
 const self = fileURLToPath(import.meta.url);
 
 if (process.argv.includes('--if-stale')) {
   const newest = Math.max(...[schemaFile, self].map((f) => fs.statSync(f).mtimeMs));
-  const fresh = [outTs, outCpp].every((f) => fs.existsSync(f) && fs.statSync(f).mtimeMs >= newest);
+  const fresh = [outTs, outCpp, outH].every((f) => fs.existsSync(f) && fs.statSync(f).mtimeMs >= newest);
   if (fresh) process.exit(0);
 }
 
@@ -166,18 +170,23 @@ const publicDefs = Object.keys(defs).filter(isPublic).map((name) => ({ name, nod
 
 // ---------------------------------------------------------------- TypeScript
 
-function jsdoc(desc, indent) {
-  if (!desc) return '';
-  const words = desc.split(/\s+/);
+// A description as lines of at most 100 characters once indented and prefixed (" * ", "// ").
+function wrap(desc, indent) {
   const lines = [];
   let line = '';
-  for (const w of words) {
+  for (const w of desc.split(/\s+/)) {
     if (line && indent.length + 3 + line.length + 1 + w.length > 100) {
       lines.push(line);
       line = w;
     } else line = line ? `${line} ${w}` : w;
   }
   if (line) lines.push(line);
+  return lines;
+}
+
+function jsdoc(desc, indent) {
+  if (!desc) return '';
+  const lines = wrap(desc, indent);
   const body = lines.map((l) => l.replace(/\*\//g, '*\\/'));
   if (body.length === 1 && indent.length + body[0].length + 7 <= 100) return `${indent}/** ${body[0]} */\n`;
   return `${indent}/**\n${body.map((l) => `${indent} * ${l}`).join('\n')}\n${indent} */\n`;
@@ -231,59 +240,211 @@ for (const { name, node } of publicDefs) {
 ts += `/** The whole plan: what \`tsrun-init\` reads as one JSON line (addon/init/PROTOCOL.md). */\nexport type ${title} =${tsType(rootIr, '')};\n`;
 
 // ---------------------------------------------------------------- C++
+//
+// Two files from the same IR, so that the check and the typed plan cannot disagree:
+//   plan.gen.h           the plan as C++ types: a struct per object (an optional member is a
+//                        std::optional, a nullable value too), an enum class per enum, a
+//                        std::variant per oneOf (the discriminator is the alternative's type, so
+//                        the const member itself is not stored), std::vector for arrays, and for
+//                        integers the smallest of uint32_t/uint64_t/int32_t/int64_t that holds the
+//                        schema's whole range (so no value the check lets through is truncated);
+//   plan_schema.gen.inc  parse_<Name>(): one walk that checks every node (the primitives of
+//                        plan_check.cpp die with "plan: <pointer>: ..." at the first problem, in
+//                        the schema's order) and stores what it checked into those types.
 
 const cstr = (s) => JSON.stringify(s); // the values are plain ASCII (checked below)
+const cap = (s) => s[0].toUpperCase() + s.slice(1);
+const CPP_KEYWORDS = new Set(
+  ('alignas alignof and and_eq asm auto bitand bitor bool break case catch char char16_t char32_t class compl const constexpr ' +
+    'const_cast continue decltype default delete do double dynamic_cast else enum explicit export extern false float for friend ' +
+    'goto if inline int long mutable namespace new noexcept not not_eq nullptr operator or or_eq private protected public ' +
+    'register reinterpret_cast return short signed sizeof static static_assert static_cast struct switch template this ' +
+    'thread_local throw true try typedef typeid typename union unsigned using virtual void volatile wchar_t while xor xor_eq').split(' '),
+);
+function cppIdent(where, name) {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || CPP_KEYWORDS.has(name)) fail(where, `"${name}" is not usable as a C++ name`);
+  return name;
+}
+
+// Names for the types of inline objects, enums and unions: where they are (owner + member, an
+// array's entries + "Entry", a oneOf alternative + its discriminator value); public definitions
+// keep their own name.
+function nameTypes(n, ctx, where) {
+  switch (n.k) {
+    case 'object':
+      n.cname = cppIdent(where, ctx);
+      for (const f of n.fields) nameTypes(f.node, ctx + cap(cppIdent(where, f.name)), `${where}/${f.name}`);
+      break;
+    case 'enum':
+      n.cname = cppIdent(where, ctx);
+      n.idents = n.values.map((v) => cppIdent(where, `k${cap(v.replace(/[^A-Za-z0-9]/g, '_'))}`));
+      if (new Set(n.idents).size !== n.idents.length) fail(where, 'enum values that make the same C++ name');
+      break;
+    case 'union':
+      n.cname = cppIdent(where, ctx);
+      for (const v of n.variants) nameTypes(v.node, ctx + cap(v.value.replace(/[^A-Za-z0-9]/g, '_')), `${where}/${v.value}`);
+      break;
+    case 'nullable':
+      nameTypes(n.inner, ctx, where);
+      break;
+    case 'array':
+      nameTypes(n.item, `${ctx}Entry`, where);
+      break;
+  }
+}
+for (const { name, node } of publicDefs) nameTypes(node, name, `#/definitions/${name}`);
+nameTypes(rootIr, cppIdent('#', title), '#');
+const publicByName = new Map(publicDefs.map((d) => [d.name, d.node]));
+
+function intType(n) {
+  if (n.min >= 0) return n.max <= 4294967295 ? 'uint32_t' : 'uint64_t';
+  return n.min >= -2147483648 && n.max <= 2147483647 ? 'int32_t' : 'int64_t';
+}
+
+/** The C++ type of a node (undefined for a const: a discriminator is not stored). */
+function ctype(n) {
+  switch (n.k) {
+    case 'ref':
+      return n.name;
+    case 'string':
+      return 'std::string';
+    case 'enum':
+    case 'object':
+    case 'union':
+      return n.cname;
+    case 'const':
+      return undefined;
+    case 'integer':
+      return intType(n);
+    case 'u64':
+      return 'uint64_t';
+    case 'boolean':
+      return 'bool';
+    case 'nullable':
+      return `std::optional<${ctype(n.inner)}>`;
+    case 'array':
+      return `std::vector<${ctype(n.item)}>`;
+  }
+  throw new Error(`no C++ type for ${n.k}`);
+}
+
+function cppComment(desc, indent) {
+  return desc ? wrap(desc, indent).map((l) => `${indent}// ${l}\n`).join('') : '';
+}
+
+// Declarations in dependency order (std::optional and std::variant need complete types).
+let decls = '';
+const declared = new Set();
+function declare(n) {
+  switch (n.k) {
+    case 'ref':
+      if (!declared.has(n.name)) declare(publicByName.get(n.name));
+      return;
+    case 'nullable':
+      return declare(n.inner);
+    case 'array':
+      return declare(n.item);
+    case 'enum': {
+      if (declared.has(n.cname)) return;
+      declared.add(n.cname);
+      decls += `${cppComment(n.desc, '')}enum class ${n.cname} { ${n.idents.join(', ')} };\n`;
+      decls += `inline const char *enum_name(${n.cname} v) {\n  static const char *const names[] = {${n.values.map(cstr).join(', ')}};\n  return names[static_cast<int>(v)];\n}\n\n`;
+      return;
+    }
+    case 'object': {
+      if (declared.has(n.cname)) return;
+      declared.add(n.cname);
+      for (const f of n.fields) declare(f.node);
+      let body = '';
+      for (const f of n.fields) {
+        const t = ctype(f.node);
+        if (!t) continue;
+        body += `${cppComment(f.node.desc, '  ')}  ${f.required ? t : `std::optional<${t}>`} ${f.name}{};\n`;
+      }
+      decls += `${cppComment(n.desc, '')}struct ${n.cname} {\n${body}};\n\n`;
+      return;
+    }
+    case 'union': {
+      if (declared.has(n.cname)) return;
+      declared.add(n.cname);
+      for (const v of n.variants) declare(v.node);
+      decls += `${cppComment(n.desc, '')}using ${n.cname} = std::variant<${n.variants.map((v) => ctype(v.node)).join(', ')}>;\n\n`;
+      return;
+    }
+  }
+}
+for (const { node } of publicDefs) declare(node);
+declare(rootIr);
+
+let hdr = `// Generated by scripts/build-plan.mjs from schemas/plan.schema.json; do not edit.
+// The init plan as C++ types (what the schema's descriptions say is not repeated here beyond a
+// line). check_plan (plan_check.cpp) fills them once, after checking every field; the init reads
+// the plan only through them.
+#pragma once
+#include <stdint.h>
+
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+${decls}`;
+
 let tmpCounter = 0;
 
-/** Code that checks value expression `v` (a const JValue &) at pointer expression `at`. */
-function cpp(n, at, v, indent) {
+/** Code that checks value expression `v` (a const JValue &) at pointer expression `at` and stores it in lvalue `out`. */
+function cpp(n, at, v, out, indent) {
   const I = indent;
   switch (n.k) {
     case 'ref':
-      return `${I}check_${n.name}(${at}, ${v});\n`;
+      return `${I}parse_${n.name}(${at}, ${v}, ${out});\n`;
     case 'string':
-      return `${I}string_value(${at}, ${v}, ${n.rule}, ${n.min}, ${n.max ?? 'kNoLimit'});\n`;
+      return `${I}${out} = string_value(${at}, ${v}, ${n.rule}, ${n.min}, ${n.max ?? 'kNoLimit'});\n`;
     case 'enum':
-      return `${I}enum_value(${at}, ${v}, {${n.values.map(cstr).join(', ')}}, ${cstr(n.title)});\n`;
+      return `${I}${out} = static_cast<${n.cname}>(enum_value(${at}, ${v}, {${n.values.map(cstr).join(', ')}}, ${cstr(n.title)}));\n`;
     case 'const':
       return `${I}const_value(${at}, ${v}, ${cstr(n.value)});\n`;
     case 'integer':
-      return `${I}integer(${at}, ${v}, ${n.min}LL, ${n.max}LL);\n`;
+      // The type holds the whole range (intType), so the cast never changes the value.
+      return `${I}${out} = static_cast<${intType(n)}>(integer(${at}, ${v}, ${n.min}LL, ${n.max}LL));\n`;
     case 'u64':
-      return `${I}u64(${at}, ${v});\n`;
+      return `${I}${out} = u64(${at}, ${v});\n`;
     case 'boolean':
-      return `${I}boolean(${at}, ${v});\n`;
+      return `${I}${out} = boolean(${at}, ${v});\n`;
     case 'nullable':
-      return `${I}if (${v}.type != JValue::Null) {\n${cpp(n.inner, at, v, `${I}  `)}${I}}\n`;
+      return `${I}if (${v}.type != JValue::Null) {\n${I}  ${out}.emplace();\n${cpp(n.inner, at, v, `(*${out})`, `${I}  `)}${I}}\n`;
     case 'array': {
       const t = tmpCounter++;
       return (
         `${I}{\n${I}  auto &items${t} = array(${at}, ${v}, ${n.min}, ${n.max ?? 'kNoLimit'});\n` +
+        `${I}  ${out}.resize(items${t}.size());\n` +
         `${I}  for (size_t i${t} = 0; i${t} < items${t}.size(); i${t}++) {\n${I}    std::string at${t} = sub(${at}, i${t});\n` +
-        cpp(n.item, `at${t}`, `items${t}[i${t}]`, `${I}    `) +
+        cpp(n.item, `at${t}`, `items${t}[i${t}]`, `${out}[i${t}]`, `${I}    `) +
         `${I}  }\n${I}}\n`
       );
     }
     case 'object': {
       const req = n.fields.filter((f) => f.required).map((f) => cstr(f.name));
       const opt = n.fields.filter((f) => !f.required).map((f) => cstr(f.name));
-      let out = `${I}members(${at}, ${v}, {${req.join(', ')}}, {${opt.join(', ')}});\n`;
+      let code = `${I}members(${at}, ${v}, {${req.join(', ')}}, {${opt.join(', ')}});\n`;
       for (const f of n.fields) {
         const t = tmpCounter++;
-        if (f.required) out += `${I}{\n${I}  const JValue &m${t} = *${v}.get(${cstr(f.name)});\n`;
-        else out += `${I}if (const JValue *p${t} = ${v}.get(${cstr(f.name)})) {\n${I}  const JValue &m${t} = *p${t};\n`;
-        out += cpp(f.node, `sub(${at}, ${cstr(f.name)})`, `m${t}`, `${I}  `) + `${I}}\n`;
+        const target = `${out}.${f.name}`;
+        if (f.required) code += `${I}{\n${I}  const JValue &m${t} = *${v}.get(${cstr(f.name)});\n`;
+        else code += `${I}if (const JValue *p${t} = ${v}.get(${cstr(f.name)})) {\n${I}  const JValue &m${t} = *p${t};\n${ctype(f.node) ? `${I}  ${target}.emplace();\n` : ''}`;
+        code += cpp(f.node, `sub(${at}, ${cstr(f.name)})`, `m${t}`, f.required ? target : `(*${target})`, `${I}  `) + `${I}}\n`;
       }
-      return out;
+      return code;
     }
     case 'union': {
       const t = tmpCounter++;
-      let out = `${I}{\n${I}  std::string tag${t} = union_tag(${at}, ${v}, ${cstr(n.tag)});\n`;
+      let code = `${I}{\n${I}  std::string tag${t} = union_tag(${at}, ${v}, ${cstr(n.tag)});\n`;
       n.variants.forEach((variant, i) => {
-        out += `${I}  ${i ? '} else ' : ''}if (tag${t} == ${cstr(variant.value)}) {\n${cpp(variant.node, at, v, `${I}    `)}`;
+        code += `${I}  ${i ? '} else ' : ''}if (tag${t} == ${cstr(variant.value)}) {\n`;
+        code += `${I}    auto &alt${t} = ${out}.emplace<${ctype(variant.node)}>();\n${cpp(variant.node, at, v, `alt${t}`, `${I}    `)}`;
       });
-      out += `${I}  } else {\n${I}    bad(sub(${at}, ${cstr(n.tag)}), "unknown ${n.title} \\"" + tag${t} + "\\"");\n${I}  }\n${I}}\n`;
-      return out;
+      code += `${I}  } else {\n${I}    bad(sub(${at}, ${cstr(n.tag)}), "unknown ${n.title} \\"" + tag${t} + "\\"");\n${I}  }\n${I}}\n`;
+      return code;
     }
   }
   throw new Error(`no C++ for ${n.k}`);
@@ -292,13 +453,15 @@ function cpp(n, at, v, indent) {
 let cc = `// Generated by scripts/build-plan.mjs from schemas/plan.schema.json; do not edit.
 // Included by plan_check.cpp inside its anonymous namespace, after the primitives it calls
 // (members, string_value, integer, u64, boolean, array, enum_value, const_value, union_tag).
+// Each parse_<Name> checks a value against the schema and stores it into the plan.gen.h type.
 
 `;
-for (const { name } of publicDefs) cc += `void check_${name}(const std::string &at, const JValue &v);\n`;
+for (const { name } of publicDefs) cc += `void parse_${name}(const std::string &at, const JValue &v, ${name} &out);\n`;
 cc += '\n';
-for (const { name, node } of publicDefs) cc += `void check_${name}(const std::string &at, const JValue &v) {\n${cpp(node, 'at', 'v', '  ')}}\n\n`;
-cc += `// The whole plan's shape (schemas/plan.schema.json, the root).\nvoid check_shape(const JValue &v) {\n  const std::string at;\n${cpp(rootIr, 'at', 'v', '  ')}}\n`;
-if (/[^\x00-\x7f]/.test(cc)) throw new Error('plan schema: the C++ check would hold non-ASCII text');
+for (const { name, node } of publicDefs) cc += `void parse_${name}(const std::string &at, const JValue &v, ${name} &out) {\n${cpp(node, 'at', 'v', 'out', '  ')}}\n\n`;
+cc += `// The whole plan (schemas/plan.schema.json, the root).\nvoid parse_shape(const JValue &v, ${title} &out) {\n  const std::string at;\n${cpp(rootIr, 'at', 'v', 'out', '  ')}}\n`;
+for (const [what, text] of [['check', cc], ['types', hdr]])
+  if (/[^\x00-\x7f]/.test(text)) throw new Error(`plan schema: the C++ ${what} would hold non-ASCII text`);
 
 function writeIfChanged(file, text) {
   // Rewritten even when equal, so that its mtime says it is up to date (make, --if-stale).
@@ -308,4 +471,5 @@ function writeIfChanged(file, text) {
 }
 writeIfChanged(outTs, ts);
 writeIfChanged(outCpp, cc);
-console.log(`plan: ${path.relative(root, outTs)}, ${path.relative(root, outCpp)} (from schemas/plan.schema.json)`);
+writeIfChanged(outH, hdr);
+console.log(`plan: ${path.relative(root, outTs)}, ${path.relative(root, outCpp)}, ${path.relative(root, outH)} (from schemas/plan.schema.json)`);

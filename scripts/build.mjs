@@ -2,8 +2,8 @@
 // Builds everything tsrun needs at run time, in order:
 //   1. ajv standalone validators (schemas/ → dist/schemas/validators.js), so that validation
 //      costs a require() and no schema compilation at start-up;
-//   2. the init plan's TypeScript types and C++ check, from schemas/plan.schema.json (build-plan.mjs);
-//      the static container init (addon/init/tsrun-init), and the shim's protobuf code;
+//   2. the init plan's TypeScript and C++ types and C++ check, from schemas/plan.schema.json
+//      (build-plan.mjs); the static container init (addon/init/tsrun-init), the shim's protobuf code;
 //   3. the N-API addon (build/Release/tsrun_native.node), against the system Node headers
 //      (node-gyp must never try to download headers: this machine reaches no nodejs.org);
 //   4. esbuild bundles of the CLI (dist/cli/main.js, yargs beside it: see below) and the shim;
@@ -28,8 +28,8 @@ if (want('schemas') && fs.existsSync(path.join(root, 'scripts/build-schemas.mjs'
   run(process.execPath, ['scripts/build-schemas.mjs']);
 }
 
-// The plan's types (src/native/plan.gen.ts, for tsc) and check (addon/init/plan_schema.gen.inc,
-// which the init's Makefile would also make when stale).
+// The plan's types (src/native/plan.gen.ts, for tsc; addon/init/plan.gen.h) and check
+// (addon/init/plan_schema.gen.inc), which the init's Makefile would also make when stale.
 if (want('plan') || want('init')) run(process.execPath, ['scripts/build-plan.mjs', '--if-stale']);
 
 if (want('init')) {

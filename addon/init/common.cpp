@@ -1,4 +1,5 @@
 #include "common.h"
+#include "json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -141,53 +142,6 @@ bool read_line(int fd, std::string &line) {
     if (c == '\n') return true;
     line += c;
   }
-}
-
-const JValue &req(const JValue &o, const char *key) {
-  const JValue *v = o.get(key);
-  if (!v) die(strf("plan: field %s is missing", key));
-  return *v;
-}
-
-std::string pstr(const JValue &o, const char *key) {
-  const JValue &v = req(o, key);
-  if (v.type != JValue::String) die(strf("plan: field %s must be a string", key));
-  return v.text;
-}
-
-int64_t jint(const JValue &v, const char *what) {
-  int64_t n;
-  if (!json_i64(v, n)) die(strf("plan: %s must be an integer", what));
-  return n;
-}
-
-int64_t pint(const JValue &o, const char *key) { return jint(req(o, key), key); }
-
-uint64_t pu64(const JValue &o, const char *key) {
-  uint64_t n;
-  if (!json_u64(req(o, key), n)) die(strf("plan: field %s must be an unsigned integer", key));
-  return n;
-}
-
-bool pbool(const JValue &o, const char *key) {
-  const JValue &v = req(o, key);
-  if (v.type != JValue::Bool) die(strf("plan: field %s must be a boolean", key));
-  return v.boolean;
-}
-
-const std::vector<JValue> &parr(const JValue &o, const char *key) {
-  const JValue &v = req(o, key);
-  if (v.type != JValue::Array) die(strf("plan: field %s must be an array", key));
-  return v.items;
-}
-
-std::vector<std::string> pstrs(const JValue &o, const char *key) {
-  std::vector<std::string> out;
-  for (auto &v : parr(o, key)) {
-    if (v.type != JValue::String) die(strf("plan: field %s must hold strings", key));
-    out.push_back(v.text);
-  }
-  return out;
 }
 
 int write_file(const char *path, const std::string &buf, int extra_flags) {

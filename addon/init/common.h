@@ -1,12 +1,10 @@
-// Shared state and helpers of tsrun-init: error reporting on the sync socket, plan field access.
+// Shared state and helpers of tsrun-init: error reporting on the sync socket, file and fd helpers.
 #pragma once
 #include <stdint.h>
 #include <sys/types.h>
 
 #include <string>
 #include <vector>
-
-#include "json.h"
 
 // The sync socket to the parent (-1 once closed), the pipe a forked child uses to tell stage 0
 // how set-up ended ('R' ready, 'E' error), and stage 0's child (killed when stage 0 fails).
@@ -33,16 +31,6 @@ bool send_line(const std::string &json);
 void send_type(const char *type);
 // Reads one line from fd byte by byte (so nothing after the newline is consumed); false on EOF.
 bool read_line(int fd, std::string &line);
-
-// Plan field access; a missing or mistyped field is a fatal "plan: ..." error.
-const JValue &req(const JValue &o, const char *key);
-std::string pstr(const JValue &o, const char *key);
-int64_t pint(const JValue &o, const char *key);
-uint64_t pu64(const JValue &o, const char *key);
-bool pbool(const JValue &o, const char *key);
-const std::vector<JValue> &parr(const JValue &o, const char *key);
-int64_t jint(const JValue &v, const char *what);
-std::vector<std::string> pstrs(const JValue &o, const char *key);
 
 // Writes all of buf to a file path (O_WRONLY|O_CLOEXEC, plus extra open flags); returns errno or 0.
 int write_file(const char *path, const std::string &buf, int extra_flags = 0);

@@ -23,6 +23,7 @@
 
 #include "common.h"
 #include "json.h"
+#include "plan.gen.h"
 #include "plan_check.h"
 #include "process.h"
 #include "rootfs.h"
@@ -80,19 +81,21 @@ int connect_unix(const std::string &path, const char *what) {
 }
 
 struct NsInfo {
-  const char *type;
-  const char *file;  // under /proc/<pid>/ns
+  PlanNamespaceType kind;  // enum_name(kind): the plan's name, for messages
+  const char *file;        // under /proc/<pid>/ns
   int flag;
 };
 const NsInfo kNamespaces[] = {
-    {"user", "user", CLONE_NEWUSER}, {"pid", "pid", CLONE_NEWPID},       {"network", "net", CLONE_NEWNET},
-    {"mount", "mnt", CLONE_NEWNS},   {"ipc", "ipc", CLONE_NEWIPC},       {"uts", "uts", CLONE_NEWUTS},
-    {"cgroup", "cgroup", CLONE_NEWCGROUP}, {"time", "time", CLONE_NEWTIME},
+    {PlanNamespaceType::kUser, "user", CLONE_NEWUSER},         {PlanNamespaceType::kPid, "pid", CLONE_NEWPID},
+    {PlanNamespaceType::kNetwork, "net", CLONE_NEWNET},        {PlanNamespaceType::kMount, "mnt", CLONE_NEWNS},
+    {PlanNamespaceType::kIpc, "ipc", CLONE_NEWIPC},            {PlanNamespaceType::kUts, "uts", CLONE_NEWUTS},
+    {PlanNamespaceType::kCgroup, "cgroup", CLONE_NEWCGROUP},   {PlanNamespaceType::kTime, "time", CLONE_NEWTIME},
 };
-const NsInfo &ns_info(const std::string &type) {
+const NsInfo &ns_info(PlanNamespaceType type) {
   for (auto &n : kNamespaces)
-    if (type == n.type) return n;
-  die(strf("plan: unknown namespace type %s", type.c_str()));
+    if (type == n.kind) return n;
+  // Not reached: the table has every value of the schema's enum.
+  die(strf("plan: unknown namespace type %s", enum_name(type)));
 }
 
 const NsInfo *ns_by_flag(int flag) {
@@ -118,26 +121,23 @@ NsJoin open_namespace(int dirfd, const std::string &path, const NsInfo &info, co
   if (type < 0) die_err(errno, strf("%s: %s is not a namespace file", what.c_str(), path.c_str()));
   if (type != info.flag) {
     const NsInfo *actual = ns_by_flag(type);
-    die(strf("%s: %s is a %s namespace, not %s", what.c_str(), path.c_str(), actual ? actual->type : "unknown", info.type));
+    die(strf("%s: %s is a %s namespace, not %s", what.c_str(), path.c_str(), actual ? enum_name(actual->kind) : "unknown", enum_name(info.kind)));
   }
   return NsJoin{&info, fd, what};
 }
 
 void join_namespace(const NsJoin &j) {
-  if (setns(j.fd, j.info->flag) < 0) die_err(errno, strf("%s: join %s namespace", j.what.c_str(), j.info->type));
+  if (setns(j.fd, j.info->flag) < 0) die_err(errno, strf("%s: join %s namespace", j.what.c_str(), enum_name(j.info->kind)));
   close(j.fd);
 }
 
-std::string id_map(const JValue &plan, const char *key) {
+std::string id_map(const std::vector<PlanIdMapping> &maps) {
   std::string out;
-  for (auto &m : parr(plan, key))
-    out += strf("%lld %lld %lld\n", (long long)pint(m, "containerID"), (long long)pint(m, "hostID"), (long long)pint(m, "size"));
+  for (auto &m : maps) out += strf("%u %u %u\n", m.containerID, m.hostID, m.size);
   return out;
 }
 
-std::string plan_state(const JValue &plan, pid_t host_pid) {
-  return pstr(plan, "statePrefix") + std::to_string(host_pid) + pstr(plan, "stateSuffix");
-}
+std::string plan_state(const CreatePlan &plan, pid_t host_pid) { return plan.statePrefix + std::to_string(host_pid) + plan.stateSuffix; }
 
 // Whether the plan gives the container a mount namespace (new or joined); set by stage 0 before
 // the clone, so the container init has it too.
@@ -158,9 +158,9 @@ bool g_rootless = false;
 bool g_dumpable_when_created = false;
 
 // The rootfs path, resolved (no mounts: a container without a mount namespace of its own).
-std::string real_rootfs(const JValue &plan) {
+std::string real_rootfs(const CreatePlan &plan) {
   char real[PATH_MAX];
-  std::string in = pstr(plan, "rootfs");
+  const std::string &in = plan.rootfs;
   if (!realpath(in.c_str(), real)) die_err(errno, strf("rootfs %s", in.c_str()));
   return real;
 }
@@ -196,8 +196,18 @@ void reopen_dev_null() {
 // What the forked child tells stage 0 through the status pipe.
 const char kReady = 'R';
 
-// Stage 0 after the child exists: report it, release it, and wait for the outcome.
-[[noreturn]] void supervise(const JValue &plan, pid_t child, int release_wr, int status_rd) {
+// The "type" of a message from the parent on the sync socket ("" when it has none).
+std::string sync_type(const std::string &line) {
+  JValue msg;
+  std::string err;
+  if (!json_parse(line, msg, err) || msg.type != JValue::Object) return "";
+  const JValue *t = msg.get("type");
+  return t && t->type == JValue::String ? t->text : "";
+}
+
+// Stage 0 after the child exists: report it, release it, and wait for the outcome (with
+// wait_for_exit, the plan's waitForExit, also for its exit).
+[[noreturn]] void supervise(bool wait_for_exit, pid_t child, int release_wr, int status_rd) {
   g_child = child;
   send_line(strf("{\"type\":\"pid\",\"pid\":%d}", child));
   // The parent puts the child (not stage 0: only container processes belong there) into the
@@ -205,10 +215,7 @@ const char kReady = 'R';
   {
     std::string line;
     if (!read_line(g_sync_fd, line)) die("sync: the parent went away before placing the container process");
-    JValue msg;
-    std::string err;
-    if (!json_parse(line, msg, err) || msg.type != JValue::Object || pstr(msg, "type") != "placed")
-      die("sync: expected {\"type\":\"placed\"}, got " + line);
+    if (sync_type(line) != "placed") die("sync: expected {\"type\":\"placed\"}, got " + line);
   }
   // The child learns its host pid here (it is pid 1 of its namespace): hooks and the seccomp
   // listener state need it.
@@ -221,7 +228,7 @@ const char kReady = 'R';
   close(status_rd);
   if (n == 1 && c == kReady) {
     g_child = 0;  // from here on the child is the container's, not ours to kill
-    if (!pbool(plan, "waitForExit")) _exit(0);
+    if (!wait_for_exit) _exit(0);
     int status;
     while (waitpid(child, &status, 0) < 0)
       if (errno != EINTR) die_err(errno, "wait for container process");
@@ -346,10 +353,8 @@ bool setgroups_allowed(pid_t pid) {
 }
 
 // Before the child is released, so that nothing of the container runs with the host's value.
-void write_oom_score_adj(const JValue &proc, pid_t child) {
-  const JValue &oom = req(proc, "oomScoreAdj");
-  if (oom.type == JValue::Null) return;
-  write_proc(child, "oom_score_adj", std::to_string(jint(oom, "oomScoreAdj")));
+void write_oom_score_adj(const PlanProcess &proc, pid_t child) {
+  if (proc.oomScoreAdj) write_proc(child, "oom_score_adj", std::to_string(*proc.oomScoreAdj));
 }
 
 // A user namespace that holds only these maps, for idmapping mounts: a child made in it that
@@ -383,13 +388,13 @@ int userns_with_maps(const std::string &uids, const std::string &gids) {
 // idmapping needs CAP_SYS_ADMIN over the source's superblock: the host's root). Mounts with the
 // same maps share one user namespace; without maps, the joined user namespace (the plan check
 // guarantees there is one).
-std::vector<int> make_idmapped_trees(const JValue &plan, int joined_userns) {
+std::vector<int> make_idmapped_trees(const CreatePlan &plan, int joined_userns) {
   std::vector<int> trees;
   std::vector<std::pair<std::string, int>> made;
-  for (auto &step : parr(plan, "mountSteps")) {
-    const JValue *idmap = step.get("idmap");
-    if (!idmap) continue;
-    std::string uids = id_map(*idmap, "uidMappings"), gids = id_map(*idmap, "gidMappings");
+  for (auto &step : plan.mountSteps) {
+    const auto *m = std::get_if<PlanMountStepMount>(&step);
+    if (!m || !m->idmap) continue;
+    std::string uids = id_map(m->idmap->uidMappings), gids = id_map(m->idmap->gidMappings);
     int userns = joined_userns;
     if (!uids.empty()) {
       std::string key = uids + "/" + gids;
@@ -399,7 +404,7 @@ std::vector<int> make_idmapped_trees(const JValue &plan, int joined_userns) {
       if (userns < 0) made.push_back({key, userns = userns_with_maps(uids, gids)});
     }
     if (userns < 0) die("plan: an id-mapped mount without mappings needs a joined user namespace");
-    trees.push_back(make_idmapped_tree(step, userns));
+    trees.push_back(make_idmapped_tree(*m, userns));
   }
   for (auto &m : made) close(m.second);
   return trees;
@@ -409,40 +414,49 @@ void make_pipes(int release[2], int status[2]) {
   if (pipe2(release, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0) die_err(errno, "pipe");
 }
 
-void connect_sockets(const JValue &plan, const JValue &proc, HostFds &fds) {
-  std::string cs = pstr(plan, "consoleSocket");
-  if (pbool(proc, "terminal") && !cs.empty()) fds.console = connect_unix(cs, "console socket");
-  const JValue &sc = req(proc, "seccomp");
-  if (sc.type == JValue::Object && !pstr(sc, "listenerPath").empty())
-    fds.listener = connect_unix(pstr(sc, "listenerPath"), "seccomp listener");
+// console_socket: the plan's consoleSocket (both modes have one).
+void connect_sockets(const std::string &console_socket, const PlanProcess &proc, HostFds &fds) {
+  if (proc.terminal && !console_socket.empty()) fds.console = connect_unix(console_socket, "console socket");
+  if (proc.seccomp && !proc.seccomp->listenerPath.empty()) fds.listener = connect_unix(proc.seccomp->listenerPath, "seccomp listener");
 }
 
-int open_fifo(const JValue &plan, const char *key, const char *what) {
-  const JValue *f = plan.get(key);
-  if (!f || f->type != JValue::String || f->text.empty()) return -1;
+// path "": no fifo.
+int open_fifo(const std::string &path, const char *what) {
+  if (path.empty()) return -1;
   // A fifo tsrun made (mkfifo in its 0700 state dir): never follow a link, never block.
-  int fd = open(f->text.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) die_err(errno, strf("open %s %s", what, f->text.c_str()));
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) die_err(errno, strf("open %s %s", what, path.c_str()));
   struct stat st;
-  if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode)) die(strf("open %s %s: not a fifo", what, f->text.c_str()));
+  if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode)) die(strf("open %s %s: not a fifo", what, path.c_str()));
   return fd;
+}
+
+// The number of bind steps (each has a source fd).
+size_t count_binds(const CreatePlan &plan) {
+  size_t binds = 0;
+  for (auto &step : plan.mountSteps) {
+    const auto *m = std::get_if<PlanMountStepMount>(&step);
+    binds += m && (m->flags & MS_BIND);
+  }
+  return binds;
 }
 
 // Bind-mount sources are host paths: they are opened (O_PATH) by stage 0, with the host's
 // credentials, in the order of the plan's bind steps. A source that only the host's root can
 // reach (a 0700 parent, a mapped root that is not host root) is then mounted as with runc.
 // An id-mapped bind's place holds its tree from make_idmapped_trees instead (taken from `trees`).
-std::vector<int> open_bind_sources(const JValue &plan, std::vector<int> &trees) {
+std::vector<int> open_bind_sources(const CreatePlan &plan, std::vector<int> &trees) {
   std::vector<int> fds;
   size_t next_tree = 0;
-  for (auto &step : parr(plan, "mountSteps")) {
-    if (pstr(step, "kind") != "mount" || !(pint(step, "flags") & MS_BIND)) continue;
-    if (step.get("idmap")) {
+  for (auto &step : plan.mountSteps) {
+    const auto *m = std::get_if<PlanMountStepMount>(&step);
+    if (!m || !(m->flags & MS_BIND)) continue;
+    if (m->idmap) {
       fds.push_back(trees.at(next_tree));
       trees[next_tree++] = -1;
       continue;
     }
-    std::string src = pstr(step, "source"), dst = pstr(step, "destination");
+    const std::string &src = m->source, &dst = m->destination;
     int fd = open(src.c_str(), O_PATH | O_CLOEXEC);
     if (fd < 0) die_err(errno, strf("mount %s on %s", src.c_str(), dst.c_str()));
     fds.push_back(fd);
@@ -454,7 +468,7 @@ std::vector<int> open_bind_sources(const JValue &plan, std::vector<int> &trees) 
 // of another namespace), so for a new mount namespace stage 0 opens the sources inside the
 // child's — a copy of the host's, nothing of the container mounted yet — as runc 1.1 does, then
 // returns to its own and sends the fds to the child.
-std::vector<int> open_bind_sources_in(pid_t child, const JValue &plan, std::vector<int> &trees) {
+std::vector<int> open_bind_sources_in(pid_t child, const CreatePlan &plan, std::vector<int> &trees) {
   int own = openat(g_host_proc, strf("%d/ns/mnt", getpid()).c_str(), O_RDONLY | O_CLOEXEC);
   int theirs = openat(g_host_proc, strf("%d/ns/mnt", child).c_str(), O_RDONLY | O_CLOEXEC);
   if (own < 0 || theirs < 0) die_err(errno, "open mount namespaces for bind sources");
@@ -535,7 +549,7 @@ void make_cwd(const std::string &cwd) {
   }
 }
 
-[[noreturn]] void container_init(const JValue &plan, int release_rd, int status_wr, const HostFds &fds, bool user_ns,
+[[noreturn]] void container_init(const CreatePlan &plan, int release_rd, int status_wr, const HostFds &fds, bool user_ns,
                                  bool new_cgroup_ns, std::vector<int> bind_sources, int sources_sock) {
   close_host_fds();
   g_status_fd = status_wr;
@@ -543,7 +557,7 @@ void make_cwd(const std::string &cwd) {
   pid_t host_pid = wait_release(release_rd);
   // The maps are written (rootless: the child was dumpable for that, see stage0_create).
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die_err(errno, "set non-dumpable");
-  const JValue &proc = req(plan, "process");
+  const PlanProcess &proc = plan.process;
   // Now in the container's cgroup: a new cgroup namespace is rooted there (as runc, unshared
   // after the placement rather than at clone, when stage 0's cgroup would have been the root).
   if (new_cgroup_ns && unshare(CLONE_NEWCGROUP) < 0) die_err(errno, "unshare cgroup namespace");
@@ -557,21 +571,18 @@ void make_cwd(const std::string &cwd) {
   if (g_late_ipc_ns && unshare(CLONE_NEWIPC) < 0) die_err(errno, "unshare ipc namespace");
   // Device modes and created mount points must be exactly what the plan says.
   mode_t old_umask = umask(0);
-  const JValue &hn = req(plan, "hostname");
-  if (hn.type == JValue::String && sethostname(hn.text.data(), hn.text.size()) < 0) die_err(errno, "sethostname");
-  const JValue &dn = req(plan, "domainname");
-  if (dn.type == JValue::String && setdomainname(dn.text.data(), dn.text.size()) < 0) die_err(errno, "setdomainname");
+  if (plan.hostname && sethostname(plan.hostname->data(), plan.hostname->size()) < 0) die_err(errno, "sethostname");
+  if (plan.domainname && setdomainname(plan.domainname->data(), plan.domainname->size()) < 0) die_err(errno, "setdomainname");
   // A session keyring of the container's own, so that it cannot read the keys of the session it
   // was started from (runc's default; --no-new-keyring keeps the caller's). Kernels without keys
   // support, or where the keyring quota is exhausted, are tolerated as runc tolerates them.
-  const JValue *keyring = plan.get("sessionKeyring");
-  if (keyring && keyring->type == JValue::String && !keyring->text.empty()) {
-    long id = syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, keyring->text.c_str(), 0, 0, 0);
+  if (plan.sessionKeyring && !plan.sessionKeyring->empty()) {
+    long id = syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, plan.sessionKeyring->c_str(), 0, 0, 0);
     if (id < 0 && errno != ENOSYS && errno != EDQUOT && errno != EPERM) die_err(errno, "join session keyring");
     // Possessor: everything; user: view/read/search/link; group, other: nothing (runc's mask).
     if (id >= 0) syscall(SYS_keyctl, 9 /* KEYCTL_SETPERM */, id, 0x3f1b0000, 0, 0);
   }
-  int64_t pers = pint(plan, "personality");
+  int64_t pers = plan.personality;
   if (pers >= 0 && personality((unsigned long)pers) < 0) die_err(errno, "personality");
 
   if (sources_sock >= 0) {
@@ -589,22 +600,19 @@ void make_cwd(const std::string &cwd) {
   g_phase = "rootfs";
   std::string rootfs = g_own_mount_ns ? setup_rootfs(plan, bind_sources) : real_rootfs(plan);
 
-  if (pbool(plan, "syncRuntimeHooks")) {
+  if (plan.syncRuntimeHooks) {
     send_type("hooks");
     std::string line;
     if (!read_line(g_sync_fd, line)) _exit(1);  // the parent went away
-    JValue msg;
-    std::string err;
-    if (!json_parse(line, msg, err) || msg.type != JValue::Object || pstr(msg, "type") != "continue")
-      die("sync: expected {\"type\":\"continue\"}, got " + line);
+    if (sync_type(line) != "continue") die("sync: expected {\"type\":\"continue\"}, got " + line);
   }
   // The parent learns that these hooks begin (runtime.md: a failure from here on continues with
   // the poststop hooks) from the protocol, not from an error's wording.
-  if (!parr(plan, "createContainerHooks").empty()) send_type("createContainerHooks");
+  if (!plan.createContainerHooks.empty()) send_type("createContainerHooks");
   // runc runs them from inside the rootfs (before pivot_root): relative paths resolve there.
-  run_hooks(req(plan, "createContainerHooks"), plan_state(plan, host_pid), "createContainer", rootfs);
+  run_hooks(plan.createContainerHooks, plan_state(plan, host_pid), "createContainer", rootfs);
   if (g_own_mount_ns) {
-    enter_rootfs(rootfs, pbool(plan, "noPivot"));
+    enter_rootfs(rootfs, plan.noPivot);
   } else {
     // runc's chroot() for a container without a mount namespace: pivot_root would move the root
     // of every process of the host.
@@ -614,7 +622,7 @@ void make_cwd(const std::string &cwd) {
   }
   reopen_dev_null();
   // runc: a missing cwd is created (we are inside the new root), before / may turn read-only.
-  make_cwd(pstr(proc, "cwd"));
+  make_cwd(proc.cwd);
   finish_rootfs(plan);
   umask(old_umask);
 
@@ -638,30 +646,29 @@ void make_cwd(const std::string &cwd) {
   // runc: with no_new_privs the filter is loaded right before the startContainer hooks, so the
   // hooks run under the container's seccomp profile as the container process would.
   load_late_seccomp(proc, fds.listener, host_pid);
-  run_hooks(req(plan, "startContainerHooks"), plan_state(plan, host_pid), "startContainer");
+  run_hooks(plan.startContainerHooks, plan_state(plan, host_pid), "startContainer");
   g_phase = "exec";
   exec_process(proc, exe);
 }
 
-[[noreturn]] void stage0_create(const JValue &plan) {
-  const JValue &proc = req(plan, "process");
+[[noreturn]] void stage0_create(const CreatePlan &plan) {
+  const PlanProcess &proc = plan.process;
   int clone_flags = 0;
   bool user_ns = false, new_time = false, has_mount_ns = false;
   // Every namespace path is opened and its type proven before the first one is joined.
   std::vector<NsJoin> joins;  // user first
-  const auto &nss = parr(plan, "namespaces");
+  const auto &nss = plan.namespaces;
   for (size_t i = 0; i < nss.size(); i++) {
-    const JValue &ns = nss[i];
-    std::string type = pstr(ns, "type");
+    const PlanNamespace &ns = nss[i];
+    PlanNamespaceType type = ns.type;
     const NsInfo &info = ns_info(type);
-    const JValue *path = ns.get("path");
-    if (type == "user") user_ns = true;
-    if (type == "mount") has_mount_ns = true;
-    if (path && path->type == JValue::String && !path->text.empty()) {
-      NsJoin j = open_namespace(AT_FDCWD, path->text, info, strf("linux.namespaces[%zu] (%s) path", i, type.c_str()));
-      if (type == "user") joins.insert(joins.begin(), j);
+    if (type == PlanNamespaceType::kUser) user_ns = true;
+    if (type == PlanNamespaceType::kMount) has_mount_ns = true;
+    if (ns.path && !ns.path->empty()) {
+      NsJoin j = open_namespace(AT_FDCWD, *ns.path, info, strf("linux.namespaces[%zu] (%s) path", i, enum_name(type)));
+      if (type == PlanNamespaceType::kUser) joins.insert(joins.begin(), j);
       else joins.push_back(j);
-    } else if (type == "time") {
+    } else if (type == PlanNamespaceType::kTime) {
       new_time = true;
     } else {
       clone_flags |= info.flag;
@@ -670,14 +677,13 @@ void make_cwd(const std::string &cwd) {
   // Without one the container shares our mount namespace: the plan (checked) mounts nothing,
   // and the container init only chroots into the rootfs.
   g_own_mount_ns = has_mount_ns;
-  const JValue *rootless = plan.get("rootless");  // optional, checked to be a boolean
-  g_rootless = rootless && rootless->type == JValue::Bool && rootless->boolean;
+  g_rootless = plan.rootless.value_or(false);  // optional: absent is false
   g_dumpable_when_created = g_rootless && joins.empty();
 
   HostFds fds;
-  connect_sockets(plan, proc, fds);
-  fds.exec_fifo = open_fifo(plan, "execFifo", "exec fifo");
-  fds.reply_fifo = open_fifo(plan, "startReplyFifo", "start reply fifo");
+  connect_sockets(plan.consoleSocket, proc, fds);
+  fds.exec_fifo = open_fifo(plan.execFifo, "exec fifo");
+  fds.reply_fifo = open_fifo(plan.startReplyFifo.value_or(""), "start reply fifo");
   bool joined_userns = !joins.empty() && joins[0].info->flag == CLONE_NEWUSER;
   std::vector<int> trees = make_idmapped_trees(plan, joined_userns ? joins[0].fd : -1);
 
@@ -686,20 +692,17 @@ void make_cwd(const std::string &cwd) {
   set_setgroups_allowed(setgroups_allowed(getpid()));
   if (new_time) {
     if (unshare(CLONE_NEWTIME) < 0) die_err(errno, "unshare time namespace");
-    const JValue &off = req(plan, "timeOffsets");
+    const std::pair<const char *, const std::optional<PlanTimeOffset> &> clocks[] = {
+        {"monotonic", plan.timeOffsets.monotonic}, {"boottime", plan.timeOffsets.boottime}};
     std::string buf;
-    for (const char *clock : {"monotonic", "boottime"}) {
-      const JValue *o = off.get(clock);
-      if (o && o->type == JValue::Object)
-        buf += strf("%s %lld %lld\n", clock, (long long)pint(*o, "secs"), (long long)pint(*o, "nanosecs"));
-    }
+    for (auto &c : clocks)
+      if (c.second) buf += strf("%s %lld %u\n", c.first, (long long)c.second->secs, c.second->nanosecs);
     if (!buf.empty()) write_proc(getpid(), "timens_offsets", buf);
   }
 
   // A joined mount namespace is the one stage 0 is in now: open the bind sources here and let
   // the child inherit them; for a new one, they are opened inside it after the clone.
-  size_t binds = 0;
-  for (auto &step : parr(plan, "mountSteps")) binds += pstr(step, "kind") == "mount" && (pint(step, "flags") & MS_BIND);
+  size_t binds = count_binds(plan);
   // The namespace round trip below only when there is a bind source to open in it. In a joined
   // user namespace stage 0 cannot enter the child's mount namespace (both are non-dumpable, so
   // /proc/<child>/ns needs CAP_SYS_PTRACE of the host's): the child opens its sources itself,
@@ -757,20 +760,20 @@ void make_cwd(const std::string &cwd) {
   // Stage 0 is root in the parent user namespace, so it writes the maps without newuidmap.
   // Rootless, the parent writes them (directly, or through newuidmap/newgidmap) on "pid".
   if ((clone_flags & CLONE_NEWUSER) && !g_rootless) {
-    std::string uids = id_map(plan, "uidMappings"), gids = id_map(plan, "gidMappings");
+    std::string uids = id_map(plan.uidMappings), gids = id_map(plan.gidMappings);
     if (!uids.empty()) write_proc(child, "uid_map", uids);
     if (!gids.empty()) write_proc(child, "gid_map", gids);
   }
   write_oom_score_adj(proc, child);
-  supervise(plan, child, release[1], status[0]);
+  supervise(plan.waitForExit, child, release[1], status[0]);
 }
 
-[[noreturn]] void exec_child(const JValue &plan, int release_rd, int status_wr, const HostFds &fds) {
+[[noreturn]] void exec_child(const ExecPlan &plan, int release_rd, int status_wr, const HostFds &fds) {
   close_host_fds();
   g_status_fd = status_wr;
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   pid_t host_pid = wait_release(release_rd);
-  const JValue &proc = req(plan, "process");
+  const PlanProcess &proc = plan.process;
   g_phase = "process";
   setup_terminal(proc, fds.console, false);
   prepare_process(proc, fds.listener, host_pid);
@@ -783,26 +786,25 @@ void make_cwd(const std::string &cwd) {
   exec_process(proc, exe);
 }
 
-[[noreturn]] void stage0_exec(const JValue &plan) {
-  const JValue &proc = req(plan, "process");
-  pid_t init_pid = (pid_t)pint(plan, "initPid");
+[[noreturn]] void stage0_exec(const ExecPlan &plan) {
+  const PlanProcess &proc = plan.process;
+  pid_t init_pid = (pid_t)plan.initPid;  // 1 .. 2^22 (the schema's range)
   // Host paths: connect before entering any of the container's namespaces.
   HostFds fds;
-  connect_sockets(plan, proc, fds);
+  connect_sockets(plan.consoleSocket, proc, fds);
   int pidfd = (int)syscall(SYS_pidfd_open, init_pid, 0);
   if (pidfd < 0) die_err(errno, strf("pidfd_open %d", init_pid));
   // The pidfd pins a process; its start time proves it is the container's init and not a process
   // that got the pid after the init died (the Node side checked before spawning us).
-  uint64_t want = pu64(plan, "initStartTime");
+  uint64_t want = plan.initStartTime;
   if (process_start_time(init_pid) != want) die(strf("container init %d is gone (its pid now names another process)", init_pid));
-  std::vector<std::string> types = pstrs(plan, "joinNamespaces");
   // Every namespace file is opened through the host's /proc while the pidfd pins the init, and
   // typed; the liveness check afterwards proves they are that process's (no pid reuse between).
   std::vector<NsJoin> joins;
-  for (auto &t : types) {
+  for (PlanNamespaceType t : plan.joinNamespaces) {
     const NsInfo &info = ns_info(t);
-    NsJoin j = open_namespace(g_host_proc, strf("%d/ns/%s", init_pid, info.file), info, strf("join %s namespace of %d", t.c_str(), init_pid));
-    if (t == "user") joins.insert(joins.begin(), j);
+    NsJoin j = open_namespace(g_host_proc, strf("%d/ns/%s", init_pid, info.file), info, strf("join %s namespace of %d", enum_name(t), init_pid));
+    if (t == PlanNamespaceType::kUser) joins.insert(joins.begin(), j);
     else joins.push_back(j);
   }
   if (syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) < 0) die_err(errno, strf("container init %d", init_pid));
@@ -815,7 +817,7 @@ void make_cwd(const std::string &cwd) {
   // An unprivileged stage 0 (rootless) cannot open its own /proc files while it is not dumpable
   // (they belong to the host's root then): dumpable for this one write, still in the host's
   // namespaces, as the same user who could ptrace it anyway.
-  bool unprivileged = geteuid() != 0 && req(proc, "oomScoreAdj").type != JValue::Null;
+  bool unprivileged = geteuid() != 0 && proc.oomScoreAdj;
   if (unprivileged) prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
   write_oom_score_adj(proc, getpid());
   if (unprivileged && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die_err(errno, "set non-dumpable");
@@ -834,7 +836,19 @@ void make_cwd(const std::string &cwd) {
   close(status[1]);
   for (int fd : {fds.console, fds.listener})
     if (fd >= 0) close(fd);
-  supervise(plan, child, release[1], status[0]);
+  supervise(plan.waitForExit, child, release[1], status[0]);
+}
+
+// The plan line, checked as a whole before anything is opened, joined or created, and turned
+// into its C++ types (check_plan); the JSON tree is freed here, so a created init waiting for
+// `start` holds only the typed plan.
+InitPlan read_plan() {
+  std::string line;
+  if (!read_line(g_sync_fd, line)) _exit(1);  // parent closed before sending a plan
+  JValue json;
+  std::string err;
+  if (!json_parse(line, json, err)) die("plan: invalid JSON: " + err);
+  return check_plan(json);
 }
 
 }  // namespace
@@ -879,15 +893,9 @@ int main(int argc, char **argv) {
   // Writes to a vanished reader (hook stdin, sockets) must fail with EPIPE, not kill us.
   signal(SIGPIPE, SIG_IGN);
 
-  std::string line;
-  if (!read_line(g_sync_fd, line)) _exit(1);  // parent closed before sending a plan
-  JValue plan;
-  std::string err;
-  if (!json_parse(line, plan, err)) die("plan: invalid JSON: " + err);
-  // The whole plan, before anything is opened, joined or created.
-  check_plan(plan);
+  InitPlan plan = read_plan();
   g_phase = "namespaces";
   open_host_proc();
-  if (pstr(plan, "mode") == "create") stage0_create(plan);
-  stage0_exec(plan);
+  if (const auto *create = std::get_if<CreatePlan>(&plan)) stage0_create(*create);
+  stage0_exec(*std::get_if<ExecPlan>(&plan));
 }

@@ -6,9 +6,12 @@
 //   - the shape: every member of every object known and present unless optional, every value of
 //     its type, every number in its range, every enum one of its values, every path absolute, no
 //     string with a NUL byte. All of it comes from schemas/plan.schema.json, through the code that
-//     scripts/build-plan.mjs generates into plan_schema.gen.inc, which calls the primitives below;
-//   - the rules across fields that the schema cannot express (check_rules, at the end), run on a
-//     plan whose shape is known to be right.
+//     scripts/build-plan.mjs generates into plan_schema.gen.inc, which calls the primitives below
+//     and, in the same walk, stores every value it checked into the types of plan.gen.h;
+//   - the rules across fields that the schema cannot express (at the end), run on that typed
+//     plan, whose shape is known to be right.
+// The init then reads only the typed plan (the JSON tree is dropped), so no consumer looks a
+// field up by name or could meet a value the check did not see.
 #include "plan_check.h"
 
 #include <string.h>
@@ -84,8 +87,9 @@ uint64_t u64(const std::string &at, const JValue &v) {
   return n;
 }
 
-void boolean(const std::string &at, const JValue &v) {
+bool boolean(const std::string &at, const JValue &v) {
   if (v.type != JValue::Bool) bad(at, "must be a boolean");
+  return v.boolean;
 }
 
 const std::vector<JValue> &array(const std::string &at, const JValue &v, size_t min_len, size_t max_len) {
@@ -95,10 +99,14 @@ const std::vector<JValue> &array(const std::string &at, const JValue &v, size_t 
   return v.items;
 }
 
-void enum_value(const std::string &at, const JValue &v, std::initializer_list<const char *> allowed, const char *noun) {
+// The value's index in `allowed`: the generated enum class has the schema's values in that order.
+size_t enum_value(const std::string &at, const JValue &v, std::initializer_list<const char *> allowed, const char *noun) {
   const std::string &s = string_value(at, v, kText, 0, kNoLimit);
-  for (const char *a : allowed)
-    if (s == a) return;
+  size_t i = 0;
+  for (const char *a : allowed) {
+    if (s == a) return i;
+    i++;
+  }
   bad(at, strf("unknown %s \"%s\"", noun, s.c_str()));
 }
 
@@ -116,92 +124,95 @@ std::string union_tag(const std::string &at, const JValue &v, const char *tag) {
 
 #include "plan_schema.gen.inc"
 
-// ---- rules across fields (the schema cannot say them); the shape is known to be right here
+// ---- rules across fields (the schema cannot say them), on the typed plan: its shape is right
 
-const JValue &at_key(const JValue &o, const char *key) { return *o.get(key); }
+std::string item(const char *array, size_t i) { return strf("/%s/%zu", array, i); }
 
-bool flag(const JValue &o, const char *key) { return at_key(o, key).boolean; }
-
-void check_process_rules(const std::string &at, const JValue &p) {
-  auto &rls = at_key(p, "rlimits").items;
-  for (size_t i = 0; i < rls.size(); i++) {
-    std::string a = sub(sub(at, "rlimits"), i);
-    if (u64(sub(a, "soft"), at_key(rls[i], "soft")) > u64(sub(a, "hard"), at_key(rls[i], "hard"))) bad(a, "soft limit above hard limit");
-  }
+void check_process_rules(const PlanProcess &p) {
+  for (size_t i = 0; i < p.rlimits.size(); i++)
+    if (p.rlimits[i].soft > p.rlimits[i].hard) bad(strf("/process/rlimits/%zu", i), "soft limit above hard limit");
 }
 
-void check_mappings(const std::string &at, const JValue &o, const char *key) {
-  auto &maps = at_key(o, key).items;
+// u32 ids and sizes: their sums are taken in 64 bits.
+void check_mappings(const std::string &at, const std::vector<PlanIdMapping> &maps) {
   for (size_t i = 0; i < maps.size(); i++) {
-    int64_t c, h, s;
-    json_i64(at_key(maps[i], "containerID"), c);
-    json_i64(at_key(maps[i], "hostID"), h);
-    json_i64(at_key(maps[i], "size"), s);
-    if (c + s > kU32Max || h + s > kU32Max) bad(sub(sub(at, key), i), "range ends above 4294967294");
+    uint64_t c = maps[i].containerID, h = maps[i].hostID, s = maps[i].size;
+    if (c + s > (uint64_t)kU32Max || h + s > (uint64_t)kU32Max) bad(sub(at, i), "range ends above 4294967294");
   }
 }
 
 // An id-mapped bind: a bind, with both lists of its own or none (the joined user namespace's).
-void check_idmap(const std::string &at, const JValue &step, bool joined_userns) {
-  const JValue &m = at_key(step, "idmap");
+void check_idmap(const std::string &at, const PlanMountStepMount &step, bool joined_userns) {
+  const PlanIdmap &m = *step.idmap;
   std::string a = sub(at, "idmap");
-  int64_t flags;
-  json_i64(at_key(step, "flags"), flags);
-  if (!(flags & MS_BIND)) bad(a, "only for bind mounts");
-  check_mappings(a, m, "uidMappings");
-  check_mappings(a, m, "gidMappings");
-  bool uids = !at_key(m, "uidMappings").items.empty(), gids = !at_key(m, "gidMappings").items.empty();
+  if (!(step.flags & MS_BIND)) bad(a, "only for bind mounts");
+  check_mappings(sub(a, "uidMappings"), m.uidMappings);
+  check_mappings(sub(a, "gidMappings"), m.gidMappings);
+  bool uids = !m.uidMappings.empty(), gids = !m.gidMappings.empty();
   if (uids != gids) bad(a, "uidMappings and gidMappings go together");
   if (!uids && !joined_userns) bad(a, "no mappings and no joined user namespace");
 }
 
-void check_create_rules(const JValue &plan) {
+void check_create_rules(const CreatePlan &plan) {
   // Each namespace type once: two entries of a type would be two clone flags or joins of one kind.
-  auto &nss = at_key(plan, "namespaces").items;
-  std::vector<std::string> seen;
-  for (size_t i = 0; i < nss.size(); i++) {
-    const std::string &t = at_key(nss[i], "type").text;
-    if (std::find(seen.begin(), seen.end(), t) != seen.end()) bad(sub(sub("/namespaces", i), "type"), "duplicate namespace \"" + t + "\"");
-    seen.push_back(t);
-  }
-  check_mappings("", plan, "uidMappings");
-  check_mappings("", plan, "gidMappings");
+  std::vector<PlanNamespaceType> seen;
   bool joined_userns = false;
-  for (auto &ns : nss) joined_userns |= ns.get("path") && at_key(ns, "type").text == "user";
-  auto &steps = at_key(plan, "mountSteps").items;
-  for (size_t i = 0; i < steps.size(); i++) {
-    const JValue *copy = steps[i].get("copyUp");
-    if (copy && copy->boolean && at_key(steps[i], "fstype").text != "tmpfs") bad(sub(sub("/mountSteps", i), "copyUp"), "only for tmpfs");
-    if (steps[i].get("idmap")) check_idmap(sub("/mountSteps", i), steps[i], joined_userns);
+  for (size_t i = 0; i < plan.namespaces.size(); i++) {
+    PlanNamespaceType t = plan.namespaces[i].type;
+    if (std::find(seen.begin(), seen.end(), t) != seen.end())
+      bad(item("namespaces", i) + "/type", strf("duplicate namespace \"%s\"", enum_name(t)));
+    seen.push_back(t);
+    joined_userns |= t == PlanNamespaceType::kUser && plan.namespaces[i].path;
   }
-  auto &sysctls = at_key(plan, "sysctl").items;
-  for (size_t i = 0; i < sysctls.size(); i++) {
+  auto has = [&](PlanNamespaceType t) { return std::find(seen.begin(), seen.end(), t) != seen.end(); };
+  check_mappings("/uidMappings", plan.uidMappings);
+  check_mappings("/gidMappings", plan.gidMappings);
+  for (size_t i = 0; i < plan.mountSteps.size(); i++) {
+    const auto *m = std::get_if<PlanMountStepMount>(&plan.mountSteps[i]);
+    if (!m) continue;
+    if (m->copyUp.value_or(false) && m->fstype != "tmpfs") bad(item("mountSteps", i) + "/copyUp", "only for tmpfs");
+    if (m->idmap) check_idmap(item("mountSteps", i), *m, joined_userns);
+  }
+  for (size_t i = 0; i < plan.sysctl.size(); i++) {
     // A key becomes a path under /proc/sys: it must not climb out of it.
-    const std::string &key = at_key(sysctls[i], "key").text;
-    if (key.empty() || key.find("..") != std::string::npos || key[0] == '/' || key[0] == '.') bad(sub(sub("/sysctl", i), "key"), "not a sysctl name");
+    const std::string &key = plan.sysctl[i].key;
+    if (key.empty() || key.find("..") != std::string::npos || key[0] == '/' || key[0] == '.') bad(item("sysctl", i) + "/key", "not a sysctl name");
   }
   // Rootless: the user namespace is what makes the container the user's; an id-mapped bind needs
   // the host's root.
-  const JValue *rootless = plan.get("rootless");
-  if (rootless && rootless->boolean) {
-    if (std::find(seen.begin(), seen.end(), std::string("user")) == seen.end()) bad("/rootless", "needs a user namespace in /namespaces");
-    for (size_t i = 0; i < steps.size(); i++)
-      if (steps[i].get("idmap")) bad(sub(sub("/mountSteps", i), "idmap"), "not for a rootless container");
+  if (plan.rootless.value_or(false)) {
+    if (!has(PlanNamespaceType::kUser)) bad("/rootless", "needs a user namespace in /namespaces");
+    for (size_t i = 0; i < plan.mountSteps.size(); i++) {
+      const auto *m = std::get_if<PlanMountStepMount>(&plan.mountSteps[i]);
+      if (m && m->idmap) bad(item("mountSteps", i) + "/idmap", "not for a rootless container");
+    }
   }
   // Without a mount namespace of its own the container shares the runtime's: nothing may be
   // mounted, masked, created or remounted there (it would be the host's), only entered.
-  if (std::find(seen.begin(), seen.end(), std::string("mount")) == seen.end()) {
-    for (const char *k : {"mountSteps", "devices", "devSymlinks", "maskedPaths", "readonlyPaths", "sysctl"})
-      if (!at_key(plan, k).items.empty()) bad(sub("", k), "must be empty without a mount namespace");
-    for (const char *k : {"rootfsReadonly", "setupDev", "noPivot"})
-      if (flag(plan, k)) bad(sub("", k), "must be false without a mount namespace");
+  if (!has(PlanNamespaceType::kMount)) {
+    const std::pair<const char *, bool> lists[] = {
+        {"mountSteps", !plan.mountSteps.empty()},       {"devices", !plan.devices.empty()},
+        {"devSymlinks", !plan.devSymlinks.empty()},     {"maskedPaths", !plan.maskedPaths.empty()},
+        {"readonlyPaths", !plan.readonlyPaths.empty()}, {"sysctl", !plan.sysctl.empty()},
+    };
+    for (auto &l : lists)
+      if (l.second) bad(sub("", l.first), "must be empty without a mount namespace");
+    const std::pair<const char *, bool> flags[] = {{"rootfsReadonly", plan.rootfsReadonly}, {"setupDev", plan.setupDev}, {"noPivot", plan.noPivot}};
+    for (auto &f : flags)
+      if (f.second) bad(sub("", f.first), "must be false without a mount namespace");
   }
 }
 
 }  // namespace
 
-void check_plan(const JValue &plan) {
-  check_shape(plan);
-  check_process_rules("/process", at_key(plan, "process"));
-  if (at_key(plan, "mode").text == "create") check_create_rules(plan);
+InitPlan check_plan(const JValue &json) {
+  InitPlan plan;
+  parse_shape(json, plan);
+  if (const auto *create = std::get_if<CreatePlan>(&plan)) {
+    check_process_rules(create->process);
+    check_create_rules(*create);
+  } else {
+    check_process_rules(std::get_if<ExecPlan>(&plan)->process);
+  }
+  return plan;
 }

@@ -109,31 +109,30 @@ int cap_last_cap() {
 
 bool g_setgroups_allowed = true;
 
-std::vector<int> caps_of(const JValue &caps, const char *set, int last) {
+std::vector<int> caps_of(const std::vector<uint32_t> &set, int last) {
   std::vector<int> out;
-  for (auto &v : parr(caps, set)) {
-    int64_t c = jint(v, set);
+  for (uint32_t c : set) {
     // Capabilities this kernel does not know are skipped, as runc does.
-    if (c >= 0 && c <= last) out.push_back((int)c);
+    if (c <= (uint32_t)last) out.push_back((int)c);
   }
   return out;
 }
 
-void load_seccomp(const JValue &sc, int listener_fd, pid_t host_pid) {
+void load_seccomp(const PlanSeccomp &sc, int listener_fd, pid_t host_pid) {
   std::string bpf;
-  if (!base64_decode(pstr(sc, "bpfBase64"), bpf) || bpf.empty() || bpf.size() % sizeof(struct sock_filter))
+  if (!base64_decode(sc.bpfBase64, bpf) || bpf.empty() || bpf.size() % sizeof(struct sock_filter))
     die("plan: process.seccomp.bpfBase64 is not a base64 BPF program");
   struct sock_fprog prog;
   prog.len = (unsigned short)(bpf.size() / sizeof(struct sock_filter));
   prog.filter = (struct sock_filter *)bpf.data();
-  unsigned flags = (unsigned)pint(sc, "flags");
-  bool listen = !pstr(sc, "listenerPath").empty();
+  unsigned flags = sc.flags;
+  bool listen = !sc.listenerPath.empty();
   if (listen) flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
   long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
   if (r < 0) die_err(errno, "load seccomp filter");
   if (listen) {
-    std::string state = pstr(sc, "listenerStatePrefix") + std::to_string(host_pid) + pstr(sc, "listenerStateSuffix");
-    if (!send_fd(listener_fd, state, (int)r)) die_err(errno, strf("send seccomp listener fd to %s", pstr(sc, "listenerPath").c_str()));
+    std::string state = sc.listenerStatePrefix + std::to_string(host_pid) + sc.listenerStateSuffix;
+    if (!send_fd(listener_fd, state, (int)r)) die_err(errno, strf("send seccomp listener fd to %s", sc.listenerPath.c_str()));
     close((int)r);
     close(listener_fd);
   }
@@ -167,9 +166,9 @@ void write_attr(const char *rel, const std::string &val, const char *what) {
 
 }  // namespace
 
-void setup_terminal(const JValue &proc, int console_fd, bool bind_dev_console) {
+void setup_terminal(const PlanProcess &proc, int console_fd, bool bind_dev_console) {
   if (setsid() < 0) die_err(errno, "setsid");
-  if (!pbool(proc, "terminal")) return;
+  if (!proc.terminal) return;
   if (console_fd < 0) die("terminal requested but no console socket is connected");
   int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (master < 0) die_err(errno, "open /dev/ptmx");
@@ -184,7 +183,7 @@ void setup_terminal(const JValue &proc, int console_fd, bool bind_dev_console) {
   if (slave < 0) die_err(errno, strf("open %s", name.c_str()));
   // The process's own terminal: its uid, as all of its stdio (fix_stdio_owner); the group stays
   // devpts' gid= option ("tty" for podman), as runc leaves it.
-  int w = (int)pint(proc, "consoleWidth"), h = (int)pint(proc, "consoleHeight");
+  unsigned w = proc.consoleWidth, h = proc.consoleHeight;
   if (w > 0 || h > 0) {
     struct winsize ws;
     memset(&ws, 0, sizeof ws);
@@ -202,8 +201,8 @@ void setup_terminal(const JValue &proc, int console_fd, bool bind_dev_console) {
   if (ioctl(0, TIOCSCTTY, 0) < 0) die_err(errno, "set controlling terminal");
 }
 
-std::string lookup_executable(const JValue &proc) {
-  auto args = pstrs(proc, "args");
+std::string lookup_executable(const PlanProcess &proc) {
+  const auto &args = proc.args;
   if (args.empty() || args[0].empty()) die("process.args must not be empty");
   const std::string &name = args[0];
   struct stat st;
@@ -213,7 +212,7 @@ std::string lookup_executable(const JValue &proc) {
     if (S_ISDIR(st.st_mode) || !(st.st_mode & 0111)) die_err(EACCES, strf("exec: \"%s\"", name.c_str()));
     return name;
   }
-  std::string path = env_get(pstrs(proc, "env"), "PATH");
+  std::string path = env_get(proc.env, "PATH");
   size_t i = 0;
   for (;;) {
     size_t j = path.find(':', i);
@@ -228,16 +227,15 @@ std::string lookup_executable(const JValue &proc) {
   die(strf("exec: \"%s\": executable file not found in $PATH", name.c_str()));
 }
 
-void run_hooks(const JValue &hooks, const std::string &state, const char *phase, const std::string &cwd) {
-  if (hooks.type != JValue::Array) die(strf("plan: %s hooks must be an array", phase));
+void run_hooks(const std::vector<PlanHook> &hooks, const std::string &state, const char *phase, const std::string &cwd) {
   const char *was = g_phase;
   g_phase = "hooks";
-  for (auto &h : hooks.items) {
-    std::string path = pstr(h, "path");
-    auto args = pstrs(h, "args");
+  for (auto &h : hooks) {
+    const std::string &path = h.path;
+    std::vector<std::string> args = h.args;
     if (args.empty()) args.push_back(path);
-    auto env = pstrs(h, "env");
-    int64_t timeout = pint(h, "timeout");
+    const std::vector<std::string> &env = h.env;
+    int64_t timeout = h.timeout;
     int in[2];
     if (pipe2(in, O_CLOEXEC) < 0) die_err(errno, "pipe");
     pid_t pid = fork();
@@ -295,36 +293,34 @@ static void fix_stdio_owner(uid_t uid) {
   }
 }
 
-void prepare_process(const JValue &proc, int listener_fd, pid_t host_pid) {
-  unsigned preserve = (unsigned)pint(proc, "preserveFds");
-  fix_stdio_owner((uid_t)pint(proc, "uid"));
+void prepare_process(const PlanProcess &proc, int listener_fd, pid_t host_pid) {
+  unsigned preserve = proc.preserveFds;
+  fix_stdio_owner(proc.uid);
   // CVE-2024-21626: no fd of ours (or leaked to us) may reach the container process. CLOEXEC
   // rather than close: the seccomp listener socket is still needed below.
   if (syscall(SYS_close_range, 3 + preserve, ~0U, CLOSE_RANGE_CLOEXEC) < 0) die_err(errno, "close_range");
 
-  for (auto &rl : parr(proc, "rlimits")) {
+  for (auto &rl : proc.rlimits) {
     struct rlimit r;
-    int res = (int)pint(rl, "resource");
-    r.rlim_cur = pu64(rl, "soft");
-    r.rlim_max = pu64(rl, "hard");
+    int res = (int)rl.resource;
+    r.rlim_cur = rl.soft;
+    r.rlim_max = rl.hard;
     if (setrlimit(res, &r) < 0) die_err(errno, strf("setrlimit %d", res));
   }
 
-  bool nnp = pbool(proc, "noNewPrivileges");
+  bool nnp = proc.noNewPrivileges;
   if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die_err(errno, "set no_new_privs");
-  const JValue &sc = req(proc, "seccomp");
-  bool has_seccomp = sc.type == JValue::Object;
   // Without no_new_privs the filter needs CAP_SYS_ADMIN, so it goes in before the caps drop.
-  if (has_seccomp && !nnp) load_seccomp(sc, listener_fd, host_pid);
+  if (proc.seccomp && !nnp) load_seccomp(*proc.seccomp, listener_fd, host_pid);
 
-  std::string aa = pstr(proc, "apparmorProfile");
+  const std::string &aa = proc.apparmorProfile;
   if (!aa.empty()) {
     if (write_proc_attr("apparmor/exec", "exec " + aa) != 0) write_attr("exec", "exec " + aa, "apparmor profile");
   }
-  std::string se = pstr(proc, "selinuxLabel");
+  const std::string &se = proc.selinuxLabel;
   if (!se.empty()) write_attr("exec", se, "selinux label");
 
-  std::string cwd = pstr(proc, "cwd");
+  const std::string &cwd = proc.cwd;
   // As root first: the user may not be allowed to enter it yet still start in it (runc too).
   bool cwd_done = chdir(cwd.c_str()) == 0;
   int cwd_err = errno;
@@ -332,10 +328,10 @@ void prepare_process(const JValue &proc, int listener_fd, pid_t host_pid) {
 
   // Always an object (check_plan): an absent set in the config is an empty one, never "keep the
   // caller's" — there is no branch here that leaves a privilege as it is.
-  const JValue &caps = req(proc, "capabilities");
+  const PlanCapabilities &caps = proc.capabilities;
   int last = cap_last_cap();
   {
-    auto bounding = caps_of(caps, "bounding", last);
+    auto bounding = caps_of(caps.bounding, last);
     for (int c = 0; c <= last; c++) {
       bool keep = false;
       for (int b : bounding) keep |= b == c;
@@ -344,10 +340,9 @@ void prepare_process(const JValue &proc, int listener_fd, pid_t host_pid) {
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) die_err(errno, "set keepcaps");
   }
 
-  uid_t uid = (uid_t)pint(proc, "uid");
-  gid_t gid = (gid_t)pint(proc, "gid");
-  std::vector<gid_t> groups;
-  for (auto &g : parr(proc, "additionalGids")) groups.push_back((gid_t)jint(g, "additionalGids"));
+  uid_t uid = proc.uid;
+  gid_t gid = proc.gid;
+  std::vector<gid_t> groups(proc.additionalGids.begin(), proc.additionalGids.end());
   // In a user namespace whose setgroups is "deny" the call is forbidden; runc skips it there.
   // Stage 0 read that through the host's /proc (set_setgroups_allowed), not through ours.
   if (g_setgroups_allowed && setgroups(groups.size(), groups.data()) < 0) die_err(errno, "setgroups");
@@ -359,14 +354,14 @@ void prepare_process(const JValue &proc, int listener_fd, pid_t host_pid) {
     struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof data);
-    for (int c : caps_of(caps, "effective", last)) data[c / 32].effective |= 1u << (c % 32);
-    for (int c : caps_of(caps, "permitted", last)) data[c / 32].permitted |= 1u << (c % 32);
-    for (int c : caps_of(caps, "inheritable", last)) data[c / 32].inheritable |= 1u << (c % 32);
+    for (int c : caps_of(caps.effective, last)) data[c / 32].effective |= 1u << (c % 32);
+    for (int c : caps_of(caps.permitted, last)) data[c / 32].permitted |= 1u << (c % 32);
+    for (int c : caps_of(caps.inheritable, last)) data[c / 32].inheritable |= 1u << (c % 32);
     if (syscall(SYS_capset, &hdr, data) < 0) die_err(errno, "capset");
     // The kernel only lets a capability be ambient while it is permitted and inheritable. runc
     // (gocapability) ignores the refusal, so bundles such as `runc spec`'s — ambient without
     // inheritable — run with an empty ambient set; tsrun does the same, deliberately.
-    for (int c : caps_of(caps, "ambient", last)) {
+    for (int c : caps_of(caps.ambient, last)) {
       bool inheritable = data[c / 32].inheritable & (1u << (c % 32));
       bool permitted = data[c / 32].permitted & (1u << (c % 32));
       if (!inheritable || !permitted) continue;
@@ -374,7 +369,7 @@ void prepare_process(const JValue &proc, int listener_fd, pid_t host_pid) {
     }
   }
 
-  int64_t um = pint(proc, "umask");
+  int32_t um = proc.umask;
   if (um >= 0) umask((mode_t)um);
   if (!cwd_done && chdir(cwd.c_str()) < 0) die_err(errno, strf("chdir to cwd (%s) set in config.json", cwd.c_str()));
   // A cwd reached through a host fd (/proc/self/fd/N) lies outside the root: getcwd says so.
@@ -389,10 +384,9 @@ void prepare_process(const JValue &proc, int listener_fd, pid_t host_pid) {
 
 void set_setgroups_allowed(bool allowed) { g_setgroups_allowed = allowed; }
 
-void load_late_seccomp(const JValue &proc, int listener_fd, pid_t host_pid) {
-  const JValue &sc = req(proc, "seccomp");
+void load_late_seccomp(const PlanProcess &proc, int listener_fd, pid_t host_pid) {
   // With no_new_privs the filter comes last, so that it only has to allow what follows it.
-  if (sc.type == JValue::Object && pbool(proc, "noNewPrivileges")) load_seccomp(sc, listener_fd, host_pid);
+  if (proc.seccomp && proc.noNewPrivileges) load_seccomp(*proc.seccomp, listener_fd, host_pid);
 }
 
 namespace {
@@ -433,12 +427,12 @@ std::string home_of(uid_t uid) {
 
 }  // namespace
 
-void exec_process(const JValue &proc, const std::string &exe) {
-  auto args = pstrs(proc, "args");
-  auto env = pstrs(proc, "env");
+void exec_process(const PlanProcess &proc, const std::string &exe) {
+  const auto &args = proc.args;
+  std::vector<std::string> env = proc.env;
   bool has_home = false;
   for (auto &e : env) has_home |= e.compare(0, 5, "HOME=") == 0;
-  if (!has_home) env.push_back("HOME=" + home_of((uid_t)pint(proc, "uid")));
+  if (!has_home) env.push_back("HOME=" + home_of(proc.uid));
   auto av = cstrs(args), ev = cstrs(env);
   signal(SIGPIPE, SIG_DFL);
   execve(exe.c_str(), av.data(), ev.data());

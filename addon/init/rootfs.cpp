@@ -352,16 +352,13 @@ void set_remount_attrs(int tree, unsigned long remount, const std::string &dest)
   if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) die_err(errno, strf("remount %s", dest.c_str()));
 }
 
-void mount_step(int rootfd, const JValue &step, int source_fd) {
-  std::string source = pstr(step, "source");
-  std::string dest = pstr(step, "destination");
-  std::string fstype = pstr(step, "fstype");
-  unsigned long flags = (unsigned long)pint(step, "flags");
-  std::string data = pstr(step, "data");
-  unsigned long remount = (unsigned long)pint(step, "remountFlags");
+void mount_step(int rootfd, const PlanMountStepMount &step, int source_fd) {
+  const std::string &source = step.source, &dest = step.destination, &fstype = step.fstype, &data = step.data;
+  unsigned long flags = step.flags;
+  unsigned long remount = step.remountFlags;
   bool bind = flags & MS_BIND;
   // What the source is, from the fd stage 0 opened (the plan's sourceIsDir is TypeScript's view).
-  bool is_dir = pbool(step, "sourceIsDir");
+  bool is_dir = step.sourceIsDir;
   if (bind) {
     struct stat sst;
     if (fstat(source_fd, &sst) < 0) die_err(errno, strf("mount %s on %s", source.c_str(), dest.c_str()));
@@ -401,16 +398,16 @@ void mount_step(int rootfd, const JValue &step, int source_fd) {
     keep_mode = fstat(target.fd, &now) == 0 && now.st_dev == covered_st.st_dev && now.st_ino == covered_st.st_ino;
   }
   check_proc_mount(rootfd, target.fd, dest, source, fstype);
-  std::vector<JValue> props = parr(step, "propagation");
-  uint64_t attr_set = (uint64_t)pint(step, "recursiveAttrSet");
-  uint64_t attr_clr = (uint64_t)pint(step, "recursiveAttrClear");
+  const std::vector<uint32_t> &props = step.propagation;
+  uint64_t attr_set = step.recursiveAttrSet;
+  uint64_t attr_clr = step.recursiveAttrClear;
   Fd mnt;
   if (bind) {
     // A bind is built detached (open_tree), given its flags there (mount_setattr), and only then
     // attached to the resolved target (move_mount): a read-only bind is never writable, and no
     // path is looked up a second time — a container swapping the mount point for a symlink
     // (CVE-2021-30465 shape) cannot redirect the remount. The tree fd then names the new mount.
-    if (step.get("idmap")) {
+    if (step.idmap) {
       // Made, idmapped and given its flags by stage 0 (make_idmapped_tree): only attached here.
       mnt = Fd(fcntl(source_fd, F_DUPFD_CLOEXEC, 3));
       if (mnt.fd < 0) die_err(errno, what);
@@ -423,8 +420,7 @@ void mount_step(int rootfd, const JValue &step, int source_fd) {
     if (syscall(SYS_move_mount, mnt.fd, "", target.fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
       die_err(errno, what);
   } else {
-    const JValue *copy = step.get("copyUp");
-    bool copy_up = copy && copy->type == JValue::Bool && copy->boolean;
+    bool copy_up = step.copyUp.value_or(false);
     // The covered directory, opened before the mount hides it (the O_PATH target keeps naming it).
     Fd covered;
     if (copy_up) {
@@ -454,8 +450,8 @@ void mount_step(int rootfd, const JValue &step, int source_fd) {
     if (mnt.fd < 0) die_err(errno, what);
   }
   std::string mp = fdpath(mnt.fd);
-  for (auto &p : props) {
-    if (mount("", mp.c_str(), nullptr, (unsigned long)jint(p, "propagation"), nullptr) < 0)
+  for (uint32_t p : props) {
+    if (mount("", mp.c_str(), nullptr, p, nullptr) < 0)
       die_err(errno, strf("change propagation of %s", dest.c_str()));
   }
   if (attr_set || attr_clr) {
@@ -482,35 +478,42 @@ void bind_device(int rootfd, const std::string &path) {
     die_err(errno, strf("bind mount device %s", path.c_str()));
 }
 
-void create_device(int rootfd, const JValue &d) {
-  std::string path = pstr(d, "path");
-  std::string type = pstr(d, "type");
-  if (pbool(d, "bind")) return bind_device(rootfd, path);
-  mode_t kind;
-  if (type == "c" || type == "u") kind = S_IFCHR;
-  else if (type == "b") kind = S_IFBLK;
-  else if (type == "p") kind = S_IFIFO;
-  else die(strf("plan: device %s has unknown type %s", path.c_str(), type.c_str()));
+void create_device(int rootfd, const PlanDevice &d) {
+  const std::string &path = d.path;
+  if (d.bind) return bind_device(rootfd, path);
+  mode_t kind = S_IFCHR;
+  switch (d.type) {
+    case PlanDeviceType::kC:
+    case PlanDeviceType::kU:
+      kind = S_IFCHR;
+      break;
+    case PlanDeviceType::kB:
+      kind = S_IFBLK;
+      break;
+    case PlanDeviceType::kP:
+      kind = S_IFIFO;
+      break;
+  }
   std::string name;
   Fd parent(resolve_parent(rootfd, path, name));
   if (parent.fd < 0) die_err(errno, strf("mknod %s", path.c_str()));
-  mode_t mode = kind | ((mode_t)pint(d, "fileMode") & 07777);
-  dev_t dev = makedev((unsigned)pint(d, "major"), (unsigned)pint(d, "minor"));
+  mode_t mode = kind | (d.fileMode & 07777);
+  dev_t dev = makedev(d.major, d.minor);
   if (mknodat(parent.fd, name.c_str(), mode, dev) < 0) {
     if (errno == EEXIST) return;  // runc keeps what the rootfs or a mount already provides
     if (errno == EPERM) return bind_device(rootfd, path);
     die_err(errno, strf("mknod %s", path.c_str()));
   }
-  if (fchownat(parent.fd, name.c_str(), (uid_t)pint(d, "uid"), (gid_t)pint(d, "gid"), AT_SYMLINK_NOFOLLOW) < 0)
+  if (fchownat(parent.fd, name.c_str(), d.uid, d.gid, AT_SYMLINK_NOFOLLOW) < 0)
     die_err(errno, strf("chown %s", path.c_str()));
 }
 
 }  // namespace
 
-int make_idmapped_tree(const JValue &step, int userns_fd) {
-  std::string source = pstr(step, "source"), dest = pstr(step, "destination");
-  unsigned long flags = (unsigned long)pint(step, "flags");
-  bool recursive = pbool(req(step, "idmap"), "recursive");
+int make_idmapped_tree(const PlanMountStepMount &step, int userns_fd) {
+  const std::string &source = step.source, &dest = step.destination;
+  unsigned long flags = step.flags;
+  bool recursive = step.idmap->recursive;
   std::string what = strf("id-mapped mount %s on %s", source.c_str(), dest.c_str());
   int tree = (int)syscall(SYS_open_tree, AT_FDCWD, source.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((flags & MS_REC) ? AT_RECURSIVE : 0));
   if (tree < 0) die_err(errno, what);
@@ -518,16 +521,16 @@ int make_idmapped_tree(const JValue &step, int userns_fd) {
   // EINVAL: the filesystem cannot be idmapped (FS_ALLOW_IDMAP) or the source is already idmapped.
   if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0)
     die_err(errno, what + " (mount_setattr MOUNT_ATTR_IDMAP; the source's filesystem must support id-mapped mounts)");
-  set_remount_attrs(tree, (unsigned long)pint(step, "remountFlags"), dest);
+  set_remount_attrs(tree, step.remountFlags, dest);
   return tree;
 }
 
-std::string setup_rootfs(const JValue &plan, const std::vector<int> &bind_sources) {
+std::string setup_rootfs(const CreatePlan &plan, const std::vector<int> &bind_sources) {
   char real[PATH_MAX];
-  std::string rootfs_in = pstr(plan, "rootfs");
+  const std::string &rootfs_in = plan.rootfs;
   if (!realpath(rootfs_in.c_str(), real)) die_err(errno, strf("rootfs %s", rootfs_in.c_str()));
   std::string rootfs = real;
-  if (mount(nullptr, "/", nullptr, (unsigned long)pint(plan, "rootPropagation"), nullptr) < 0)
+  if (mount(nullptr, "/", nullptr, plan.rootPropagation, nullptr) < 0)
     die_err(errno, "set propagation of /");
   make_parent_mount_private(rootfs);
   if (mount(rootfs.c_str(), rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
@@ -536,29 +539,25 @@ std::string setup_rootfs(const JValue &plan, const std::vector<int> &bind_source
   if (root.fd < 0) die_err(errno, strf("open rootfs %s", rootfs.c_str()));
 
   size_t next_source = 0;
-  for (auto &step : parr(plan, "mountSteps")) {
-    std::string kind = pstr(step, "kind");
-    if (kind == "mount") {
+  for (auto &step : plan.mountSteps) {
+    if (const auto *m = std::get_if<PlanMountStepMount>(&step)) {
       int source = -1;
-      if (pint(step, "flags") & MS_BIND) {
+      if (m->flags & MS_BIND) {
         if (next_source >= bind_sources.size()) die("plan: fewer bind sources than bind mounts");
         source = bind_sources[next_source++];
       }
-      mount_step(root.fd, step, source);
+      mount_step(root.fd, *m, source);
       // Host fds never outlive their mount.
       if (source >= 0) close(source);
-    } else if (kind == "symlink") {
-      symlink_in_root(root.fd, pstr(step, "target"), pstr(step, "linkPath"));
-    } else if (kind == "mkdir") {
-      std::string p = pstr(step, "path");
-      Fd d(resolve(root.fd, p, kCreateDirs, (mode_t)pint(step, "mode") & 07777));
-      if (d.fd < 0) die_err(errno, strf("mkdir %s", p.c_str()));
-    } else {
-      die(strf("plan: unknown mount step kind %s", kind.c_str()));
+    } else if (const auto *l = std::get_if<PlanMountStepSymlink>(&step)) {
+      symlink_in_root(root.fd, l->target, l->linkPath);
+    } else if (const auto *d = std::get_if<PlanMountStepMkdir>(&step)) {
+      Fd fd(resolve(root.fd, d->path, kCreateDirs, d->mode & 07777));
+      if (fd.fd < 0) die_err(errno, strf("mkdir %s", d->path.c_str()));
     }
   }
-  for (auto &d : parr(plan, "devices")) create_device(root.fd, d);
-  for (auto &l : parr(plan, "devSymlinks")) symlink_in_root(root.fd, pstr(l, "target"), pstr(l, "linkPath"));
+  for (auto &d : plan.devices) create_device(root.fd, d);
+  for (auto &l : plan.devSymlinks) symlink_in_root(root.fd, l.target, l.linkPath);
   return rootfs;
 }
 
@@ -638,9 +637,9 @@ static int open_path_no_symlinks(const std::string &p) {
   return (int)syscall(SYS_openat2, AT_FDCWD, p.c_str(), &how, sizeof how);
 }
 
-void finish_rootfs(const JValue &plan) {
-  for (auto &s : parr(plan, "sysctl")) {
-    std::string key = pstr(s, "key");
+void finish_rootfs(const CreatePlan &plan) {
+  for (auto &s : plan.sysctl) {
+    const std::string &key = s.key;
     std::string rel = "sys/";
     for (char c : key) rel += c == '.' ? '/' : c;
     // On the container's procfs, verified, without following a link or crossing a mount.
@@ -652,16 +651,15 @@ void finish_rootfs(const JValue &plan) {
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS;
     Fd fd((int)syscall(SYS_openat2, proc.fd, rel.c_str(), &how, sizeof how));
     if (fd.fd < 0) die_err(errno, strf("write sysctl %s", key.c_str()));
-    std::string v = pstr(s, "value");
+    const std::string &v = s.value;
     ssize_t n = write(fd.fd, v.data(), v.size());
     if (n < 0 || (size_t)n != v.size()) die_err(n < 0 ? errno : EIO, strf("write sysctl %s", key.c_str()));
   }
-  auto masked = pstrs(plan, "maskedPaths");
   // /dev/null is opened and checked once, and every mask is a clone of that very open file:
   // nothing is looked up by path twice, so a container swapping /dev/null for a symlink to a
   // host file while we mask (CVE-2025-31133 shape) gains nothing.
   Fd null_fd;
-  for (auto &p : masked) {
+  for (auto &p : plan.maskedPaths) {
     Fd target(open_path_no_symlinks(p));
     if (target.fd < 0) {
       if (errno == ENOENT) continue;
@@ -691,7 +689,7 @@ void finish_rootfs(const JValue &plan) {
     if (syscall(SYS_move_mount, tree.fd, "", target.fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
       die_err(errno, strf("mask %s", p.c_str()));
   }
-  for (auto &p : pstrs(plan, "readonlyPaths")) {
+  for (auto &p : plan.readonlyPaths) {
     // Looked up once, never through a symlink; the read-only copy is made detached (open_tree),
     // made read-only there (mount_setattr, the whole subtree) and attached to that same fd, so a
     // container swapping the path meanwhile cannot redirect or escape the remount.
@@ -712,14 +710,14 @@ void finish_rootfs(const JValue &plan) {
   }
   // runc's read-only /dev: remounted once everything in it is made (a fresh tmpfs, by path: the
   // container has not run anything yet that could have replaced it).
-  unsigned long dev_ro = (unsigned long)pint(plan, "devRemountFlags");
+  unsigned long dev_ro = plan.devRemountFlags;
   if (dev_ro && mount("", "/dev", nullptr, MS_REMOUNT | dev_ro, nullptr) < 0) die_err(errno, "remount /dev read-only");
-  if (pbool(plan, "rootfsReadonly")) {
+  if (plan.rootfsReadonly) {
     unsigned long f = MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags("/");
     if (mount("", "/", nullptr, f, nullptr) < 0) die_err(errno, "remount / read-only");
   }
-  if (pbool(plan, "rootPropagationExplicit")) {
-    if (mount("", "/", nullptr, (unsigned long)pint(plan, "rootPropagation"), nullptr) < 0)
+  if (plan.rootPropagationExplicit) {
+    if (mount("", "/", nullptr, plan.rootPropagation, nullptr) < 0)
       die_err(errno, "set propagation of /");
   }
 }

@@ -10,7 +10,8 @@
  *
  * The plan's shape (every object, field, type, range and enum) is defined once, in
  * schemas/plan.schema.json: scripts/build-plan.mjs generates these types (./plan.gen.ts) and the
- * init's check (addon/init/plan_schema.gen.inc) from it. Change the schema, not the types.
+ * init's C++ types and check (addon/init/plan.gen.h, plan_schema.gen.inc) from it. Change the schema,
+ * not the types.
  */
 export type {
   CreatePlan,
