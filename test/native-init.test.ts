@@ -400,6 +400,10 @@ sandboxTest('createContainer hook gets the state on stdin; a slow hook times out
   const r2 = await s.run(slow);
   assert.is(r2.error, 'createContainer hook /bin/sleep timed out');
   assert.ok(Date.now() - t0 < 10000);
+  // 4294968 s is 4294968000 ms: as poll()'s int of milliseconds it wraps to 704 ms, which killed
+  // a one-second hook as "timed out"; the schema allows timeouts up to a year.
+  const long = s.plan(['true'], { createContainerHooks: [{ path: '/bin/sleep', args: ['sleep', '1'], env: [], timeout: 4294968 }] });
+  assert.is((await s.run(long)).error, undefined, 'a hook with a timeout beyond 2^31 ms finishes');
   const failing = s.plan(['true'], { createContainerHooks: [{ path: '/bin/sh', args: ['sh', '-c', 'exit 4'], env: [], timeout: 0 }] });
   assert.is((await s.run(failing)).error, 'error running createContainer hook /bin/sh: exit status 4');
 });

@@ -6,6 +6,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <time.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,9 +257,20 @@ void run_hooks(const std::vector<PlanHook> &hooks, const std::string &state, con
     close(in[1]);
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (timeout > 0 && pidfd >= 0) {
+      // ppoll against a monotonic deadline: the schema allows timeouts up to a year, beyond
+      // poll()'s int of milliseconds, and an interrupted wait must not start over.
       struct pollfd p = {pidfd, POLLIN, 0};
+      struct timespec now, deadline;
+      clock_gettime(CLOCK_MONOTONIC, &deadline);
+      deadline.tv_sec += timeout;
       int r;
-      do r = poll(&p, 1, (int)(timeout * 1000)); while (r < 0 && errno == EINTR);
+      do {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        struct timespec left = {deadline.tv_sec - now.tv_sec, deadline.tv_nsec - now.tv_nsec};
+        if (left.tv_nsec < 0) left.tv_sec--, left.tv_nsec += 1000000000L;
+        if (left.tv_sec < 0) left = {0, 0};
+        r = ppoll(&p, 1, &left, nullptr);
+      } while (r < 0 && errno == EINTR);
       if (r == 0) {
         kill(pid, SIGKILL);
         waitpid(pid, nullptr, 0);
