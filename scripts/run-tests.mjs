@@ -8,6 +8,7 @@
 //   npm test                      everything
 //   npm test -- lifecycle spec-   only test files whose path contains one of the words
 //   npm test -- systemd           the systemd driver: its test files here and the systemd VM phase
+//   npm test -- security-rootless test/security/ again as the unprivileged test user (TSRUN_TEST_ROOTLESS=1)
 //   TSRUN_SKIP_VM=1 npm test      without the VM parts (they are then reported as skipped)
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -48,10 +49,10 @@ function run(label, cmd, args, opts = {}) {
 // would otherwise match every file for `npm test -- systemd`).
 const matches = (f) => filters.length === 0 || filters.some((w) => path.relative(path.join(root, 'test'), f).includes(w));
 
-for (const file of testFiles(path.join(root, 'test')).filter(matches)) {
+function runTestFile(file, env = {}, tag = '') {
   const rel = path.relative(path.join(root, 'test'), file);
   const pattern = '^' + rel.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&') + '$';
-  const r = run(rel, node, ['node_modules/uvu/bin.js', '-r', 'esbuild-register', 'test', pattern]);
+  const r = run(rel + tag, node, ['node_modules/uvu/bin.js', '-r', 'esbuild-register', 'test', pattern], { env });
   const num = (re) => Number((r.stdout.match(re) ?? [])[1] ?? 0);
   const total = num(/Total:\s+(\d+)/);
   const passed = num(/Passed:\s+(\d+)/);
@@ -66,8 +67,16 @@ for (const file of testFiles(path.join(root, 'test')).filter(matches)) {
   totals.passed += passed;
   totals.failed += failed;
   totals.skipped += skipped;
-  if (failed) failures.push(`${rel} (${r.signal ? `killed by ${r.signal}` : `exit ${r.status}`})`);
-  console.log(`--- ${rel}: ${passed} passed, ${failed} failed, ${skipped} skipped in ${r.secs}s`);
+  if (failed) failures.push(`${rel}${tag} (${r.signal ? `killed by ${r.signal}` : `exit ${r.status}`})`);
+  console.log(`--- ${rel}${tag}: ${passed} passed, ${failed} failed, ${skipped} skipped in ${r.secs}s`);
+}
+
+for (const file of testFiles(path.join(root, 'test')).filter(matches)) runTestFile(file);
+
+// The security suite again with every sandbox rootless (#15): tsrun run by the unprivileged test
+// user (scripts/rootless-user.sh), the attack targets that user's. `npm test -- security-rootless`.
+if (filters.length === 0 || filters.includes('security-rootless')) {
+  for (const file of testFiles(path.join(root, 'test/security'))) runTestFile(file, { TSRUN_TEST_ROOTLESS: '1' }, ' (rootless)');
 }
 
 function countLine(out) {
