@@ -13,7 +13,7 @@ import type { LinuxResources } from './types';
 import { isRunningSystemd, NOT_RUNNING_SYSTEMD, extraFromAnnotations, SystemdManager } from './systemd';
 import { parseSystemdCgroupsPath } from './systemd-props';
 import { CgroupError, cleanPath } from './util';
-import { v1Paths, V1Manager } from './v1';
+import { v1Paths, V1Manager } from './v1/manager';
 import { setDeviceFilterLoader, v2Path, V2Manager } from './v2';
 
 export type { CgroupLayout } from './layout';
