@@ -148,6 +148,17 @@ export function pollCounter(read: () => number | undefined, onOom: () => void, i
   };
 }
 
+/** Sends `signal` to each pid; one that has exited meanwhile (ESRCH) is no error. */
+export function signalPids(pids: number[], signal: number): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch (e) {
+      if (errCode(e) !== 'ESRCH') throw e;
+    }
+  }
+}
+
 export function emptyStats(): CgroupStats {
   return {
     cpu: { usage: { kernel: 0, user: 0 }, throttling: {} },

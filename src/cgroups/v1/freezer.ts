@@ -12,28 +12,27 @@ export function freezerState(dir: string): string {
 }
 
 /**
- * A cgroup can stay FREEZING while a task is in an uninterruptible sleep: FROZEN is rewritten
- * periodically, and after ~10 s we give up and thaw rather than leave it half frozen.
+ * Writes `want` until freezer.state shows it: a cgroup can stay FREEZING while a task is in an
+ * uninterruptible sleep, so the request is repeated, for ~10 s. Returns whether it got there.
  */
-export async function freeze(dir: string): Promise<void> {
-  const file = stateFile(dir);
+async function reach(dir: string, want: 'FROZEN' | 'THAWED'): Promise<boolean> {
   for (let i = 0; i < 1000; i++) {
-    if (i % 50 === 0) writeCgroupFile(file, 'FROZEN');
-    if (freezerState(dir) === 'FROZEN') return;
+    if (i % 50 === 0) writeCgroupFile(stateFile(dir), want);
+    if (freezerState(dir) === want) return true;
     await sleep(10);
   }
-  writeCgroupFile(file, 'THAWED');
-  throw new CgroupError(`${file}: unable to freeze: still FREEZING after 10 s`);
+  return false;
+}
+
+/** Gives up by thawing rather than leave the cgroup half frozen. */
+export async function freeze(dir: string): Promise<void> {
+  if (await reach(dir, 'FROZEN')) return;
+  writeCgroupFile(stateFile(dir), 'THAWED');
+  throw new CgroupError(`${stateFile(dir)}: unable to freeze: still FREEZING after 10 s`);
 }
 
 export async function thaw(dir: string): Promise<void> {
-  const file = stateFile(dir);
-  for (let i = 0; i < 1000; i++) {
-    if (i % 50 === 0) writeCgroupFile(file, 'THAWED');
-    if (freezerState(dir) === 'THAWED') return;
-    await sleep(10);
-  }
-  throw new CgroupError(`${file}: unable to thaw`);
+  if (!(await reach(dir, 'THAWED'))) throw new CgroupError(`${stateFile(dir)}: unable to thaw`);
 }
 
 /**

@@ -9,7 +9,7 @@ import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT 
 import type { PlanMountStep } from '../../native/init-plan';
 import type { CgroupLayout, CgroupMount } from '../layout';
 import { parseCgroupMounts, readMountinfo, V1_CONTROLLERS } from '../layout';
-import { emptyStats, pollCounter, removeDirs, type CgroupManager, type CgroupState, type DestroyOptions, type ManagerOptions, rootlessIgnorable } from '../manager';
+import { emptyStats, pollCounter, removeDirs, signalPids, type CgroupManager, type CgroupState, type DestroyOptions, type ManagerOptions, rootlessIgnorable } from '../manager';
 import type { CgroupStats, LinuxResources } from '../types';
 import { allPids, CgroupError, errCode, exists, mkdirRecording, parseFlatKeyed, readCgroupFile, readOptional, undoCreated, warnDefault, writeCgroupFile } from '../util';
 import { checkResources } from '../validate';
@@ -214,13 +214,7 @@ export class V1Manager implements CgroupManager {
       } catch {}
     }
     try {
-      for (const pid of this.pids()) {
-        try {
-          process.kill(pid, signal);
-        } catch (e) {
-          if (errCode(e) !== 'ESRCH') throw e;
-        }
-      }
+      signalPids(this.pids(), signal);
     } finally {
       if (froze) {
         try {

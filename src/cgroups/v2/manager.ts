@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { PlanMountStep } from '../../native/init-plan';
-import { emptyStats, pollCounter, removeDirs, type CgroupManager, type CgroupState, type DestroyOptions, type ManagerOptions, needsControllers, rootlessIgnorable } from '../manager';
+import { emptyStats, pollCounter, removeDirs, signalPids, type CgroupManager, type CgroupState, type DestroyOptions, type ManagerOptions, needsControllers, rootlessIgnorable } from '../manager';
 import type { CgroupStats, LinuxResources } from '../types';
 import { allPids, CgroupError, errCode, exists, parseFlatKeyed, readOptional, undoCreated, warnDefault, writeCgroupFile } from '../util';
 import { checkResources } from '../validate';
@@ -173,13 +173,7 @@ export class V2Manager implements CgroupManager {
       if (!wasFrozen) writeCgroupFile(this.file('cgroup.freeze'), '1');
     } catch {}
     try {
-      for (const pid of this.pids()) {
-        try {
-          process.kill(pid, signal);
-        } catch (e) {
-          if (errCode(e) !== 'ESRCH') throw e;
-        }
-      }
+      signalPids(this.pids(), signal);
     } finally {
       if (!wasFrozen) {
         try {
