@@ -44,7 +44,8 @@ function checkV2(r: LinuxResources): void {
   const m = r.memory;
   // The v1 memory+swap value converts to swap.max or fails (swap without memory, swap < memory).
   if (m && ((m.limit ?? 0) !== 0 || (m.swap ?? 0) !== 0)) memorySwapToV2(m.swap ?? 0, m.limit ?? 0);
+  // Both drivers (the systemd one writes what it has no property for): runc's words.
   for (const k of Object.keys(r.unified ?? {})) {
-    if (k.includes('/') || k === '' || k === '.' || k === '..') throw new CgroupError(`linux.resources.unified: key ${JSON.stringify(k)} must be a file name (no slashes)`);
+    if (k.includes('/') || k === '' || k === '.' || k === '..') throw new CgroupError(`linux.resources.unified: unified resource ${JSON.stringify(k)} must be a file name (no slashes)`);
   }
 }
