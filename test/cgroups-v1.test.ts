@@ -185,6 +185,18 @@ test('bad input: clear error naming file and value, and no cgroup dir left behin
   }
 });
 
+test('update: a refused value writes nothing, not even the files set before it', () => {
+  if (!onV1) return;
+  const m = mk();
+  m.create();
+  const before = read(m.state.paths.memory, 'memory.limit_in_bytes');
+  // memory.limit_in_bytes is written before memory.swappiness: the range used to fail after it.
+  assert.throws(() => m.update({ memory: { limit: 64 << 20, swappiness: 200 } }), /^linux\.resources\.memory\.swappiness: invalid value:200\. valid memory swappiness range is 0-100$/);
+  assert.throws(() => m.update({ pids: { limit: 5 }, unified: { 'pids.max': '5' } }), /^invalid configuration: cannot use unified on cgroup v1$/);
+  assert.is(read(m.state.paths.memory, 'memory.limit_in_bytes'), before);
+  assert.is(read(m.state.paths.pids, 'pids.max'), 'max');
+});
+
 test('memory limit is enforced and the OOM watcher fires; stats count it', async () => {
   if (!onV1) return;
   const m = mk({ resources: { memory: { limit: 32 << 20, swap: 32 << 20 } } });

@@ -178,6 +178,16 @@ test('[fake tree] quota -1 → "max period"; pids 0 → max; memory -1 → max w
   assert.is(read(dir, 'memory.swap.max'), '0', 'swap == limit disables swap');
 });
 
+test('[fake tree] update: a refused value writes nothing, not even the files set before it', () => {
+  setDeviceFilterLoader(recordingLoader);
+  const { m, dir } = fake('c3');
+  m.create();
+  // cpu and cpuset come before memory in the writes: a swap below memory used to fail after them.
+  assert.throws(() => m.update({ cpu: { shares: 1024, cpus: '0' }, memory: { limit: 100, swap: 50 } }), /memory\+swap limit \(50\) should be >= memory limit \(100\)/);
+  assert.throws(() => m.update({ pids: { limit: 5 }, unified: { '../x': '1' } }), /must be a file name/);
+  for (const f of ['cpu.weight', 'cpuset.cpus', 'memory.max', 'memory.swap.max', 'pids.max']) assert.is(read(dir, f), '', `${f} written by a refused update`);
+});
+
 test('[fake tree] bad input: clear errors naming the value (cleanup is checked on the real kernel)', () => {
   setDeviceFilterLoader(recordingLoader);
   const cases: [NewCgroupManagerOptions['resources'], RegExp][] = [

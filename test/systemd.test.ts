@@ -219,6 +219,10 @@ test('manager: the unit starts with the init in PIDs, then the files; update = S
     again.update({ memory: { limit: 2 << 20 } });
     assert.is(h.calls[h.calls.length - 1], 'set tsrun-c1.scope true MemoryMax=2097152');
     assert.is(fs.readFileSync(path.join(m.state.paths[''], 'memory.max'), 'utf8'), '2097152');
+    // A value the files refuse (no real-time limits on v2) leaves the unit's properties alone too.
+    const before = h.calls.length;
+    assert.throws(() => again.update({ cpu: { shares: 1024, realtimeRuntime: 1000 } }), /real-time scheduling limits are not supported on cgroup v2/);
+    assert.equal(h.calls.slice(before), [], 'no SetUnitProperties (CPUWeight) for a refused update');
     assert.ok(h.units.has('tsrun-c1.scope'), 'control: the unit is there before destroy');
     await again.destroy();
     assert.is(h.calls[h.calls.length - 1], 'stop tsrun-c1.scope');

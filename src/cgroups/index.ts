@@ -13,14 +13,14 @@ import type { LinuxResources } from './types';
 import { isRunningSystemd, NOT_RUNNING_SYSTEMD, extraFromAnnotations, SystemdManager } from './systemd';
 import { parseSystemdCgroupsPath } from './systemd-props';
 import { CgroupError, cleanPath } from './util';
-import { v1Paths, V1Manager } from './v1';
-import { setDeviceFilterLoader, v2Path, V2Manager } from './v2';
+import { v1Paths, V1Manager } from './v1/manager';
+import { setDeviceFilterLoader, v2Path, V2Manager } from './v2/manager';
 
 export type { CgroupLayout } from './layout';
 export type { CgroupManager, CgroupState, DestroyOptions } from './manager';
 export type { CgroupStats, LinuxResources } from './types';
 export type { DeviceRule } from './devices';
-export type { DeviceFilterLoader } from './v2';
+export type { DeviceFilterLoader } from './v2/manager';
 export { detectLayout, setDeviceFilterLoader, DEFAULT_ALLOWED_DEVICES, isRunningSystemd, NOT_RUNNING_SYSTEMD as SYSTEMD_NOT_RUNNING };
 
 export interface NewCgroupManagerOptions {

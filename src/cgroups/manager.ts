@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import type { PlanMountStep } from '../native/init-plan';
 import type { CgroupLayout } from './layout';
-import type { CgroupStats, LinuxResources } from './types';
+import type { CgroupStats, LinuxRdma, LinuxResources } from './types';
 import { errCode, errnoText, rmdirTree, sleep } from './util';
 
 export interface CgroupState {
@@ -148,6 +148,17 @@ export function pollCounter(read: () => number | undefined, onOom: () => void, i
   };
 }
 
+/** Sends `signal` to each pid; one that has exited meanwhile (ESRCH) is no error. */
+export function signalPids(pids: number[], signal: number): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch (e) {
+      if (errCode(e) !== 'ESRCH') throw e;
+    }
+  }
+}
+
 export function emptyStats(): CgroupStats {
   return {
     cpu: { usage: { kernel: 0, user: 0 }, throttling: {} },
@@ -193,6 +204,24 @@ export function hugePageSizes(): string[] {
     out.push(`${size}${units[unit]}`);
   }
   return out;
+}
+
+/** pids.max (the same file on v1 and v2): 0 or less is no limit. */
+export function pidsMaxValue(limit: number): string {
+  return limit > 0 ? String(limit) : 'max';
+}
+
+/** A pids.max read back as the stats' limit: "max" (or no file) is 0, runc's "no limit". */
+export function pidsLimitStat(max: string | null): number {
+  return max === null || max.trim() === 'max' ? 0 : Number(max);
+}
+
+/** One rdma.max line (the same syntax on v1 and v2): "<device> hca_handle=N hca_object=N". */
+export function rdmaMaxLine(device: string, lim: LinuxRdma): string {
+  const parts = [device];
+  if (lim.hcaHandles !== undefined) parts.push(`hca_handle=${lim.hcaHandles}`);
+  if (lim.hcaObjects !== undefined) parts.push(`hca_object=${lim.hcaObjects}`);
+  return parts.join(' ');
 }
 
 /** runc's cgroups.ConvertCPUSharesToCgroupV2Value: [2, 262144] → [1, 10000]. */

@@ -238,7 +238,10 @@ export function resourceProps(r: LinuxResources, o: ResourcePropsOptions): UnitP
   return out;
 }
 
-/** runc's unifiedResToSystemdProps: the unified keys systemd has a property for (the rest: files only). */
+/**
+ * runc's unifiedResToSystemdProps: the unified keys systemd has a property for (the rest: files
+ * only). That a key is a file name was checked before (validate.ts checkResources).
+ */
 export function unifiedProps(u: Record<string, string>, version: () => number): UnitProperty[] {
   const out: UnitProperty[] = [];
   const uint = (k: string, v: string): bigint => {
@@ -248,7 +251,6 @@ export function unifiedProps(u: Record<string, string>, version: () => number): 
   };
   const mem: Record<string, string> = { 'memory.high': 'MemoryHigh', 'memory.low': 'MemoryLow', 'memory.min': 'MemoryMin', 'memory.max': 'MemoryMax', 'memory.swap.max': 'MemorySwapMax' };
   for (const [k, raw] of Object.entries(u)) {
-    if (k.includes('/')) throw new CgroupError(`linux.resources.unified: unified resource ${JSON.stringify(k)} must be a file name (no slashes)`);
     if (!k.includes('.')) throw new CgroupError(`linux.resources.unified: unified resource ${JSON.stringify(k)} must be in the form CONTROLLER.PARAMETER`);
     const v = raw.trim();
     if (k === 'cpu.max') {

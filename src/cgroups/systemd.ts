@@ -2,9 +2,10 @@
  * The systemd cgroup driver (`--systemd-cgroup`), like runc's libcontainer/cgroups/systemd: the
  * container's cgroup is a transient unit (a scope, or a slice when the name ends in ".slice")
  * that systemd creates over D-Bus with the init's pid in it, Delegate=yes, and the resources
- * systemd owns as unit properties. Everything else goes through the fs managers (v2.ts / v1.ts)
- * on the unit's own cgroup directory: the resources systemd cannot express, device filters,
- * freezing, stats, OOM events, kill --all. The D-Bus calls are the addon's (sd-bus).
+ * systemd owns as unit properties. Everything else goes through the fs managers
+ * (v2/manager.ts, v1/manager.ts) on the unit's own cgroup directory: the resources systemd
+ * cannot express, device filters, freezing, stats, OOM events, kill --all. The D-Bus calls are
+ * the addon's (sd-bus).
  */
 import * as fs from 'node:fs';
 import type { PlanMountStep } from '../native/init-plan';
@@ -12,6 +13,7 @@ import type { CgroupManager, CgroupState, DestroyOptions, ManagerOptions } from 
 import { annotationProps, resourceProps, type UnitProperty } from './systemd-props';
 import type { CgroupStats, LinuxResources } from './types';
 import { CgroupError, errCode, sleep, warnDefault } from './util';
+import { checkResources } from './validate';
 
 /** What the saved state records about the unit (CgroupState.systemd). */
 export interface SystemdUnitState {
@@ -136,11 +138,9 @@ export class SystemdManager implements CgroupManager {
   /** Nothing exists before the init's pid is known (a scope cannot be empty): checks only. */
   create(): void {
     const r = this.opts.resources ?? {};
-    if (!this.v2 && r.unified && Object.keys(r.unified).length) {
-      throw new CgroupError('linux.resources.unified: invalid configuration: cannot use unified on cgroup v1');
-    }
+    checkResources(r, this.v2 ? 'v2' : 'v1', true);
     // The conversions fail here, before the init is spawned, for what the properties cannot carry.
-    resourceProps(this.opts.resources ?? {}, { v2: this.v2, version: () => 244, warn: () => {}, devices: true });
+    resourceProps(r, { v2: this.v2, version: () => 244, warn: () => {}, devices: true });
   }
 
   /**
@@ -198,6 +198,8 @@ export class SystemdManager implements CgroupManager {
   }
 
   update(resources: LinuxResources): void {
+    // Before the unit's properties change: a refused value changes nothing.
+    checkResources(resources, this.v2 ? 'v2' : 'v1', false);
     const props = this.props(resources, resources.devices !== undefined);
     if (props.length) {
       try {

@@ -173,7 +173,7 @@ export function native(): NativeAddon {
 
 
 /**
- * For src/cgroups/v2.ts, which looks this export up by name (without loading the addon at import)
+ * For src/cgroups/v2/devices.ts, which looks this export up by name (without loading the addon at import)
  * to find the eBPF device filter loader.
  */
 export function loadDeviceFilter(cgroupDirPath: string, rules: NativeDeviceRule[]): void {

@@ -1,0 +1,30 @@
+/**
+ * One cgroup v1 subsystem (runc's fs.subsystem): what it writes of linux.resources, and what it
+ * contributes to the stats. The manager (manager.ts) walks SUBSYSTEMS in runc's Set order.
+ */
+import type { CgroupStats, LinuxResources } from '../types';
+
+/** What a subsystem gets from the manager for one set. */
+export interface V1SetEnv {
+  /**
+   * The subsystem's directory, asked for only when a value is to be written there: without one
+   * (hierarchy not mounted, or skipped rootless) runc's "cannot set <name> limit" error.
+   */
+  need(): string;
+  /** The directory when there is one (the subsystem decides whether its absence is an error). */
+  readonly dir: string | undefined;
+  /** At create (device rules are always written then), not update. */
+  readonly creating: boolean;
+  readonly rootless: boolean;
+  warn(msg: string): void;
+  /** The manager's pids and freezer, for a device rules change that must be atomic. */
+  freezeForDeviceReset(): (() => void) | null;
+}
+
+export interface V1Subsystem {
+  /** Its hierarchy: the key of CgroupState.paths. */
+  readonly name: string;
+  set?(r: LinuxResources, env: V1SetEnv): void;
+  /** Fills in its part of `s` from the container's directory in its hierarchy. */
+  stats?(dir: string, s: CgroupStats): void;
+}

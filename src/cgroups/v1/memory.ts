@@ -1,0 +1,101 @@
+/** v1 memory: limit and memsw in the order the kernel accepts, kmem, soft limit, OOM, stats. */
+import * as path from 'node:path';
+import { omitZero } from '../manager';
+import type { MemoryEntry } from '../types';
+import { CgroupError, errCode, exists, parseFlatKeyed, parseUint, readCgroupFile, readOptional, readUintOptional, writeCgroupFile } from '../util';
+import type { V1Subsystem } from './controller';
+
+export const memory: V1Subsystem = {
+  name: 'memory',
+  set(r, env) {
+    const m = r.memory;
+    if (!m) return;
+    const dir = env.need();
+    const limitFile = path.join(dir, 'memory.limit_in_bytes');
+    const swFile = path.join(dir, 'memory.memsw.limit_in_bytes');
+    const mem = m.limit ?? 0;
+    let swap = m.swap ?? 0;
+    // -1 memory with no swap given means "unlimited both" (runc), when swap accounting exists.
+    if (mem === -1 && swap === 0 && exists(swFile)) swap = -1;
+    if (m.checkBeforeUpdate && mem > 0) {
+      const usage = readUintOptional(path.join(dir, 'memory.usage_in_bytes')) ?? 0;
+      if (mem <= usage) throw new CgroupError(`rejecting memory limit ${mem} below usage ${usage}`);
+    }
+    const setMem = () => {
+      if (mem === 0) return;
+      try {
+        writeCgroupFile(limitFile, String(mem));
+      } catch (e) {
+        if (errCode(e) !== 'EBUSY') throw e;
+        // EBUSY: below current usage. Say so, as runc does.
+        const usage = readUintOptional(path.join(dir, 'memory.usage_in_bytes'));
+        const peak = readUintOptional(path.join(dir, 'memory.max_usage_in_bytes'));
+        throw new CgroupError(`${limitFile}: write ${mem}: unable to set memory limit to ${mem} (current usage: ${usage}, peak usage: ${peak})`, 'EBUSY');
+      }
+    };
+    const setSwap = () => {
+      if (swap === 0) return;
+      writeCgroupFile(swFile, String(swap));
+    };
+    // The kernel demands memory <= memsw at every step: order the two writes accordingly.
+    if (mem !== 0 && swap !== 0) {
+      const cur = parseUint(readCgroupFile(limitFile));
+      if (swap === -1 || cur < swap) {
+        setSwap();
+        setMem();
+      } else {
+        setMem();
+        setSwap();
+      }
+    } else {
+      setMem();
+      setSwap();
+    }
+    for (const [key, file] of [
+      ['kernel', 'memory.kmem.limit_in_bytes'],
+      ['kernelTCP', 'memory.kmem.tcp.limit_in_bytes'],
+    ] as const) {
+      const v = m[key];
+      if (v === undefined || v === 0) continue;
+      try {
+        writeCgroupFile(path.join(dir, file), String(v));
+      } catch (e) {
+        // Kernel memory limits are deprecated (and refused since Linux 6.1): warn, do not fail.
+        const c = errCode(e);
+        if (c === 'ENOENT' || c === 'EOPNOTSUPP' || c === 'ENOTSUP' || c === 'EINVAL' || (e as Error).message.includes('524')) {
+          env.warn(`linux.resources.memory.${key} ignored: ${(e as Error).message}`);
+        } else throw e;
+      }
+    }
+    if (m.reservation !== undefined && m.reservation !== 0) writeCgroupFile(path.join(dir, 'memory.soft_limit_in_bytes'), String(m.reservation));
+    if (m.disableOOMKiller) writeCgroupFile(path.join(dir, 'memory.oom_control'), '1');
+    // (Its range was checked before anything was written: validate.ts.)
+    if (m.swappiness !== undefined && m.swappiness !== null && m.swappiness !== -1) writeCgroupFile(path.join(dir, 'memory.swappiness'), String(m.swappiness));
+    if (m.useHierarchy !== undefined) {
+      const want = m.useHierarchy ? '1' : '0';
+      const file = path.join(dir, 'memory.use_hierarchy');
+      // Recent kernels fix use_hierarchy at 1 and refuse any write of 0; writing the value already
+      // there is a no-op we can skip.
+      if ((readOptional(file) ?? '').trim() !== want) writeCgroupFile(file, want);
+    }
+  },
+  stats(dir, s) {
+    if (!exists(path.join(dir, 'memory.stat'))) return;
+    const raw = parseFlatKeyed(readOptional(path.join(dir, 'memory.stat')));
+    const entry = (prefix: string): MemoryEntry => {
+      const u = readUintOptional(path.join(dir, `${prefix}.usage_in_bytes`));
+      const limit = readUintOptional(path.join(dir, `${prefix}.limit_in_bytes`)) ?? 0;
+      const failcnt = readUintOptional(path.join(dir, `${prefix}.failcnt`)) ?? 0;
+      const max = readUintOptional(path.join(dir, `${prefix}.max_usage_in_bytes`)) ?? 0;
+      return { limit, ...omitZero({ usage: u ?? 0, max }), failcnt };
+    };
+    s.memory = {
+      ...omitZero({ cache: raw.cache ?? 0 }),
+      usage: entry('memory'),
+      swap: entry('memory.memsw'),
+      kernel: entry('memory.kmem'),
+      kernelTCP: entry('memory.kmem.tcp'),
+      raw,
+    };
+  },
+};
