@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { Container } from '../container/container';
 import type { RuntimeContext } from '../container/context';
 import { RuntimeError, errorKind, type ErrorKind } from '../container/errors';
-import { listenForConsole, type ConsoleServer } from '../container/lifecycle';
+import { listenForConsole, type ConsoleServer } from '../container/console';
 import type { Process } from '../bundle/types';
 import { SHIM_STATE_FILE } from './control';
 import type { EventPublisher } from './events';
