@@ -203,6 +203,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tsrun::InitSeccomp(env, exports);
   tsrun::InitDeviceFilter(env, exports);
   tsrun::InitShimIo(env, exports);
+  tsrun::InitWait(env, exports);
   return exports;
 }
 

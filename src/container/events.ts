@@ -2,13 +2,19 @@
 import { cgroupOf, NO_CGROUP, WHY_NO_CGROUP } from './container-cgroup';
 import type { RuntimeContext } from './context';
 import { deriveStatus, loadContainer } from './state';
-import { sleep } from './proc';
+import { waitGone } from './proc';
+import type { SavedState } from './state-store';
 import { checkTransition } from './transitions';
 
 export interface EventsOptions {
   intervalMs: number;
   once: boolean;
   emit: (event: { type: string; id: string; data?: unknown }) => void;
+}
+
+/** The next interval, cut short when the init exits (the stream ends then: stopped). */
+function untilNextOrStopped(saved: SavedState, intervalMs: number): Promise<boolean> {
+  return waitGone(saved.initPid, saved.initStartTime, intervalMs);
 }
 
 /**
@@ -29,8 +35,7 @@ export async function containerEvents(ctx: RuntimeContext, id: string, opts: Eve
     }
     while (deriveStatus(ctx.root, saved) !== 'stopped') {
       opts.emit({ type: 'stats', id, data: emptyStats() });
-      const until = Date.now() + opts.intervalMs;
-      while (Date.now() < until && deriveStatus(ctx.root, saved) !== 'stopped') await sleep(Math.min(200, opts.intervalMs));
+      await untilNextOrStopped(saved, opts.intervalMs);
     }
     return;
   }
@@ -49,8 +54,7 @@ export async function containerEvents(ctx: RuntimeContext, id: string, opts: Eve
         if (deriveStatus(ctx.root, saved) === 'stopped') break;
         ctx.log.warn(`stats: ${(e as Error).message}`);
       }
-      const until = Date.now() + opts.intervalMs;
-      while (Date.now() < until && deriveStatus(ctx.root, saved) !== 'stopped') await sleep(Math.min(200, opts.intervalMs));
+      await untilNextOrStopped(saved, opts.intervalMs);
     }
   } finally {
     stopOom();

@@ -2,11 +2,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runHooksWarnOnly } from '../hooks/run';
+import { native } from '../native/addon';
 import type { RuntimeContext } from './context';
 import { RuntimeError } from './errors';
 import { containerDir } from './ids';
 import { lockDir } from './lock';
-import { isSameProcessAlive, sleep } from './proc';
+import { isSameProcessAlive } from './proc';
 import { deriveStatus, loadContainer, ociState } from './state';
 import { EXEC_FIFO, START_REPLY_FIFO, writeState, type SavedState } from './state-store';
 import { checkTransition } from './transitions';
@@ -63,20 +64,22 @@ export async function startContainer(ctx: RuntimeContext, id: string): Promise<v
 
 /**
  * Reads the start reply fifo until every writer is gone: the init holds it until its execve
- * (CLOEXEC) succeeds or it writes why it failed and exits.
+ * (CLOEXEC) succeeds or it writes why it failed and exits. Woken by the fifo itself: readable
+ * when there is data, hung up when the last writer went — also when the init dies, since the
+ * init's is the only writer (stage 0 closed its copy after the clone).
  */
 async function readUntilEof(fd: number, saved: SavedState): Promise<string> {
   const buf = Buffer.alloc(4096);
   let text = '';
-  for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
+  for (;;) {
     let n: number;
     try {
       n = fs.readSync(fd, buf, 0, buf.length, null);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
-      // Writers remain but nothing to read yet; a vanished init cannot answer any more.
+      // Writers remain but nothing to read yet.
       if (!isSameProcessAlive(saved.initPid, saved.initStartTime)) return text;
-      await sleep(delay);
+      await new Promise<boolean>((resolve) => native().waitReadable(fd, -1, resolve));
       continue;
     }
     if (n === 0) return text;
