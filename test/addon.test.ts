@@ -219,6 +219,35 @@ test('flockWait: gets the lock once its holder lets go; ETIMEDOUT, and a late lo
   fs.closeSync(again);
 });
 
+test('spawnProcess + pidfdReap: fds in place, blocking stdio, own session, empty env, exit status and signal', async () => {
+  const out = path.join(tmp, 'spawn.out');
+  const fd = fs.openSync(out, 'w');
+  const [r, w] = n.pipe();
+  // fd 3 of the child is our pipe's write end: its number differs from ours.
+  const script = 'echo "$$ $(ps -o sid= -p $$) ${HOME-unset}"; echo three >&3; exit 7';
+  const pid = n.spawnProcess('/bin/sh', ['-c', script], [0, fd, fd, w]);
+  fs.closeSync(w);
+  const pidfd = n.pidfdOpen(pid);
+  await new Promise((resolve) => n.waitReadable(pidfd, 5000, resolve));
+  assert.equal(n.pidfdReap(pidfd), { code: 7, signal: null });
+  fs.closeSync(pidfd);
+  const buf = Buffer.alloc(100);
+  assert.is(buf.toString('utf8', 0, fs.readSync(r, buf)), 'three\n');
+  fs.closeSync(r);
+  fs.closeSync(fd);
+  const [self, sid, home] = fs.readFileSync(out, 'utf8').trim().split(/\s+/);
+  assert.is(sid, self, 'its own session');
+  assert.is(home, 'unset', 'empty environment');
+  const sleeper = n.spawnProcess('/bin/sleep', ['5'], [0, 1, 2]);
+  const sfd = n.pidfdOpen(sleeper);
+  assert.is(n.pidfdReap(sfd), null, 'still running');
+  n.pidfdSendSignal(sfd, 9);
+  await new Promise((resolve) => n.waitReadable(sfd, 5000, resolve));
+  assert.equal(n.pidfdReap(sfd), { code: null, signal: 9 });
+  fs.closeSync(sfd);
+  assert.is(code(() => n.spawnProcess('/nonexistent', [], [0, 1, 2])), 'ENOENT');
+});
+
 test('loadDeviceFilter on a real cgroup v2 directory: allow-list, access bits, deny-list, replace', () => {
   const root = v2Root();
   if (!root) {

@@ -204,6 +204,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tsrun::InitDeviceFilter(env, exports);
   tsrun::InitShimIo(env, exports);
   tsrun::InitWait(env, exports);
+  tsrun::InitSpawn(env, exports);
   return exports;
 }
 

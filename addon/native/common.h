@@ -23,6 +23,7 @@ void InitSeccomp(Napi::Env env, Napi::Object exports);
 void InitDeviceFilter(Napi::Env env, Napi::Object exports);
 void InitShimIo(Napi::Env env, Napi::Object exports);
 void InitWait(Napi::Env env, Napi::Object exports);
+void InitSpawn(Napi::Env env, Napi::Object exports);
 void InitSystemd(Napi::Env env, Napi::Object exports);
 
 }  // namespace tsrun

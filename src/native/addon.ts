@@ -66,6 +66,13 @@ export interface NativeAddon {
   /** The wait of that id (waitReadable's result) no longer keeps the event loop alive. */
   unrefWait(id: number): void;
   /**
+   * posix_spawn(3) (no fork of this process: see addon/native/spawn.cc) of `file` with `fds[i]`
+   * as fd i, blocking stdio, default signals, its own session and an empty environment; its pid.
+   */
+  spawnProcess(file: string, args: string[], fds: number[]): number;
+  /** waitid(P_PIDFD, WEXITED|WNOHANG) of a child: its status once exited (reaped), else null. */
+  pidfdReap(pidfd: number): { code: number | null; signal: number | null } | null;
+  /**
    * A blocking flock(2) (LOCK_EX or LOCK_SH) on a thread of its own, on a dup of `fd` (the lock is
    * `fd`'s open file's): `cb(null)` once held, `cb(Error)` otherwise, code ETIMEDOUT after
    * `timeoutMs` (negative: never). After a timeout, close `fd`: a lock the thread still gets then
