@@ -5,6 +5,7 @@
  * The lifecycle code drives it: spawnInit → sendPlan → expect `pid` → place that pid in the
  * container's cgroup → sendPlaced → (`hooks` → sendContinue) → `ready` | `error`.
  */
+import { channel } from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
@@ -48,6 +49,13 @@ export function initBinaryPath(): string {
   return process.env.TSRUN_INIT || path.join(findRepoRoot(__dirname), 'addon', 'init', 'tsrun-init');
 }
 
+/**
+ * What TSRUN_TRACE's probes (src/cli/trace-probes.ts) time: `{ phase: 'spawn' }` before the
+ * spawn, `{ phase: 'spawned', socket, exited }` after it. Nothing is built unless subscribed.
+ */
+export const INIT_SPAWN_CHANNEL = 'tsrun:init-spawn';
+const spawnChannel = channel(INIT_SPAWN_CHANNEL);
+
 function signalName(sig: number): NodeJS.Signals {
   for (const [name, num] of Object.entries(osConstants.signals)) if (num === sig) return name as NodeJS.Signals;
   return `SIG${sig}` as NodeJS.Signals;
@@ -64,6 +72,7 @@ export function spawnInit(opts: SpawnInitOptions): InitProcess {
   const n = native();
   const [ours, theirs] = n.socketpair();
   let pid: number;
+  if (spawnChannel.hasSubscribers) spawnChannel.publish({ phase: 'spawn' });
   try {
     // Not child_process.spawn: libuv forks this whole process, for a time that grows with its
     // memory, with the event loop blocked (addon/native/spawn.cc). In its own session and process
@@ -129,6 +138,8 @@ export function spawnInit(opts: SpawnInitOptions): InitProcess {
     };
     wait();
   });
+
+  if (spawnChannel.hasSubscribers) spawnChannel.publish({ phase: 'spawned', socket: sock, exited: stage0Exit });
 
   const write = (obj: unknown) => {
     if (!sock.destroyed && sock.writable) sock.write(`${JSON.stringify(obj)}\n`);
