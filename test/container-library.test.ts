@@ -137,6 +137,11 @@ test(`${N} containers at once: create, start, exec, exit statuses, kill, delete`
     const maxMs = delay.max / 1e6;
     const p99 = delay.percentile(99) / 1e6;
     console.log(`    ${N} concurrent lifecycles: longest synchronous callback ${longest.maxMs.toFixed(1)} ms; timer lateness p50 ${(delay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${maxMs.toFixed(1)} ms`);
+    // Measured on this 2-core machine shared with other test runs (load 3): 15-18 ms mostly, one
+    // run of 49 ms; before tsrun-init was spawned without libuv's fork, 29-64 ms. What is left is
+    // mostly wall time in the kernel, not JavaScript (--cpu-prof): opening and writing cgroup.procs
+    // in the cgroup manager's apply (up to ~12 ms inside open/write on cgroup v1) and being
+    // descheduled. Not tightened further until it is measured on an idle machine.
     assert.ok(longest.maxMs < 50, `one callback blocked the event loop for ${longest.maxMs.toFixed(1)} ms`);
     assert.equal(warnings, [], 'no warnings');
   } finally {
