@@ -99,7 +99,10 @@ test(`${N} containers at once: create, start, exec, exit statuses, kill, delete`
           assert.ok(ex.pid > 0, 'exec gives its pid first');
           const execStatus = await ex.exited;
           if (i % 2 === 1) {
-            await waitFor(() => fs.existsSync(path.join(sb.bundle, 'rootfs/tmp/init-fds')), 20_000, `init of ${i} past its wait`);
+            // Written, not just created: the shell creates the file before ls writes into it, and
+            // a kill in between leaves it empty.
+            const initFds = path.join(sb.bundle, 'rootfs/tmp/init-fds');
+            await waitFor(() => fs.existsSync(initFds) && fs.readFileSync(initFds, 'utf8').endsWith('\n'), 20_000, `init of ${i} past its wait`);
             await c.kill(9);
           }
           const initStatus = await c.exited!;
