@@ -9,6 +9,8 @@
         "addon/native/seccomp.cc",
         "addon/native/devicefilter.cc",
         "addon/native/shimio.cc",
+        "addon/native/wait.cc",
+        "addon/native/spawn.cc",
         "addon/native/common.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

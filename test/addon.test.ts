@@ -185,6 +185,69 @@ function inCgroup(dir: string, script: string): string {
 // Never through /dev/null itself (2>/dev/null would be denied too): stderr closed, reads captured.
 const probe = 'for d in null zero; do (printf x > /dev/$d) 2>&- && echo w-$d-ok || echo w-$d-no; v=$(head -c1 /dev/$d 2>&-) && echo r-$d-ok || echo r-$d-no; done';
 
+test('waitReadable: a pidfd wakes it when its process exits, the timeout otherwise; a regular file is refused', async () => {
+  const child = spawn('sleep', ['0.2']);
+  const pidfd = n.pidfdOpen(child.pid!);
+  const t = Date.now();
+  assert.is(await new Promise<boolean>((resolve) => n.waitReadable(pidfd, 5000, resolve)), true);
+  assert.ok(Date.now() - t < 3000, 'woken at the exit, not at the timeout');
+  fs.closeSync(pidfd);
+  const long = spawn('sleep', ['5']);
+  const pidfd2 = n.pidfdOpen(long.pid!);
+  assert.is(await new Promise<boolean>((resolve) => n.waitReadable(pidfd2, 50, resolve)), false);
+  fs.closeSync(pidfd2);
+  long.kill();
+  const file = fs.openSync(__filename, 'r');
+  assert.throws(() => n.waitReadable(file, 10, () => {}), /operation not permitted/);
+  fs.closeSync(file);
+});
+
+test('flockWait: gets the lock once its holder lets go; ETIMEDOUT, and a late lock goes with the fd', async () => {
+  const dir = fs.mkdtempSync(path.join(tmp, 'lockwait-'));
+  const holder = fs.openSync(dir, 'r');
+  n.flock(holder, true, true);
+  const waiter = fs.openSync(dir, 'r');
+  setTimeout(() => fs.closeSync(holder), 100);
+  assert.is(await new Promise((resolve) => n.flockWait(waiter, true, 5000, resolve)), null);
+  const late = fs.openSync(dir, 'r');
+  const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => n.flockWait(late, true, 50, resolve));
+  assert.is(err?.code, 'ETIMEDOUT');
+  fs.closeSync(late);
+  fs.closeSync(waiter); // the timed-out thread now gets the lock, and lets go of it at once
+  const again = fs.openSync(dir, 'r');
+  await new Promise<void>((resolve, reject) => n.flockWait(again, true, 5000, (e) => (e ? reject(e) : resolve())));
+  fs.closeSync(again);
+});
+
+test('spawnProcess + pidfdReap: fds in place, blocking stdio, own session, empty env, exit status and signal', async () => {
+  const out = path.join(tmp, 'spawn.out');
+  const fd = fs.openSync(out, 'w');
+  const [r, w] = n.pipe();
+  // fd 3 of the child is our pipe's write end: its number differs from ours.
+  const script = 'echo "$$ $(ps -o sid= -p $$) ${HOME-unset}"; echo three >&3; exit 7';
+  const pid = n.spawnProcess('/bin/sh', ['-c', script], [0, fd, fd, w]);
+  fs.closeSync(w);
+  const pidfd = n.pidfdOpen(pid);
+  await new Promise((resolve) => n.waitReadable(pidfd, 5000, resolve));
+  assert.equal(n.pidfdReap(pidfd), { code: 7, signal: null });
+  fs.closeSync(pidfd);
+  const buf = Buffer.alloc(100);
+  assert.is(buf.toString('utf8', 0, fs.readSync(r, buf)), 'three\n');
+  fs.closeSync(r);
+  fs.closeSync(fd);
+  const [self, sid, home] = fs.readFileSync(out, 'utf8').trim().split(/\s+/);
+  assert.is(sid, self, 'its own session');
+  assert.is(home, 'unset', 'empty environment');
+  const sleeper = n.spawnProcess('/bin/sleep', ['5'], [0, 1, 2]);
+  const sfd = n.pidfdOpen(sleeper);
+  assert.is(n.pidfdReap(sfd), null, 'still running');
+  n.pidfdSendSignal(sfd, 9);
+  await new Promise((resolve) => n.waitReadable(sfd, 5000, resolve));
+  assert.equal(n.pidfdReap(sfd), { code: null, signal: 9 });
+  fs.closeSync(sfd);
+  assert.is(code(() => n.spawnProcess('/nonexistent', [], [0, 1, 2])), 'ENOENT');
+});
+
 test('loadDeviceFilter on a real cgroup v2 directory: allow-list, access bits, deny-list, replace', () => {
   const root = v2Root();
   if (!root) {

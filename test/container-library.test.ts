@@ -99,7 +99,10 @@ test(`${N} containers at once: create, start, exec, exit statuses, kill, delete`
           assert.ok(ex.pid > 0, 'exec gives its pid first');
           const execStatus = await ex.exited;
           if (i % 2 === 1) {
-            await waitFor(() => fs.existsSync(path.join(sb.bundle, 'rootfs/tmp/init-fds')), 20_000, `init of ${i} past its wait`);
+            // Written, not just created: the shell creates the file before ls writes into it, and
+            // a kill in between leaves it empty.
+            const initFds = path.join(sb.bundle, 'rootfs/tmp/init-fds');
+            await waitFor(() => fs.existsSync(initFds) && fs.readFileSync(initFds, 'utf8').endsWith('\n'), 20_000, `init of ${i} past its wait`);
             await c.kill(9);
           }
           const initStatus = await c.exited!;
@@ -137,6 +140,11 @@ test(`${N} containers at once: create, start, exec, exit statuses, kill, delete`
     const maxMs = delay.max / 1e6;
     const p99 = delay.percentile(99) / 1e6;
     console.log(`    ${N} concurrent lifecycles: longest synchronous callback ${longest.maxMs.toFixed(1)} ms; timer lateness p50 ${(delay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${maxMs.toFixed(1)} ms`);
+    // Measured on this 2-core machine shared with other test runs (load 3): 15-18 ms mostly, one
+    // run of 49 ms; before tsrun-init was spawned without libuv's fork, 29-64 ms. What is left is
+    // mostly wall time in the kernel, not JavaScript (--cpu-prof): opening and writing cgroup.procs
+    // in the cgroup manager's apply (up to ~12 ms inside open/write on cgroup v1) and being
+    // descheduled. Not tightened further until it is measured on an idle machine.
     assert.ok(longest.maxMs < 50, `one callback blocked the event loop for ${longest.maxMs.toFixed(1)} ms`);
     assert.equal(warnings, [], 'no warnings');
   } finally {

@@ -361,7 +361,7 @@ sandboxTest('user namespace: uid/gid maps written, root inside; the init is not 
     gidMappings: [{ containerID: 0, hostID: 200000, size: 65536 }],
     execFifo: fifo,
   });
-  // As the runtime makes it (src/container/lifecycle.ts): 0600 and root's, no chown for the
+  // As the runtime makes it (src/container/create.ts): 0600 and root's, no chown for the
   // container's root. Stage 0 opens it before the user namespace exists; the init inherits the fd.
   assert.is(fs.statSync(fifo).mode & 0o777, 0o600);
   const h = s.start(plan);

@@ -203,6 +203,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tsrun::InitSeccomp(env, exports);
   tsrun::InitDeviceFilter(env, exports);
   tsrun::InitShimIo(env, exports);
+  tsrun::InitWait(env, exports);
+  tsrun::InitSpawn(env, exports);
   return exports;
 }
 

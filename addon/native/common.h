@@ -22,6 +22,8 @@ void InitSys(Napi::Env env, Napi::Object exports);
 void InitSeccomp(Napi::Env env, Napi::Object exports);
 void InitDeviceFilter(Napi::Env env, Napi::Object exports);
 void InitShimIo(Napi::Env env, Napi::Object exports);
+void InitWait(Napi::Env env, Napi::Object exports);
+void InitSpawn(Napi::Env env, Napi::Object exports);
 void InitSystemd(Napi::Env env, Napi::Object exports);
 
 }  // namespace tsrun

@@ -7,11 +7,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RuntimeContext } from '../container/context';
+import { listenForConsole, type ConsoleServer } from '../container/console';
+import { createContainer, type CreateOptions } from '../container/create';
+import { deleteContainer } from '../container/delete';
 import { RuntimeError } from '../container/errors';
 import { startExec, type ExecOptions } from '../container/exec';
 import { containerDir } from '../container/ids';
-import { createContainer, deleteContainer, listenForConsole, loadContainer, ociState, type ConsoleServer, type CreateOptions } from '../container/lifecycle';
 import { sleep } from '../container/proc';
+import { loadContainer, ociState } from '../container/state';
 import { runHooksWarnOnly } from '../hooks/run';
 
 /** The fds a container process inherits after stdio: LISTEN_FDS (systemd socket activation) and

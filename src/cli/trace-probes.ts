@@ -6,10 +6,14 @@
  *   config                         a config.json or process.json opened (validation follows)
  *   state                          a state.json or intent.json read or written
  *   cgroup / cgroup-end            a run of file operations under /sys/fs/cgroup
- *   spawn <name> / spawned         child_process.spawn of the init or a hook, and its return
+ *   spawn <name> / spawned         the init's spawn (the one trace point of the runtime: a
+ *                                  diagnostics channel, src/native/init-process.ts) or a hook's
+ *                                  child_process.spawn, and its return
  *   send <type> / recv <type>      the init's sync-socket messages (plan, pid, placed, ready…)
  *   fifo / fifo-end                start: the exec fifo opened for the release … the fifos removed
  */
+import { subscribe } from 'node:diagnostics_channel';
+import { INIT_SPAWN_CHANNEL } from '../native/init-process';
 import type { Mark } from './trace';
 
 // The module object itself (an `import * as` namespace cannot be patched).
@@ -100,7 +104,41 @@ export function installProbes(marks: Mark[]): void {
   };
   for (const n of ['openSync', 'mkdirSync', 'rmdirSync', 'rmSync', 'readFileSync', 'writeFileSync', 'writeSync', 'readSync', 'closeSync'] as const) wrapFs(n);
 
-  // The init's spawn and its sync socket (the last stdio entry), hooks' spawns.
+  // The init's spawn (published by src/native/init-process.ts) and its sync socket; hooks' spawns.
+  subscribe(INIT_SPAWN_CHANNEL, (msg) => {
+    const m = msg as { phase: 'spawn' | 'spawned'; socket?: import('node:net').Socket; exited?: Promise<unknown> };
+    if (m.phase === 'spawn') {
+      marks.push(['spawn tsrun-init', now()]);
+      return;
+    }
+    marks.push(['spawned', now()]);
+    const sock = m.socket!;
+    let buf = '';
+    sock.on('data', (d: Buffer | string) => {
+      const t = now();
+      buf += String(d);
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let type = '?';
+        try {
+          type = String(JSON.parse(line).type ?? '?');
+        } catch {}
+        marks.push([`recv ${type}`, t]);
+      }
+    });
+    const write = sock.write;
+    sock.write = function (this: unknown, chunk: unknown, ...rest: unknown[]) {
+      let type = 'plan';
+      const mt = /^\{"type":"(\w+)"/.exec(String(chunk));
+      if (mt) type = mt[1];
+      marks.push([`send ${type}`, now()]);
+      return (write as (...x: unknown[]) => boolean).apply(this, [chunk, ...rest]);
+    } as typeof sock.write;
+    m.exited?.then(() => marks.push(['init exit', now()]));
+  });
+
   function patchChildProcess(cp: typeof import('node:child_process')): void {
     const spawn = cp.spawn;
     (cp as { spawn: unknown }).spawn = function (this: unknown, ...a: unknown[]) {
@@ -108,35 +146,6 @@ export function installProbes(marks: Mark[]): void {
       marks.push([`spawn ${bin}`, now()]);
       const child = (spawn as (...x: unknown[]) => import('node:child_process').ChildProcess).apply(this, a);
       marks.push(['spawned', now()]);
-      if (bin === 'tsrun-init') {
-        const sock = child.stdio[child.stdio.length - 1] as import('node:net').Socket | null;
-        if (sock) {
-          let buf = '';
-          sock.on('data', (d: Buffer | string) => {
-            const t = now();
-            buf += String(d);
-            let nl: number;
-            while ((nl = buf.indexOf('\n')) >= 0) {
-              const line = buf.slice(0, nl);
-              buf = buf.slice(nl + 1);
-              let type = '?';
-              try {
-                type = String(JSON.parse(line).type ?? '?');
-              } catch {}
-              marks.push([`recv ${type}`, t]);
-            }
-          });
-          const write = sock.write;
-          sock.write = function (this: unknown, chunk: unknown, ...rest: unknown[]) {
-            let type = 'plan';
-            const m = /^\{"type":"(\w+)"/.exec(String(chunk));
-            if (m) type = m[1];
-            marks.push([`send ${type}`, now()]);
-            return (write as (...x: unknown[]) => boolean).apply(this, [chunk, ...rest]);
-          } as typeof sock.write;
-        }
-        child.on('exit', () => marks.push(['init exit', now()]));
-      }
       return child;
     };
   }

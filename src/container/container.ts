@@ -1,40 +1,28 @@
 /**
  * The Container handle: what a long-running caller (the containerd shim) and the CLI drive. Each
- * method is one operation of lifecycle.ts / exec.ts / operations.ts; the handle adds what a
- * daemon needs on top: the init's pid together with a promise of its exit status, and an exec
- * that reports its pid before its exit.
- *
- * Allowed transitions (runc's state_linux.go; `status` is derived from the world each time, see
- * deriveStatus):
- *
- *   operation  from                         to
- *   create     (none)                       created
- *   start      created                      running
- *   pause      running, created             paused
- *   resume     paused                       running
- *   exec       created, running             (same)    paused only with ignorePaused
- *   update     created, running, paused     (same)
- *   kill       created, running, paused     (init's signal decides); kill --all also stopped
- *   delete     stopped; any with force      (none)
+ * method is one operation, one file each (create.ts, start.ts, kill.ts, delete.ts, pause.ts,
+ * update.ts, exec.ts, state.ts); the handle adds what a daemon needs on top: the init's pid
+ * together with a promise of its exit status, and an exec that reports its pid before its exit.
+ * Which operation is allowed from which status, and what it moves the container to, is the table
+ * in transitions.ts (runc's state_linux.go); `status` is derived from the world each time
+ * (state.ts deriveStatus).
  */
 import { loadCgroupManager } from '../cgroups';
 import type { CgroupStats } from '../cgroups/types';
 import type { Process } from '../bundle/types';
 import type { RuntimeContext } from './context';
+import { createContainer, type CreateOptions } from './create';
+import { deleteContainer } from './delete';
 import { errNotRunning } from './errors';
 import { exitStatus, startExec, type ExecOptions, type StartedProcess } from './exec';
-import {
-  containerState,
-  createContainer,
-  deleteContainer,
-  deriveStatus,
-  killContainer,
-  loadContainer,
-  startContainer,
-  type CreateOptions,
-} from './lifecycle';
-import { containerPids, pauseContainer, resumeContainer, updateContainer } from './operations';
+import { killContainer } from './kill';
+import { pauseContainer, resumeContainer } from './pause';
+import { containerPids } from './pids';
+import { startContainer } from './start';
+import { containerState, deriveStatus, loadContainer } from './state';
 import type { OciState } from './state-store';
+import { checkTransition } from './transitions';
+import { updateContainer } from './update';
 
 export type ContainerCreateOptions = Omit<CreateOptions, 'id' | 'bundle' | 'superviseExit'>;
 export type ContainerExecOptions = Omit<ExecOptions, 'id' | 'process' | 'detach'>;
@@ -123,7 +111,8 @@ export class Container {
   /** runc's `events --stats` data. */
   stats(): CgroupStats {
     const saved = loadContainer(this.ctx.root, this.id);
-    if (!saved.cgroup || deriveStatus(this.ctx.root, saved) === 'stopped') throw errNotRunning();
+    checkTransition('stats', deriveStatus(this.ctx.root, saved), this.id);
+    if (!saved.cgroup) throw errNotRunning();
     return loadCgroupManager(saved.cgroup).stats();
   }
 

@@ -12,9 +12,12 @@ import { execProcessSpec } from '../plan/defaults';
 import { buildExecPlan } from '../plan/plan';
 import type { Process } from '../bundle/types';
 import type { RuntimeContext } from './context';
-import { InitError, RuntimeError, errInvalid, errState } from './errors';
-import { checkSelinuxLabel, deriveStatus, loadContainer, ociState, writePidFile } from './lifecycle';
+import { InitError, RuntimeError, errInvalid } from './errors';
+import { writePidFile } from './files';
 import { checkRootlessUser, isRootlessEuid } from './rootless';
+import { checkSelinuxLabel } from './selinux';
+import { deriveStatus, loadContainer, ociState } from './state';
+import { checkTransition } from './transitions';
 
 export interface ExecOptions {
   id: string;
@@ -145,8 +148,7 @@ export interface StartedProcess {
 export async function startExec(ctx: RuntimeContext, opts: ExecOptions): Promise<StartedProcess> {
   const saved = loadContainer(ctx.root, opts.id);
   const status = deriveStatus(ctx.root, saved);
-  if (status === 'stopped') throw errState('cannot exec in a stopped container');
-  if (status === 'paused' && !opts.ignorePaused) throw errState('cannot exec in a paused container (use --ignore-paused to override)');
+  checkTransition(opts.ignorePaused ? 'execIgnorePaused' : 'exec', status, saved.id);
   if (opts.process.terminal && !opts.consoleSocket) throw errInvalid('cannot allocate tty if runc will detach without setting console socket');
   if (!opts.process.terminal && opts.consoleSocket) throw errInvalid('cannot use console socket if runc will not detach or allocate tty');
   if (opts.cgroup?.length && saved.cgroup) execCgroupDirs(saved.cgroup.paths, opts.cgroup); // bad --cgroup fails before anything runs

@@ -199,3 +199,14 @@ export function ensurePrivateDir(dir: string, opts: PrivateDirOptions): boolean 
   }
   return true;
 }
+
+/**
+ * Writes a pid file atomically: decimal, no newline (containerd reads it as it appears). Its
+ * directory may be writable by others: the temp file `.<name>` is created exclusively, as runc
+ * does, so a planted `.<name>` (file or symlink) fails the command with "file exists" instead of
+ * having root write through it.
+ */
+export function writePidFile(file: string, pid: number): void {
+  const abs = path.resolve(file);
+  createFileAtomically(path.dirname(abs), path.basename(abs), String(pid), { mode: 0o644 });
+}

@@ -2,11 +2,12 @@
  * One flock(2) per container, on its state directory. Every operation that changes a container
  * holds it for its whole duration, so `delete` racing `start` (or two `create`s of one id)
  * serialise. flock is released by the kernel when the process dies, so a crashed tsrun never
- * leaves a container locked. Taken non-blocking in a loop so the shim's event loop never blocks.
+ * leaves a container locked. Uncontended, it is one non-blocking flock; a held lock is waited for
+ * by a blocking flock on a thread of its own (the addon's flockWait), so that neither the event
+ * loop (the shim's) blocks nor anything polls.
  */
 import * as fs from 'node:fs';
 import { native } from '../native/addon';
-import { sleep } from './proc';
 
 export interface ContainerLock {
   release(): void;
@@ -14,19 +15,20 @@ export interface ContainerLock {
 
 export async function lockDir(dir: string, timeoutMs = 60_000): Promise<ContainerLock> {
   const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-  const deadline = Date.now() + timeoutMs;
   try {
-    for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
-      try {
-        native().flock(fd, true, true);
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EWOULDBLOCK' && (e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for the lock on ${dir}`);
-        await sleep(delay);
-      }
+    try {
+      native().flock(fd, true, true);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EWOULDBLOCK' && (e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      await new Promise<void>((resolve, reject) =>
+        native().flockWait(fd, true, timeoutMs, (err) => {
+          if (!err) resolve();
+          else reject(err.code === 'ETIMEDOUT' ? new Error(`timed out waiting for the lock on ${dir}`) : err);
+        }),
+      );
     }
   } catch (e) {
+    // After a timeout the waiting thread may still get the lock: closing fd lets go of it then.
     fs.closeSync(fd);
     throw e;
   }

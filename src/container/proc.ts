@@ -4,6 +4,7 @@
  * ticks since boot) it had, and is only trusted, let alone signalled, while that still matches.
  */
 import * as fs from 'node:fs';
+import { native } from '../native/addon';
 
 export interface ProcStat {
   state: string;
@@ -34,12 +35,24 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Waits (polling: the process is not our child) until it is gone; false on timeout. */
+/**
+ * Waits until the process is gone (exited: a zombie counts as gone); false on timeout. It is not
+ * our child: its pidfd becomes readable when it exits, and pins it, so a start time that matches
+ * after the open means the pidfd is that very process's.
+ */
 export async function waitGone(pid: number, startTime: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+  if (pid <= 0) return true;
+  let pidfd: number;
+  try {
+    pidfd = native().pidfdOpen(pid);
+  } catch {
+    return true; // ESRCH: no such process any more
+  }
+  try {
     if (!isSameProcessAlive(pid, startTime)) return true;
-    if (Date.now() > deadline) return false;
-    await sleep(delay);
+    const ms = Math.min(Math.max(0, Math.ceil(timeoutMs)), 2 ** 31 - 1); // an int32 for libuv's timer
+    return await new Promise<boolean>((resolve) => native().waitReadable(pidfd, ms, resolve));
+  } finally {
+    fs.closeSync(pidfd);
   }
 }

@@ -58,6 +58,28 @@ export interface NativeAddon {
   pidfdOpen(pid: number): number;
   pidfdSendSignal(pidfd: number, sig: number): void;
   /**
+   * Calls `cb(true)` once `fd` is readable or hung up (a pidfd: its process exited), `cb(false)`
+   * after `timeoutMs` (negative: never). libuv's poll on Node's loop: no thread, nothing read; `fd`
+   * must stay open until `cb` ran. Throws for an fd epoll refuses (a regular file).
+   */
+  waitReadable(fd: number, timeoutMs: number, cb: (readable: boolean) => void): number;
+  /** The wait of that id (waitReadable's result) no longer keeps the event loop alive. */
+  unrefWait(id: number): void;
+  /**
+   * posix_spawn(3) (no fork of this process: see addon/native/spawn.cc) of `file` with `fds[i]`
+   * as fd i, blocking stdio, default signals, its own session and an empty environment; its pid.
+   */
+  spawnProcess(file: string, args: string[], fds: number[]): number;
+  /** waitid(P_PIDFD, WEXITED|WNOHANG) of a child: its status once exited (reaped), else null. */
+  pidfdReap(pidfd: number): { code: number | null; signal: number | null } | null;
+  /**
+   * A blocking flock(2) (LOCK_EX or LOCK_SH) on a thread of its own, on a dup of `fd` (the lock is
+   * `fd`'s open file's): `cb(null)` once held, `cb(Error)` otherwise, code ETIMEDOUT after
+   * `timeoutMs` (negative: never). After a timeout, close `fd`: a lock the thread still gets then
+   * goes with its dup at once.
+   */
+  flockWait(fd: number, exclusive: boolean, timeoutMs: number, cb: (err: NodeJS.ErrnoException | null) => void): void;
+  /**
    * getsockopt(SO_PEERCRED) of a connected AF_UNIX socket: the peer's pid, uid and gid as they were
    * when it connected. A Node socket's fd is `(socket as any)._handle.fd`.
    */

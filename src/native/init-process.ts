@@ -5,10 +5,12 @@
  * The lifecycle code drives it: spawnInit → sendPlan → expect `pid` → place that pid in the
  * container's cgroup → sendPlaced → (`hooks` → sendContinue) → `ready` | `error`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { channel } from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
+import { Socket } from 'node:net';
+import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
-import type { Socket } from 'node:net';
+import { native } from './addon';
 import type { InitMessage, InitPlan } from './init-plan';
 
 export interface SpawnInitOptions {
@@ -47,6 +49,18 @@ export function initBinaryPath(): string {
   return process.env.TSRUN_INIT || path.join(findRepoRoot(__dirname), 'addon', 'init', 'tsrun-init');
 }
 
+/**
+ * What TSRUN_TRACE's probes (src/cli/trace-probes.ts) time: `{ phase: 'spawn' }` before the
+ * spawn, `{ phase: 'spawned', socket, exited }` after it. Nothing is built unless subscribed.
+ */
+export const INIT_SPAWN_CHANNEL = 'tsrun:init-spawn';
+const spawnChannel = channel(INIT_SPAWN_CHANNEL);
+
+function signalName(sig: number): NodeJS.Signals {
+  for (const [name, num] of Object.entries(osConstants.signals)) if (num === sig) return name as NodeJS.Signals;
+  return `SIG${sig}` as NodeJS.Signals;
+}
+
 export function spawnInit(opts: SpawnInitOptions): InitProcess {
   const bin = initBinaryPath();
   try {
@@ -55,20 +69,24 @@ export function spawnInit(opts: SpawnInitOptions): InitProcess {
     throw new Error(`tsrun-init not found at ${bin} (run: make -C addon/init, or set TSRUN_INIT)`);
   }
   const syncFd = 3 + opts.extraFds.length;
-  const base = opts.stdio === 'inherit' ? (['inherit', 'inherit', 'inherit'] as const) : opts.stdio;
-  const child: ChildProcess = spawn(bin, [String(syncFd)], {
-    stdio: [...base, ...opts.extraFds, 'pipe'],
-    env: {},
-    // Own session and process group: a Ctrl-C or signal to the CLI's group must not reach it.
-    detached: true,
-  });
-  if (!child.pid) {
-    // Failures to spawn are also emitted asynchronously; nothing else will listen for them.
-    child.on('error', () => {});
-    throw new Error(`spawn ${bin} failed`);
+  const n = native();
+  const [ours, theirs] = n.socketpair();
+  let pid: number;
+  if (spawnChannel.hasSubscribers) spawnChannel.publish({ phase: 'spawn' });
+  try {
+    // Not child_process.spawn: libuv forks this whole process, for a time that grows with its
+    // memory, with the event loop blocked (addon/native/spawn.cc). In its own session and process
+    // group: a Ctrl-C or signal to the CLI's group must not reach it.
+    pid = n.spawnProcess(bin, [String(syncFd)], [...(opts.stdio === 'inherit' ? [0, 1, 2] : opts.stdio), ...opts.extraFds, theirs]);
+  } catch (e) {
+    fs.closeSync(ours);
+    throw new Error(`spawn ${bin} failed: ${(e as Error).message}`);
+  } finally {
+    fs.closeSync(theirs);
   }
-  const pid = child.pid;
-  const sock = child.stdio[syncFd] as Socket;
+  // Our child, not reaped before its pidfd says it exited: the pid cannot be anybody else's.
+  const pidfd = n.pidfdOpen(pid);
+  const sock = new Socket({ fd: ours, readable: true, writable: true });
 
   const queue: InitEvent[] = [];
   const waiters: ((e: InitEvent) => void)[] = [];
@@ -106,10 +124,22 @@ export function spawnInit(opts: SpawnInitOptions): InitProcess {
   // EPIPE/ECONNRESET when the init died: the eof (and its exit status) tell the story.
   sock.on('error', finish);
 
+  let exitWait = 0;
+  let detached = false;
   const stage0Exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('exit', (code, signal) => resolve({ code, signal }));
+    const wait = () => {
+      exitWait = n.waitReadable(pidfd, -1, () => {
+        const st = n.pidfdReap(pidfd);
+        if (!st) return wait(); // readable only once it exited: never, but not reaped is not exited
+        fs.closeSync(pidfd);
+        resolve({ code: st.code, signal: st.signal === null ? null : signalName(st.signal) });
+      });
+      if (detached) n.unrefWait(exitWait);
+    };
+    wait();
   });
-  child.on('error', () => {});
+
+  if (spawnChannel.hasSubscribers) spawnChannel.publish({ phase: 'spawned', socket: sock, exited: stage0Exit });
 
   const write = (obj: unknown) => {
     if (!sock.destroyed && sock.writable) sock.write(`${JSON.stringify(obj)}\n`);
@@ -138,7 +168,9 @@ export function spawnInit(opts: SpawnInitOptions): InitProcess {
     },
     detach: () => {
       sock.destroy();
-      child.unref();
+      // Still reaped when it exits, without keeping the event loop alive for it.
+      detached = true;
+      n.unrefWait(exitWait);
     },
   };
 }

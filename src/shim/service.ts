@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { Container } from '../container/container';
 import type { RuntimeContext } from '../container/context';
 import { RuntimeError, errorKind, type ErrorKind } from '../container/errors';
-import { listenForConsole, type ConsoleServer } from '../container/lifecycle';
+import { listenForConsole, type ConsoleServer } from '../container/console';
 import type { Process } from '../bundle/types';
 import { SHIM_STATE_FILE } from './control';
 import type { EventPublisher } from './events';
@@ -338,6 +338,10 @@ export class TaskService {
     let consoleDir = '';
     let consoleServer: ConsoleServer | null = null;
     const io = await openProcessIo(e.stdio, { id, namespace: this.opts.namespace, log: (m) => this.opts.log.warn(m) });
+    // Before the process starts: containerd copies stdin from the moment the fifo is open and may
+    // send CloseIO while Start is still running; that CloseIO must not be lost (the process would
+    // never see EOF). Closed early, the pipe still hands over what was written, then EOF.
+    e.io = io;
     try {
       let consoleSocket: string | undefined;
       if (e.stdio.terminal) {
@@ -348,7 +352,6 @@ export class TaskService {
       const started = await t.container.exec(e.spec!, { stdio: io.stdio, consoleSocket, passFds: { fds: [], env: [] } });
       io.release();
       if (consoleServer) io.attachConsole(await consoleServer.master());
-      e.io = io;
       e.pid = started.pid;
       e.state = 'running';
       this.opts.publisher.publish('/tasks/exec-started', { containerId: id, execId, pid: e.pid });

@@ -28,7 +28,7 @@ const command: CommandModule<any, any> = {
   describe: 'create a container: set it up and leave its init waiting for `start`',
   builder: (y) => createFlags(y) as unknown as Argv<CreateArgs>,
   handler: action<CreateArgs>(async (argv, ctx) => {
-    const { createContainer } = await import('../../container/lifecycle');
+    const { createContainer } = await import('../../container/create');
     const { passedFds } = await import('../foreground');
     await createContainer(ctx, {
       id: argv.id,

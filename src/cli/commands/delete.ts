@@ -14,7 +14,7 @@ const command: CommandModule<any, any> = {
       .positional('id', { type: 'string', demandOption: true })
       .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'kill the container first if it is running' }),
   handler: action<DeleteArgs>(async (argv, ctx) => {
-    const { deleteContainer } = await import('../../container/lifecycle');
+    const { deleteContainer } = await import('../../container/delete');
     await deleteContainer(ctx, argv.id, argv.force);
   }),
 };

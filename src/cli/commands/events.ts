@@ -23,7 +23,7 @@ const command: CommandModule<any, any> = {
       .option('interval', { type: 'string', default: '5s', describe: 'time between stats events' })
       .option('stats', { type: 'boolean', default: false, describe: 'print one stats event and exit' }),
   handler: action<EventsArgs>(async (argv, ctx) => {
-    const { containerEvents } = await import('../../container/operations');
+    const { containerEvents } = await import('../../container/events');
     const write = (ev: unknown) => process.stdout.write(JSON.stringify(ev) + '\n');
     await containerEvents(ctx, argv.id, { intervalMs: parseDuration(argv.interval), once: argv.stats, emit: write });
   }),

@@ -88,7 +88,7 @@ const command: CommandModule<any, any> = {
 async function execCommand(argv: ExecArgs, ctx: RuntimeContext): Promise<number> {
   const { processFromFlags } = await import('../../container/exec');
   const { execProcess } = await import('../foreground');
-  const { loadContainer } = await import('../../container/lifecycle');
+  const { loadContainer } = await import('../../container/state');
   let proc;
   if (argv.process) {
     const { loadProcessFile } = await import('../../bundle/load');

@@ -17,7 +17,7 @@ const command: CommandModule<any, any> = {
       .option('all', { alias: 'a', type: 'boolean', default: false, describe: 'send the signal to every process of the container' }),
   handler: action<KillArgs>(async (argv, ctx) => {
     const { parseSignal } = await import('../../bundle/signals');
-    const { killContainer } = await import('../../container/lifecycle');
+    const { killContainer } = await import('../../container/kill');
     await killContainer(ctx, argv.id, parseSignal(String(argv.signal)), argv.all);
   }),
 };

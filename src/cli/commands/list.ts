@@ -21,7 +21,7 @@ const command: CommandModule<any, any> = {
       .option('format', { alias: 'f', choices: ['table', 'json'] as const, default: 'table' as const })
       .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print only ids' }),
   handler: action<ListArgs>(async (argv, ctx) => {
-    const { listContainers } = await import('../../container/lifecycle');
+    const { listContainers } = await import('../../container/state');
     // runc's OWNER: the user owning the container's state dir (the rootless user, or root).
     const { ownerOf } = await import('../../container/rootless');
     const list = listContainers(ctx).map((c) => ({ ...c, owner: c.owner || ownerOf(ctx.root, c.id) }));

@@ -12,7 +12,7 @@ function freezeCommand(name: 'pause' | 'resume'): CommandModule<any, any> {
     describe: name === 'pause' ? 'freeze every process of a container (cgroup freezer)' : 'thaw a paused container',
     builder: (y) => y.positional('id', { type: 'string', demandOption: true }),
     handler: action<IdArgs>(async (argv, ctx) => {
-      const { pauseContainer, resumeContainer } = await import('../../container/operations');
+      const { pauseContainer, resumeContainer } = await import('../../container/pause');
       await (name === 'pause' ? pauseContainer : resumeContainer)(ctx, argv.id);
     }),
   };

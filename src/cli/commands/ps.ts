@@ -35,7 +35,7 @@ const command: CommandModule<any, any> = {
       .positional('psArgs', { type: 'string', array: true, default: [] })
       .option('format', { alias: 'f', choices: ['table', 'json'] as const, default: 'table' as const }),
   handler: action<PsArgs>(async (argv, ctx) => {
-    const { containerPids } = await import('../../container/operations');
+    const { containerPids } = await import('../../container/pids');
     const { RuntimeError } = await import('../../container/errors');
     const { spawnSync } = await import('node:child_process');
     const pids = containerPids(ctx, argv.id);

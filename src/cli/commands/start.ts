@@ -10,7 +10,7 @@ const command: CommandModule<any, any> = {
   describe: 'start a created container: its init execs the user process',
   builder: (y) => y.positional('id', { type: 'string', demandOption: true }),
   handler: action<IdArgs>(async (argv, ctx) => {
-    const { startContainer } = await import('../../container/lifecycle');
+    const { startContainer } = await import('../../container/start');
     await startContainer(ctx, argv.id);
   }),
 };

@@ -10,7 +10,7 @@ const command: CommandModule<any, any> = {
   describe: 'print the OCI state of a container as JSON',
   builder: (y) => y.positional('id', { type: 'string', demandOption: true }),
   handler: action<IdArgs>(async (argv, ctx) => {
-    const { containerState } = await import('../../container/lifecycle');
+    const { containerState } = await import('../../container/state');
     // runc prints the state indented with two spaces.
     writeStdout(JSON.stringify(containerState(ctx, argv.id), null, 2) + '\n');
   }),

@@ -55,7 +55,7 @@ const command: CommandModule<any, any> = {
       .option('l3-cache-schema', { type: 'string', describe: 'Intel RDT L3 cache schema (not supported)' })
       .option('mem-bw-schema', { type: 'string', describe: 'Intel RDT memory bandwidth schema (not supported)' }) as unknown as Argv<UpdateArgs>,
   handler: action<UpdateArgs>(async (argv, ctx) => {
-    const { updateContainer } = await import('../../container/operations');
+    const { updateContainer } = await import('../../container/update');
     const { RuntimeError } = await import('../../container/errors');
     let resources: Record<string, any>;
     if (argv.resources !== undefined) {

@@ -1,0 +1,20 @@
+/**
+ * The container's cgroup manager for the operations that go through it (pause/resume, update,
+ * events, stats), or, for a container created rootless without one, what each says instead.
+ */
+import { loadCgroupManager, type CgroupManager } from '../cgroups';
+import { RuntimeError } from './errors';
+import type { SavedState } from './state-store';
+
+/** Rootless without permission for a cgroup: what each operation says (runc's words first). */
+export const NO_CGROUP = {
+  freeze: 'cannot toggle freezer: cgroups not configured for container',
+  update: 'cannot set limits: container could not join or create cgroup',
+  any: 'container has no cgroup',
+};
+export const WHY_NO_CGROUP = ' (it was created rootless without permission for one: that needs a delegated cgroup v2 subtree or an explicit, writable linux.cgroupsPath)';
+
+export function cgroupOf(saved: SavedState, what: keyof typeof NO_CGROUP = 'any'): CgroupManager {
+  if (!saved.cgroup) throw new RuntimeError(NO_CGROUP[what] + WHY_NO_CGROUP);
+  return loadCgroupManager(saved.cgroup);
+}

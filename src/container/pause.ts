@@ -1,0 +1,29 @@
+/** pause: running or created → paused; resume: paused → running (transitions.ts). */
+import { cgroupOf } from './container-cgroup';
+import type { RuntimeContext } from './context';
+import { containerDir } from './ids';
+import { lockDir } from './lock';
+import { deriveStatus, loadContainer } from './state';
+import { checkTransition } from './transitions';
+
+export async function pauseContainer(ctx: RuntimeContext, id: string): Promise<void> {
+  const saved = loadContainer(ctx.root, id);
+  const lock = await lockDir(containerDir(ctx.root, id));
+  try {
+    if (checkTransition('pause', deriveStatus(ctx.root, saved), id) === 'unchanged') return;
+    await cgroupOf(saved, 'freeze').freeze();
+  } finally {
+    lock.release();
+  }
+}
+
+export async function resumeContainer(ctx: RuntimeContext, id: string): Promise<void> {
+  const saved = loadContainer(ctx.root, id);
+  const lock = await lockDir(containerDir(ctx.root, id));
+  try {
+    checkTransition('resume', deriveStatus(ctx.root, saved), id);
+    await cgroupOf(saved, 'freeze').thaw();
+  } finally {
+    lock.release();
+  }
+}
