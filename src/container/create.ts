@@ -19,7 +19,7 @@ import type { RuntimeContext } from './context';
 import { InitError, RuntimeError, errExists, errInvalid } from './errors';
 import { makeDir, writePidFile } from './files';
 import { containerDir, validateId } from './ids';
-import { lockDir, type ContainerLock } from './lock';
+import { lockContainer, type ContainerLock } from './lock';
 import { checkRootlessConfig, isRootlessEuid, rootlessCgroups, writeIdMaps } from './rootless';
 import { checkSelinuxLabel } from './selinux';
 import { isSameProcessAlive, readProcStat } from './proc';
@@ -113,7 +113,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
   let consoleServer: ConsoleServer | null = null;
   let afterUnlock: (() => Promise<void>) | null = null;
   try {
-    lock = await lockDir(dir);
+    lock = await lockContainer(ctx.root, id);
     const rootfs = path.resolve(bundle, config.root!.path);
     const saved: SavedState = {
       id,

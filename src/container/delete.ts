@@ -6,7 +6,7 @@ import type { RuntimeContext } from './context';
 import { errNotExist } from './errors';
 import { containerDir, validateId } from './ids';
 import { signalInit } from './kill';
-import { lockDir } from './lock';
+import { lockContainer } from './lock';
 import { isSameProcessAlive, waitGone } from './proc';
 import { deriveStatus, ociState } from './state';
 import { CorruptStateError, readIntent, readState, type SavedState } from './state-store';
@@ -67,7 +67,7 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     if (force) return;
     throw errNotExist();
   }
-  const lock = await lockDir(dir);
+  const lock = await lockContainer(ctx.root, id);
   let poststop: (() => Promise<void>) | null = null;
   try {
     let saved: SavedState | null;

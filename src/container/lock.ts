@@ -8,12 +8,23 @@
  */
 import * as fs from 'node:fs';
 import { native } from '../native/addon';
+import { containerDir } from './ids';
+import { checkRoot } from './state-store';
 
 export interface ContainerLock {
   release(): void;
 }
 
-export async function lockDir(dir: string, timeoutMs = 60_000): Promise<ContainerLock> {
+/**
+ * The lock of container `id` in `root`. The root is checked first (owner, mode, not a symlink):
+ * nothing inside a root others may write is opened, not even to lock it.
+ */
+export async function lockContainer(root: string, id: string, timeoutMs?: number): Promise<ContainerLock> {
+  checkRoot(root);
+  return lockDir(containerDir(root, id), timeoutMs);
+}
+
+async function lockDir(dir: string, timeoutMs = 60_000): Promise<ContainerLock> {
   const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
     try {

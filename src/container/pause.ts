@@ -2,13 +2,13 @@
 import { cgroupOf } from './container-cgroup';
 import type { RuntimeContext } from './context';
 import { containerDir } from './ids';
-import { lockDir } from './lock';
+import { lockContainer } from './lock';
 import { deriveStatus, loadContainer } from './state';
 import { checkTransition } from './transitions';
 
 export async function pauseContainer(ctx: RuntimeContext, id: string): Promise<void> {
   const saved = loadContainer(ctx.root, id);
-  const lock = await lockDir(containerDir(ctx.root, id));
+  const lock = await lockContainer(ctx.root, id);
   try {
     if (checkTransition('pause', deriveStatus(ctx.root, saved), id) === 'unchanged') return;
     await cgroupOf(saved, 'freeze').freeze();
@@ -19,7 +19,7 @@ export async function pauseContainer(ctx: RuntimeContext, id: string): Promise<v
 
 export async function resumeContainer(ctx: RuntimeContext, id: string): Promise<void> {
   const saved = loadContainer(ctx.root, id);
-  const lock = await lockDir(containerDir(ctx.root, id));
+  const lock = await lockContainer(ctx.root, id);
   try {
     checkTransition('resume', deriveStatus(ctx.root, saved), id);
     await cgroupOf(saved, 'freeze').thaw();

@@ -6,7 +6,7 @@ import { native } from '../native/addon';
 import type { RuntimeContext } from './context';
 import { RuntimeError } from './errors';
 import { containerDir } from './ids';
-import { lockDir } from './lock';
+import { lockContainer } from './lock';
 import { isSameProcessAlive } from './proc';
 import { deriveStatus, loadContainer, ociState } from './state';
 import { EXEC_FIFO, START_REPLY_FIFO, writeState, type SavedState } from './state-store';
@@ -15,7 +15,7 @@ import { checkTransition } from './transitions';
 /** Releases the init waiting on its exec fifo, then runs the poststart hooks. */
 export async function startContainer(ctx: RuntimeContext, id: string): Promise<void> {
   const saved = loadContainer(ctx.root, id);
-  const lock = await lockDir(containerDir(ctx.root, id));
+  const lock = await lockContainer(ctx.root, id);
   try {
     checkTransition('start', deriveStatus(ctx.root, saved), id);
     const fifo = path.join(containerDir(ctx.root, id), EXEC_FIFO);

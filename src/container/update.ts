@@ -5,7 +5,7 @@ import { cgroupOf } from './container-cgroup';
 import type { RuntimeContext } from './context';
 import { errInvalid } from './errors';
 import { containerDir } from './ids';
-import { lockDir } from './lock';
+import { lockContainer } from './lock';
 import { deriveStatus, loadContainer } from './state';
 import { writeState } from './state-store';
 import { checkTransition } from './transitions';
@@ -39,7 +39,7 @@ export async function updateContainer(ctx: RuntimeContext, id: string, resources
   const { resourcesProblems } = await import('../bundle/load');
   const problems = resourcesProblems(resources);
   if (problems.length) throw errInvalid(`invalid resources: ${problems.join('; ')}`);
-  const lock = await lockDir(containerDir(ctx.root, id));
+  const lock = await lockContainer(ctx.root, id);
   try {
     // Read under the lock: two racing updates must not lose one another's changes.
     const saved = loadContainer(ctx.root, id);
