@@ -74,7 +74,8 @@ export function strerror(e: unknown): string {
   return (code && STRERROR[code]) || (e as Error)?.message || String(e);
 }
 
-const U64_MAX = 18446744073709551615n;
+/** The largest uint64 (rlimits, seccomp values): config.json's numbers above it are refused. */
+export const U64_MAX = 18446744073709551615n;
 
 /**
  * JSON.parse that remembers the exact text of integers a double cannot hold (rlimits of 2^64-1

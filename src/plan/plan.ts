@@ -23,7 +23,7 @@ import type {
 } from '../native/init-plan';
 import { capabilityNumbers } from '../bundle/capabilities';
 import { capabilitySets, execProcessSpec, processValueOrDefault, valueOrDefault, type PrivilegeField } from './defaults';
-import { RLIMITS, SpecError, strerror } from '../bundle/load';
+import { RLIMITS, SpecError, strerror, U64_MAX } from '../bundle/load';
 import { MS_BIND, MS_REC, MS_RDONLY, MS_REMOUNT, MS_SLAVE, PROPAGATION, isBindMount, isIdMapped, parseMountOptions } from '../bundle/mount-options';
 import type { Device, Hook, IdMapping, Mount, Namespace, NamespaceType, Process, Rlimit, Spec } from '../bundle/types';
 
@@ -119,8 +119,6 @@ export const DEFAULT_DEVICES: readonly Omit<PlanDevice, 'bind'>[] = [
   { path: '/dev/zero', type: 'c', major: 1, minor: 5, fileMode: 0o666, uid: 0, gid: 0 },
   { path: '/dev/urandom', type: 'c', major: 1, minor: 9, fileMode: 0o666, uid: 0, gid: 0 },
 ];
-
-const U64_MAX = 18446744073709551615n;
 
 /** A container path, cleaned: "/a//b/../c/" → "/a/c". */
 function cleanPath(p: string): string {
