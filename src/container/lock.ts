@@ -8,7 +8,8 @@
  */
 import * as fs from 'node:fs';
 import { native } from '../native/addon';
-import { containerDir } from './ids';
+import { errNotExist } from './errors';
+import { containerDir, validateId } from './ids';
 import { checkRoot } from './state-store';
 
 export interface ContainerLock {
@@ -17,11 +18,18 @@ export interface ContainerLock {
 
 /**
  * The lock of container `id` in `root`. The root is checked first (owner, mode, not a symlink):
- * nothing inside a root others may write is opened, not even to lock it.
+ * nothing inside a root others may write is opened, not even to lock it. A container that does
+ * not exist is runc's "container does not exist".
  */
 export async function lockContainer(root: string, id: string, timeoutMs?: number): Promise<ContainerLock> {
-  checkRoot(root);
-  return lockDir(containerDir(root, id), timeoutMs);
+  validateId(id);
+  if (!checkRoot(root)) throw errNotExist();
+  try {
+    return await lockDir(containerDir(root, id), timeoutMs);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw errNotExist();
+    throw e;
+  }
 }
 
 async function lockDir(dir: string, timeoutMs = 60_000): Promise<ContainerLock> {

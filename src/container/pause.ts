@@ -7,9 +7,10 @@ import { deriveStatus, loadContainer } from './state';
 import { checkTransition } from './transitions';
 
 export async function pauseContainer(ctx: RuntimeContext, id: string): Promise<void> {
-  const saved = loadContainer(ctx.root, id);
+  // State is read under the lock: a delete or another start in between is seen.
   const lock = await lockContainer(ctx.root, id);
   try {
+    const saved = loadContainer(ctx.root, id);
     if (checkTransition('pause', deriveStatus(ctx.root, saved), id) === 'unchanged') return;
     await cgroupOf(saved, 'freeze').freeze();
   } finally {
@@ -18,9 +19,10 @@ export async function pauseContainer(ctx: RuntimeContext, id: string): Promise<v
 }
 
 export async function resumeContainer(ctx: RuntimeContext, id: string): Promise<void> {
-  const saved = loadContainer(ctx.root, id);
+  // State is read under the lock: a delete or another start in between is seen.
   const lock = await lockContainer(ctx.root, id);
   try {
+    const saved = loadContainer(ctx.root, id);
     checkTransition('resume', deriveStatus(ctx.root, saved), id);
     await cgroupOf(saved, 'freeze').thaw();
   } finally {

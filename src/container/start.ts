@@ -14,9 +14,11 @@ import { checkTransition } from './transitions';
 
 /** Releases the init waiting on its exec fifo, then runs the poststart hooks. */
 export async function startContainer(ctx: RuntimeContext, id: string): Promise<void> {
-  const saved = loadContainer(ctx.root, id);
+  // State is read under the lock: a delete or another start in between is seen.
   const lock = await lockContainer(ctx.root, id);
+  let saved: SavedState;
   try {
+    saved = loadContainer(ctx.root, id);
     checkTransition('start', deriveStatus(ctx.root, saved), id);
     const fifo = path.join(containerDir(ctx.root, id), EXEC_FIFO);
     let fd: number;
