@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isBindMount, isIdMapped, parseMountOptions } from './mount-options';
+import { U64_MAX } from './u64';
 import type { IdMapping, Namespace, NamespaceType, Process, Spec } from './types';
 
 /** A bad config or process file. `message` is the user-facing text (one line per problem). */
@@ -74,8 +75,6 @@ export function strerror(e: unknown): string {
   return (code && STRERROR[code]) || (e as Error)?.message || String(e);
 }
 
-/** The largest uint64 (rlimits, seccomp values): config.json's numbers above it are refused. */
-export const U64_MAX = 18446744073709551615n;
 
 /**
  * JSON.parse that remembers the exact text of integers a double cannot hold (rlimits of 2^64-1

@@ -9,11 +9,12 @@ import { memorySwapToV2, sharesToWeight } from './manager';
 import type { LinuxResources } from './types';
 import { CgroupError } from './util';
 import * as fs from 'node:fs';
+import { U64_MAX } from '../bundle/u64';
 
 export type UnitProperty = [string, string, unknown];
 
 /** USEC_INFINITY / "infinity" of systemd's uint64 properties. */
-export const U64_MAX = 0xffff_ffff_ffff_ffffn;
+export { U64_MAX };
 
 /** The prefix of the default unit, `tsrun-<id>.scope`, when cgroupsPath is empty (runc uses "runc"). */
 export const DEFAULT_SCOPE_PREFIX = 'tsrun';

@@ -23,7 +23,8 @@ import type {
 } from '../native/init-plan';
 import { capabilityNumbers } from '../bundle/capabilities';
 import { capabilitySets, execProcessSpec, processValueOrDefault, valueOrDefault, type PrivilegeField } from './defaults';
-import { RLIMITS, SpecError, strerror, U64_MAX } from '../bundle/load';
+import { RLIMITS, SpecError, strerror } from '../bundle/load';
+import { U64_MAX } from '../bundle/u64';
 import { MS_BIND, MS_REC, MS_RDONLY, MS_REMOUNT, MS_SLAVE, PROPAGATION, isBindMount, isIdMapped, parseMountOptions } from '../bundle/mount-options';
 import type { Device, Hook, IdMapping, Mount, Namespace, NamespaceType, Process, Rlimit, Spec } from '../bundle/types';
 

@@ -17,6 +17,7 @@
 import type { PlanSeccomp } from '../native/init-plan';
 
 import type { SeccompAction } from '../bundle/types';
+import { U64_MAX } from '../bundle/u64';
 // The action names are the spec's; the argument types below differ on purpose (bigint values).
 export type { SeccompAction };
 
@@ -105,7 +106,6 @@ export const FILTER_FLAGS: Readonly<Record<string, number>> = {
   SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: 1 << 5,
 };
 
-const U64_MAX = (1n << 64n) - 1n;
 
 function fail(msg: string): never {
   throw new SeccompError(msg);
