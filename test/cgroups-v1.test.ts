@@ -142,7 +142,7 @@ test('create: every resource is written and reads back', () => {
   assert.equal(list, ['b *:* m', 'c *:* m', 'c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm', 'c 10:200 rwm', 'c 136:* rwm', 'c 4:64 rw', 'c 5:0 rwm', 'c 5:2 rwm'].sort());
 });
 
-test('create: cpuset of a new cgroup gets the parent cpus/mems (tasks can join)', () => {
+test('create: cpuset of a new cgroup gets the parent cpus/mems (tasks can join)', async () => {
   if (!onV1) return;
   const m = mk({ cgroupsPath: `/tsrun-cs-${process.pid}/a/b` });
   m.create();
@@ -150,7 +150,7 @@ test('create: cpuset of a new cgroup gets the parent cpus/mems (tasks can join)'
   assert.is(read(m.state.paths.cpuset, 'cpuset.cpus'), parent);
   assert.is(read(path.dirname(m.state.paths.cpuset), 'cpuset.cpus'), parent);
   const c = gated('sleep 100');
-  m.apply(c.pid!);
+  await m.apply(c.pid!);
   assert.ok(m.pids().includes(c.pid!));
   c.kill('SIGKILL');
 });
@@ -205,7 +205,7 @@ test('memory limit is enforced and the OOM watcher fires; stats count it', async
   const stop = m.watchOom(() => ooms++);
   try {
     const c = gated('/bin/busybox sh -c "/bin/busybox dd if=/dev/zero bs=1M count=100 2>/dev/null | /bin/busybox tail > /dev/null"');
-    m.apply(c.pid!);
+    await m.apply(c.pid!);
     c.go();
     const r = await c.done;
     assert.is.not(r.code, 0, `the 100 MB pipeline must not succeed in 32 MB (${JSON.stringify(r)})`);
@@ -228,7 +228,7 @@ test('pids limit is enforced', async () => {
   const m = mk({ resources: { pids: { limit: 4 } } });
   m.create();
   const c = gated('/bin/busybox sh -c "for i in 1 2 3 4 5 6 7 8; do /bin/busybox sleep 3 & done; wait"');
-  m.apply(c.pid!);
+  await m.apply(c.pid!);
   c.go();
   await sleep(500);
   const cur = Number(read(m.state.paths.pids, 'pids.current'));
@@ -246,7 +246,7 @@ test('freeze/thaw, stats non-zero, killAll, update', async () => {
   m.create();
   // Busy for a while so CPU usage is measurable.
   const c = gated('/bin/busybox sh -c "i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; exec /bin/busybox sleep 1000"');
-  m.apply(c.pid!);
+  await m.apply(c.pid!);
   c.go();
   await sleep(300);
   await m.freeze();
@@ -304,7 +304,7 @@ test('destroy: every dir removed (unified too), idempotent; busy cgroup only emp
   const m = mk();
   m.create();
   const c = gated('sleep 1000');
-  m.apply(c.pid!);
+  await m.apply(c.pid!);
   let err: Error | null = null;
   try {
     await m.destroy({ timeoutMs: 300 });

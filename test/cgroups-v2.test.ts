@@ -306,7 +306,7 @@ test('[real kernel] create, limits read back, memory OOM + watcher, pids, freeze
   let ooms = 0;
   const stop = m.watchOom(() => ooms++);
   const c = gated('/bin/busybox sh -c "/bin/busybox dd if=/dev/zero bs=1M count=100 2>/dev/null | /bin/busybox tail > /dev/null"');
-  m.apply(c.pid!);
+  await m.apply(c.pid!);
   c.go();
   const r = await c.done;
   assert.is.not(r.code, 0);
@@ -314,7 +314,7 @@ test('[real kernel] create, limits read back, memory OOM + watcher, pids, freeze
   stop();
   assert.ok(ooms >= 1, 'OOM watcher fired');
   const s = gated('/bin/busybox sleep 1000');
-  m.apply(s.pid!);
+  await m.apply(s.pid!);
   s.go();
   await m.freeze();
   assert.ok(m.isFrozen());

@@ -14,7 +14,7 @@ import { detectLayout, isRunningSystemd, newCgroupManager, loadCgroupManager, se
 import { parseCgroupMounts } from '../src/cgroups/layout';
 import { setSystemdBus, decodeProps, encodeProps } from '../src/cgroups/systemd';
 import { annotationProps, deviceGroup, expandSlice, parseGVariant, parseSystemdCgroupsPath, rangeToBits, resourceProps, U64_MAX, type UnitProperty } from '../src/cgroups/systemd-props';
-import { Sandbox, TSRUN } from './helpers/tsrun';
+import { assertRejects, Sandbox, TSRUN } from './helpers/tsrun';
 import { spawnSync } from 'node:child_process';
 
 test('cgroupsPath: slice:prefix:name → unit and cgroup; empty → tsrun-<id>.scope in system.slice; runc\'s error texts', () => {
@@ -201,7 +201,7 @@ test('manager: the unit starts with the init in PIDs, then the files; update = S
     const loaded: string[] = [];
     setDeviceFilterLoader((dir) => loaded.push(dir));
     try {
-      m.apply(4242);
+      await m.apply(4242);
     } finally {
       setDeviceFilterLoader(null);
     }
@@ -240,7 +240,7 @@ test('manager: a failed start job is reset and reported; a failed unit is reset 
   try {
     const m = newCgroupManager({ id: 'c2', systemd: true, layout: 'v2', fsRoot: h.root });
     h.failNextStart();
-    assert.throws(() => m.apply(1), /error creating systemd unit `tsrun-c2\.scope`: got `failed`/);
+    await assertRejects(() => m.apply(1), /error creating systemd unit `tsrun-c2\.scope`: got `failed`/);
     assert.is(h.calls[h.calls.length - 1], 'reset-failed tsrun-c2.scope');
     const u = { active: 'failed', props: [] };
     h.units.set('tsrun-c2.scope', u);
@@ -248,7 +248,7 @@ test('manager: a failed start job is reset and reported; a failed unit is reset 
     assert.equal(h.calls.slice(-2), ['stop tsrun-c2.scope', 'reset-failed tsrun-c2.scope']);
     assert.not.ok(h.units.has('tsrun-c2.scope'));
     h.units.set('tsrun-c2.scope', { active: 'active', props: [] });
-    assert.throws(() => m.apply(1), /unable to start unit "tsrun-c2\.scope": Unit tsrun-c2\.scope was already loaded/);
+    await assertRejects(() => m.apply(1), /unable to start unit "tsrun-c2\.scope": Unit tsrun-c2\.scope was already loaded/);
     assert.equal(h.calls.slice(-3).map((c) => c.split(' ').slice(0, 2).join(' ')), ['start tsrun-c2.scope', 'reset-failed tsrun-c2.scope', 'start tsrun-c2.scope']);
     // That live unit is someone else's: the failed create's cleanup leaves it alone.
     const n = h.calls.length;

@@ -30,7 +30,7 @@ export interface DestroyOptions {
 export interface CgroupManager {
   readonly state: CgroupState;
   create(): void;
-  apply(pid: number): void;
+  apply(pid: number): Promise<void>;
   update(resources: LinuxResources): void;
   freeze(): Promise<void>;
   thaw(): Promise<void>;

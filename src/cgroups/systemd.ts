@@ -147,7 +147,7 @@ export class SystemdManager implements CgroupManager {
    * StartTransientUnit with the init in PIDs, waited for until its job is done (the unit is
    * active before the init goes on), then the fs managers' part on the unit's directories.
    */
-  apply(pid: number): void {
+  async apply(pid: number): Promise<void> {
     const { unit, slice, user } = this.unit;
     const isSlice = unit.endsWith('.slice');
     const props: UnitProperty[] = [['Description', 's', `tsrun container ${unit}`]];
@@ -168,7 +168,7 @@ export class SystemdManager implements CgroupManager {
     this.fsMgr.create();
     // v1: the hierarchies systemd does not manage (cpuset, freezer, ...) get the pid from us; on v2
     // (and in the ones systemd manages) it is already there.
-    this.fsMgr.apply(pid);
+    await this.fsMgr.apply(pid);
   }
 
   private startUnit(unit: string, props: UnitProperty[], user: boolean): void {

@@ -121,6 +121,29 @@ export function writeCgroupFile(file: string, value: string): void {
   }
 }
 
+/**
+ * Moves a process into a cgroup: its pid into `cgroup.procs`, on libuv's thread pool. The kernel
+ * migrates the task during the write (with cpusets, on a loaded host, many ms): a daemon's event
+ * loop must not wait for it. Same errors as writeCgroupFile.
+ */
+export async function writeCgroupProcs(dir: string, pid: number): Promise<void> {
+  const file = path.join(dir, 'cgroup.procs');
+  const value = String(pid);
+  let fh: fs.promises.FileHandle;
+  try {
+    fh = await fs.promises.open(file, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+  } catch (e) {
+    throw new CgroupError(`${file}: write ${value}: ${errnoText(e)}`, errCode(e));
+  }
+  try {
+    await fh.write(value);
+  } catch (e) {
+    throw new CgroupError(`${file}: write ${value}: ${errnoText(e)}`, errCode(e));
+  } finally {
+    await fh.close();
+  }
+}
+
 export function readCgroupFile(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8');

@@ -237,7 +237,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
         // The container process waits until it is in its cgroup; stage 0 (the runtime's) never
         // is, so `ps`/`kill --all` see container processes only.
         if (cgroup) {
-          cgroup.apply(initPid);
+          await cgroup.apply(initPid);
           if (noCgroup()) {
             saved.cgroup = null;
             await cgroup.destroy();

@@ -202,7 +202,7 @@ export async function startExec(ctx: RuntimeContext, opts: ExecOptions): Promise
         // (stage 0 itself stays out).
         if (saved.cgroup && opts.cgroup?.length) {
           for (const dir of execCgroupDirs(saved.cgroup.paths, opts.cgroup)) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
-        } else if (saved.cgroup) loadCgroupManager(saved.cgroup).apply(pid);
+        } else if (saved.cgroup) await loadCgroupManager(saved.cgroup).apply(pid);
         init.sendPlaced();
       } else if (msg.type === 'error') {
         throw new InitError(`exec failed: ${msg.message}`, msg.phase, msg.errno ?? 0, EXEC_FAILED_STATUS);

@@ -91,6 +91,17 @@ export function rootlessUser(): RootlessUser {
   return rootlessUserCache;
 }
 
+/** uvu's assert.throws for a promise: `fn` must reject with a message matching `re`. */
+export async function assertRejects(fn: () => Promise<unknown>, re: RegExp): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    if (!re.test((e as Error).message)) throw new Error(`rejected with ${JSON.stringify((e as Error).message)}, not ${re}`);
+    return;
+  }
+  throw new Error(`did not reject (expected ${re})`);
+}
+
 /** The first of the 65536 subordinate ids scripts/rootless-user.sh grants the test user. */
 export const ROOTLESS_SUBID = Number(process.env.TSRUN_ROOTLESS_SUBID ?? 1410000000);
 

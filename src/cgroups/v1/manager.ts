@@ -11,7 +11,7 @@ import type { CgroupLayout, CgroupMount } from '../layout';
 import { parseCgroupMounts, readMountinfo, V1_CONTROLLERS } from '../layout';
 import { emptyStats, pollCounter, removeDirs, signalPids, type CgroupManager, type CgroupState, type DestroyOptions, type ManagerOptions, rootlessIgnorable } from '../manager';
 import type { CgroupStats, LinuxResources } from '../types';
-import { allPids, CgroupError, errCode, exists, mkdirRecording, parseFlatKeyed, readCgroupFile, readOptional, undoCreated, warnDefault, writeCgroupFile } from '../util';
+import { allPids, CgroupError, errCode, exists, mkdirRecording, parseFlatKeyed, readCgroupFile, readOptional, undoCreated, warnDefault, writeCgroupFile, writeCgroupProcs } from '../util';
 import { checkResources } from '../validate';
 import { blkio } from './blkio';
 import type { V1SetEnv, V1Subsystem } from './controller';
@@ -81,10 +81,10 @@ export class V1Manager implements CgroupManager {
     }
   }
 
-  apply(pid: number): void {
+  async apply(pid: number): Promise<void> {
     for (const [ctrl, dir] of Object.entries(this.state.paths)) {
       try {
-        writeCgroupFile(path.join(dir, 'cgroup.procs'), String(pid));
+        await writeCgroupProcs(dir, pid);
       } catch (e) {
         // Rootless: a controller whose existing cgroup we may not join is skipped as at create,
         // unless a limit was set there.

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { PlanMountStep } from '../../native/init-plan';
 import { emptyStats, pollCounter, removeDirs, signalPids, type CgroupManager, type CgroupState, type DestroyOptions, type ManagerOptions, needsControllers, rootlessIgnorable } from '../manager';
 import type { CgroupStats, LinuxResources } from '../types';
-import { allPids, CgroupError, errCode, exists, parseFlatKeyed, readOptional, undoCreated, warnDefault, writeCgroupFile } from '../util';
+import { allPids, CgroupError, errCode, exists, parseFlatKeyed, readOptional, undoCreated, warnDefault, writeCgroupFile, writeCgroupProcs } from '../util';
 import { checkResources } from '../validate';
 import type { V2Controller, V2SetEnv } from './controller';
 import { cpu } from './cpu';
@@ -107,10 +107,10 @@ export class V2Manager implements CgroupManager {
     }
   }
 
-  apply(pid: number): void {
+  async apply(pid: number): Promise<void> {
     if (!this.dir) return; // skipped (rootless)
     try {
-      writeCgroupFile(this.file('cgroup.procs'), String(pid));
+      await writeCgroupProcs(this.dir, pid);
     } catch (e) {
       // The cgroup was made by create() moments ago: it goes again.
       if (!this.rootlessSkip(e, true)) throw e;
