@@ -10,6 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { SystemdAddon, SystemdBusTarget } from '../native/addon';
 import type { PlanMountStep } from '../native/init-plan';
 import type { CgroupManager, CgroupState, DestroyOptions, ManagerOptions } from './manager';
 import { annotationProps, resourceProps, type UnitProperty } from './systemd-props';
@@ -42,16 +43,9 @@ export function isRunningSystemd(): boolean {
 export const NOT_RUNNING_SYSTEMD = 'systemd not running on this host, cannot use systemd cgroups manager';
 
 /** false: the system bus; a string: the user's bus at that D-Bus address. */
-export type BusTarget = false | string;
-
-interface SystemdBus {
-  systemdStartTransientUnit(bus: BusTarget, name: string, mode: string, properties: UnitProperty[], timeoutMs: number): string;
-  systemdStopUnit(bus: BusTarget, name: string, mode: string, timeoutMs: number): string;
-  systemdResetFailedUnit(bus: BusTarget, name: string): void;
-  systemdSetUnitProperties(bus: BusTarget, name: string, runtime: boolean, properties: UnitProperty[]): void;
-  systemdUnitState(bus: BusTarget, name: string): { activeState: string; subState: string; loadState: string } | null;
-  systemdManagerProperty(bus: BusTarget, name: string): string;
-}
+export type BusTarget = SystemdBusTarget;
+/** The addon's D-Bus calls (a type only: importing this module does not load the addon). */
+type SystemdBus = SystemdAddon;
 
 let busOverride: SystemdBus | null = null;
 
