@@ -1,5 +1,6 @@
 #!/bin/bash
-# Runs the systemd cgroup driver's container tests (test/systemd-container.test.ts) inside the
+# Runs the systemd cgroup driver's container tests (test/systemd-container.test.ts as root,
+# test/systemd-rootless.test.ts as the rootless test user with its own systemd instance) inside the
 # emulated VM of ../shared/vm booted with systemd (VM_INIT=systemd: systemd 252 + D-Bus on pure
 # cgroup v2; this host has no systemd), once against bin/tsrun and once against runc
 # (`runc --systemd-cgroup`, the reference: the same checks must hold for it). One guest boot for
@@ -22,7 +23,7 @@ start=$(date +%s)
 cmd='for rt in '"$runtimes"'; do
   case $rt in tsrun) bin='"$root"'/bin/tsrun ;; runc) bin=/usr/sbin/runc ;; esac
   echo "=== systemd driver tests against $rt ($bin)"
-  RUNTIME=$bin '"$root"'/node_modules/node/bin/node '"$root"'/node_modules/uvu/bin.js -r esbuild-register -c false '"$root"'/test "systemd-container\\.test\\.ts$" 2>&1
+  RUNTIME=$bin '"$root"'/node_modules/node/bin/node '"$root"'/node_modules/uvu/bin.js -r esbuild-register -c false '"$root"'/test "systemd-(container|rootless)\\.test\\.ts$" 2>&1
   echo "=== $rt: exit $?"
 done'
 VM_INIT=systemd VM_TIMEOUT="${VM_TIMEOUT:-1800}" "$vm" -e VM_TIMEOUT "$root" -- /bin/bash -c "$cmd" 2>&1 | tee "$out"
@@ -47,5 +48,7 @@ done
 # A guest without systemd (the file then skips everything) is not a pass.
 n=$(grep -c 'systemd-container: REAL systemd' "$out")
 [ "$n" = "$(echo $runtimes | wc -w)" ] || { echo "systemd VM: systemd was not running in the guest: the tests did NOT run"; failed=$((failed + 1)); }
+n=$(grep -c 'systemd-rootless: REAL user manager' "$out")
+[ "$n" = "$(echo $runtimes | wc -w)" ] || { echo "systemd VM: the user's systemd instance did not start in the guest: the rootless tests did NOT run"; failed=$((failed + 1)); }
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

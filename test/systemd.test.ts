@@ -12,7 +12,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { detectLayout, isRunningSystemd, newCgroupManager, loadCgroupManager, setDeviceFilterLoader } from '../src/cgroups';
 import { parseCgroupMounts } from '../src/cgroups/layout';
-import { setSystemdBus, decodeProps, encodeProps } from '../src/cgroups/systemd';
+import { setSystemdBus, decodeProps, encodeProps, userBusAddress, USER_BUS_HINT, NO_USER_BUS, type BusTarget } from '../src/cgroups/systemd';
+import { systemdNative } from '../src/native/addon';
 import { annotationProps, deviceGroup, expandSlice, parseGVariant, parseSystemdCgroupsPath, rangeToBits, resourceProps, U64_MAX, type UnitProperty } from '../src/cgroups/systemd-props';
 import { assertRejects, Sandbox, TSRUN } from './helpers/tsrun';
 import { spawnSync } from 'node:child_process';
@@ -131,7 +132,12 @@ test('org.systemd.property.* annotations: GVariant text values, Sec → USec, ru
   assert.equal(decodeProps(enc), [['A', 't', U64_MAX], ['B', 'ay', Buffer.from([1, 2])], ['C', 'as', ['x']]]);
 });
 
-/** A fake cgroup2 tree and a bus that records the calls and plays systemd's part on the tree. */
+/**
+ * A fake cgroup2 tree and a bus that records the calls (and which bus each went to: `targets`)
+ * and plays systemd's part on the tree. The user's manager (a call on a user bus address) lives
+ * at `USER_MANAGER_CG`, as user@<uid>.service does; its units go below it.
+ */
+const USER_MANAGER_CG = '/user.slice/user-999.slice/user@999.service';
 function fakeHost() {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-sdfake-'));
   fs.writeFileSync(path.join(root, 'cgroup.controllers'), 'memory pids');
@@ -139,46 +145,57 @@ function fakeHost() {
   fs.mkdirSync(path.join(root, 'system.slice'));
   fs.writeFileSync(path.join(root, 'system.slice/cgroup.subtree_control'), '');
   const calls: string[] = [];
-  const units = new Map<string, { active: string; props: UnitProperty[] }>();
+  const targets: BusTarget[] = [];
+  const units = new Map<string, { active: string; props: UnitProperty[]; dir?: string }>();
   let startResult = 'done';
   const bus = {
-    systemdStartTransientUnit(user: boolean, name: string, mode: string, p: UnitProperty[]) {
+    systemdStartTransientUnit(t: BusTarget, name: string, mode: string, p: UnitProperty[]) {
+      targets.push(t);
       calls.push(`start ${name} ${mode} ${p.map((x) => x[0]).join(',')}`);
       if (units.has(name)) throw Object.assign(new Error(`Unit ${name} was already loaded or has a fragment file.`), { code: 'org.freedesktop.systemd1.UnitExists' });
-      const dir = path.join(root, 'system.slice', name);
-      fs.mkdirSync(dir);
+      // Where systemd puts a scope: its Slice= below the manager's own cgroup.
+      const slice = p.find((x) => x[0] === 'Slice')?.[2] as string;
+      const dir = path.join(root, t === false ? '' : USER_MANAGER_CG, expandSlice(slice), name);
+      fs.mkdirSync(dir, { recursive: true });
       for (const f of ['memory.max', 'pids.max', 'cgroup.procs', 'cgroup.freeze']) fs.writeFileSync(path.join(dir, f), '');
-      units.set(name, { active: startResult === 'done' ? 'active' : 'failed', props: p });
+      units.set(name, { active: startResult === 'done' ? 'active' : 'failed', props: p, dir });
       return startResult;
     },
-    systemdStopUnit(user: boolean, name: string) {
+    systemdStopUnit(t: BusTarget, name: string) {
+      targets.push(t);
       calls.push(`stop ${name}`);
       const u = units.get(name);
       if (!u) throw Object.assign(new Error(`Unit ${name} not loaded.`), { code: 'org.freedesktop.systemd1.NoSuchUnit' });
-      fs.rmSync(path.join(root, 'system.slice', name), { recursive: true, force: true });
+      fs.rmSync(u.dir ?? path.join(root, 'system.slice', name), { recursive: true, force: true });
       if (u.active !== 'failed') units.delete(name);
       return 'done';
     },
-    systemdResetFailedUnit(user: boolean, name: string) {
+    systemdResetFailedUnit(t: BusTarget, name: string) {
+      targets.push(t);
       calls.push(`reset-failed ${name}`);
       if (units.get(name)?.active === 'failed') units.delete(name);
     },
-    systemdSetUnitProperties(user: boolean, name: string, runtime: boolean, p: UnitProperty[]) {
+    systemdSetUnitProperties(t: BusTarget, name: string, runtime: boolean, p: UnitProperty[]) {
+      targets.push(t);
       calls.push(`set ${name} ${runtime} ${p.map((x) => `${x[0]}=${x[2]}`).join(',')}`);
     },
-    systemdUnitState(user: boolean, name: string) {
+    systemdUnitState(t: BusTarget, name: string) {
+      targets.push(t);
       const u = units.get(name);
       return u ? { activeState: u.active, subState: u.active, loadState: 'loaded' } : null;
     },
-    systemdManagerProperty(user: boolean, name: string) {
+    systemdManagerProperty(t: BusTarget, name: string) {
+      targets.push(t);
       calls.push(`get ${name}`);
-      return name === 'Version' ? '252.39-1~deb12u2' : '/';
+      if (name === 'Version') return '252.39-1~deb12u2';
+      return t === false ? '/' : USER_MANAGER_CG;
     },
   };
   setSystemdBus(bus);
   return {
     root,
     calls,
+    targets,
     units,
     failNextStart: () => (startResult = 'failed'),
     done: () => {
@@ -230,6 +247,7 @@ test('manager: the unit starts with the init in PIDs, then the files; update = S
     assert.not.ok(fs.existsSync(m.state.paths['']));
     // Destroying again (delete -f after a crash): NoSuchUnit is success.
     await again.destroy();
+    assert.ok(h.targets.length > 5 && h.targets.every((t) => t === false), 'as root every call went to the system bus');
   } finally {
     h.done();
   }
@@ -269,6 +287,109 @@ test('manager: a failed start job is reset and reported; a failed unit is reset 
     assert.is(h.calls[h.calls.length - 1], 'stop tsrun-c2.scope');
   } finally {
     h.done();
+  }
+});
+
+/** Runs f with these environment variables set (undefined = unset), then puts them back. */
+async function withEnv<T>(vars: Record<string, string | undefined>, f: () => T | Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  const set = (v: Record<string, string | undefined>) => {
+    for (const [k, x] of Object.entries(v)) {
+      if (x === undefined) delete process.env[k];
+      else process.env[k] = x;
+    }
+  };
+  set(vars);
+  try {
+    return await f();
+  } finally {
+    set(saved);
+  }
+}
+
+test('user bus address: runc\'s rule ($DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus when it exists, escaped), else runc\'s error', () => {
+  const xdg = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun sd xdg-'));
+  try {
+    const noBus = `${USER_BUS_HINT}: ${NO_USER_BUS}`;
+    assert.throws(() => userBusAddress({}), (e: Error) => e.message === noBus);
+    assert.throws(() => userBusAddress({ XDG_RUNTIME_DIR: xdg, DBUS_SESSION_BUS_ADDRESS: '' }), (e: Error) => e.message === noBus, 'no bus socket there');
+    fs.writeFileSync(path.join(xdg, 'bus'), '');
+    // (control for the line above: the same directory with a bus in it)
+    assert.is(userBusAddress({ XDG_RUNTIME_DIR: xdg }), `unix:path=${xdg.replace(/ /g, '%20')}/bus`, 'a space is escaped as godbus does');
+    assert.is(userBusAddress({ XDG_RUNTIME_DIR: xdg, DBUS_SESSION_BUS_ADDRESS: 'unix:path=/x/y' }), 'unix:path=/x/y', 'the variable wins');
+  } finally {
+    fs.rmSync(xdg, { recursive: true, force: true });
+  }
+});
+
+test('rootless: the user\'s manager over its bus; the unit in user.slice below the manager\'s cgroup (or the given slice); every later call on that bus (control: root\'s go to the system bus)', async () => {
+  const h = fakeHost();
+  const addr = 'unix:path=/run/user/999/bus';
+  try {
+    await withEnv({ DBUS_SESSION_BUS_ADDRESS: addr }, async () => {
+      const m = newCgroupManager({ id: 'c4', systemd: true, rootless: true, resources: { memory: { limit: 1 << 20 } }, layout: 'v2', fsRoot: h.root });
+      assert.equal(m.state.systemd, { unit: 'tsrun-c4.scope', slice: 'user.slice', user: true });
+      assert.is(m.state.paths[''], path.join(h.root, USER_MANAGER_CG, 'user.slice/tsrun-c4.scope'));
+      assert.equal(h.calls, ['get ControlGroup'], 'the manager\'s cgroup is asked before anything exists');
+      m.create();
+      setDeviceFilterLoader(() => {});
+      try {
+        m.apply(4343);
+      } finally {
+        setDeviceFilterLoader(null);
+      }
+      const sent = new Map(h.units.get('tsrun-c4.scope')!.props.map(([n, s, v]) => [n, [s, v]]));
+      assert.equal(sent.get('Slice'), ['s', 'user.slice'], 'Slice= is relative to the user manager (runc: no user@ prefix)');
+      assert.is(fs.readFileSync(path.join(m.state.paths[''], 'memory.max'), 'utf8'), '1048576');
+      assert.is(fs.readFileSync(path.join(m.state.paths[''], 'cgroup.procs'), 'utf8'), '4343');
+      const again = loadCgroupManager(JSON.parse(JSON.stringify(m.state)), { fsRoot: h.root });
+      again.update({ memory: { limit: 2 << 20 } });
+      await again.destroy();
+      assert.not.ok(h.units.has('tsrun-c4.scope'));
+      assert.not.ok(fs.existsSync(m.state.paths['']));
+      assert.ok(h.targets.length > 4, String(h.targets.length));
+      assert.equal([...new Set(h.targets)], [addr], 'every call on the user bus');
+      const named = newCgroupManager({ id: 'c5', systemd: true, rootless: true, cgroupsPath: 'mine-a.slice:p:n', layout: 'v2', fsRoot: h.root });
+      assert.is(named.state.paths[''], path.join(h.root, USER_MANAGER_CG, 'mine.slice/mine-a.slice/p-n.scope'));
+      assert.is(named.state.systemd!.slice, 'mine-a.slice');
+    });
+  } finally {
+    h.done();
+  }
+});
+
+test('rootless without a user bus: create fails with runc\'s words before any D-Bus call; a later delete says the same; a failed connection gets runc\'s hint (the real addon)', async () => {
+  const h = fakeHost();
+  const xdg = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-sd-nobus-'));
+  try {
+    const noBus = `${USER_BUS_HINT}: ${NO_USER_BUS}`;
+    await withEnv({ DBUS_SESSION_BUS_ADDRESS: undefined, XDG_RUNTIME_DIR: xdg }, async () => {
+      assert.throws(() => newCgroupManager({ id: 'c6', systemd: true, rootless: true, layout: 'v2', fsRoot: h.root }), (e: Error) => e.message === noBus);
+      assert.equal(h.calls, [], 'nothing was asked of any bus');
+      // (control: root's manager is made without a user bus)
+      newCgroupManager({ id: 'c6', systemd: true, layout: 'v2', fsRoot: h.root });
+      const saved = { layout: 'v2' as const, paths: { '': path.join(h.root, USER_MANAGER_CG, 'user.slice/tsrun-c6.scope') }, systemd: { unit: 'tsrun-c6.scope', slice: 'user.slice', user: true } };
+      const stop = await loadCgroupManager(saved, { fsRoot: h.root }).destroy({ timeoutMs: 100 }).then(() => null, (e: Error) => e.message);
+      assert.is(stop, `unable to stop unit "tsrun-c6.scope": ${noBus}`);
+    });
+    // An address that is there but has no bus behind it: the addon's connect error, with runc's hint.
+    setSystemdBus(null);
+    const missing = path.join(xdg, 'bus');
+    let err: NodeJS.ErrnoException | null = null;
+    try {
+      systemdNative().systemdManagerProperty(`unix:path=${missing}`, 'ControlGroup');
+    } catch (e) {
+      err = e as NodeJS.ErrnoException;
+    }
+    assert.ok(err, 'the addon refused a bus that is not there');
+    assert.is(err!.code, 'ENOENT');
+    assert.is(err!.syscall, `connect to the user D-Bus at unix:path=${missing}`);
+    await withEnv({ DBUS_SESSION_BUS_ADDRESS: `unix:path=${missing}` }, () => {
+      assert.throws(() => newCgroupManager({ id: 'c7', systemd: true, rootless: true, layout: 'v2', fsRoot: h.root }), (e: Error) => e.message === `${USER_BUS_HINT}: connect to the user D-Bus at unix:path=${missing}: No such file or directory`);
+    });
+  } finally {
+    h.done();
+    fs.rmSync(xdg, { recursive: true, force: true });
   }
 });
 
@@ -312,7 +433,8 @@ test('CLI on a host without systemd: create/run --systemd-cgroup fail with runc\
   }
   const f = JSON.parse(spawnSync(TSRUN, ['features'], { encoding: 'utf8' }).stdout);
   assert.is(f.linux.cgroup.systemd, true);
-  assert.is(f.linux.cgroup.systemdUser, false, 'rootless (the user manager) is not claimed');
+  // The user manager: test/systemd-rootless.test.ts in the systemd VM is what backs this.
+  assert.is(f.linux.cgroup.systemdUser, true);
   const h = spawnSync(TSRUN, ['--help'], { encoding: 'utf8' }).stdout;
   assert.match(h, /--systemd-cgroup\s+create the container's cgroup as a transient systemd unit/);
   assert.not.match(h, /not supported yet\)?\s*\n.*systemd/);

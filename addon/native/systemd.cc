@@ -53,9 +53,23 @@ struct Err {
   ThrowErrno(env, op, r < 0 ? -r : EIO);
 }
 
-void Open(Napi::Env env, Bus &b, bool user) {
-  int r = user ? sd_bus_open_user(&b.bus) : sd_bus_open_system(&b.bus);
-  if (r < 0) ThrowErrno(env, user ? "connect to the user D-Bus" : "connect to the system D-Bus", -r);
+// The bus argument: false = the system bus; a string = the user's bus at that address. The
+// caller finds the address with runc's rule ($DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus
+// when it exists), so that the bus used is the one its error messages name; sd_bus_open_user's
+// own lookup differs in corner cases (an empty variable, a missing socket).
+void Open(Napi::Env env, Bus &b, const Napi::CallbackInfo &info, size_t i) {
+  if (info.Length() > i && info[i].IsBoolean() && !info[i].As<Napi::Boolean>().Value()) {
+    int r = sd_bus_open_system(&b.bus);
+    if (r < 0) ThrowErrno(env, "connect to the system D-Bus", -r);
+    return;
+  }
+  std::string addr = ArgString(info, i, "bus (false or the user bus address)");
+  // What sd_bus_open_user does after its own address lookup (the user bus is a bus, we are its client).
+  int r = sd_bus_new(&b.bus);
+  if (r >= 0) r = sd_bus_set_address(b.bus, addr.c_str());
+  if (r >= 0) r = sd_bus_set_bus_client(b.bus, 1);
+  if (r >= 0) r = sd_bus_start(b.bus);
+  if (r < 0) ThrowErrno(env, "connect to the user D-Bus at " + addr, -r);
 }
 
 uint64_t NowMs() {
@@ -270,15 +284,14 @@ std::string ReadObjectPath(Napi::Env env, sd_bus_message *reply, const std::stri
   return p;
 }
 
-// systemdStartTransientUnit(user, name, mode, properties, timeoutMs) -> job result ("done", "failed", ... or "" on timeout)
+// systemdStartTransientUnit(bus, name, mode, properties, timeoutMs) -> job result ("done", "failed", ... or "" on timeout)
 Napi::Value StartTransientUnit(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  bool user = ArgBool(info, 0, "user");
   std::string name = ArgString(info, 1, "name");
   std::string mode = ArgString(info, 2, "mode");
   int timeoutMs = ArgInt(info, 4, "timeoutMs");
   Bus b;
-  Open(env, b, user);
+  Open(env, b, info, 0);
   JobWatch w;
   WatchJobs(env, b.bus, w);
   Msg m;
@@ -295,15 +308,14 @@ Napi::Value StartTransientUnit(const Napi::CallbackInfo &info) {
   return Napi::String::New(env, WaitJob(env, b.bus, w, job, timeoutMs));
 }
 
-// systemdStopUnit(user, name, mode, timeoutMs) -> job result; throws code org.freedesktop.systemd1.NoSuchUnit when unknown
+// systemdStopUnit(bus, name, mode, timeoutMs) -> job result; throws code org.freedesktop.systemd1.NoSuchUnit when unknown
 Napi::Value StopUnit(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  bool user = ArgBool(info, 0, "user");
   std::string name = ArgString(info, 1, "name");
   std::string mode = ArgString(info, 2, "mode");
   int timeoutMs = ArgInt(info, 3, "timeoutMs");
   Bus b;
-  Open(env, b, user);
+  Open(env, b, info, 0);
   JobWatch w;
   WatchJobs(env, b.bus, w);
   Err e;
@@ -314,13 +326,12 @@ Napi::Value StopUnit(const Napi::CallbackInfo &info) {
   return Napi::String::New(env, WaitJob(env, b.bus, w, job, timeoutMs));
 }
 
-// systemdResetFailedUnit(user, name)
+// systemdResetFailedUnit(bus, name)
 Napi::Value ResetFailedUnit(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  bool user = ArgBool(info, 0, "user");
   std::string name = ArgString(info, 1, "name");
   Bus b;
-  Open(env, b, user);
+  Open(env, b, info, 0);
   Err e;
   Msg reply;
   int r = sd_bus_call_method(b.bus, kDest, kPath, kManager, "ResetFailedUnit", &e.e, &reply.m, "s", name.c_str());
@@ -328,14 +339,13 @@ Napi::Value ResetFailedUnit(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
-// systemdSetUnitProperties(user, name, runtime, properties)
+// systemdSetUnitProperties(bus, name, runtime, properties)
 Napi::Value SetUnitProperties(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  bool user = ArgBool(info, 0, "user");
   std::string name = ArgString(info, 1, "name");
   bool runtime = ArgBool(info, 2, "runtime");
   Bus b;
-  Open(env, b, user);
+  Open(env, b, info, 0);
   Msg m;
   int r = sd_bus_message_new_method_call(b.bus, &m.m, kDest, kPath, kManager, "SetUnitProperties");
   if (r < 0) ThrowErrno(env, "SetUnitProperties", -r);
@@ -349,14 +359,13 @@ Napi::Value SetUnitProperties(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
-// systemdUnitState(user, name) -> {activeState, subState, loadState, controlGroup} or null when
+// systemdUnitState(bus, name) -> {activeState, subState, loadState, controlGroup} or null when
 // systemd has no such unit loaded (GetUnit's NoSuchUnit).
 Napi::Value UnitState(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  bool user = ArgBool(info, 0, "user");
   std::string name = ArgString(info, 1, "name");
   Bus b;
-  Open(env, b, user);
+  Open(env, b, info, 0);
   Err e;
   Msg reply;
   int r = sd_bus_call_method(b.bus, kDest, kPath, kManager, "GetUnit", &e.e, &reply.m, "s", name.c_str());
@@ -382,13 +391,12 @@ Napi::Value UnitState(const Napi::CallbackInfo &info) {
   return o;
 }
 
-// systemdManagerProperty(user, name) -> string (Version, ControlGroup: the manager's string properties)
+// systemdManagerProperty(bus, name) -> string (Version, ControlGroup: the manager's string properties)
 Napi::Value ManagerProperty(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  bool user = ArgBool(info, 0, "user");
   std::string name = ArgString(info, 1, "name");
   Bus b;
-  Open(env, b, user);
+  Open(env, b, info, 0);
   Err e;
   char *s = nullptr;
   int r = sd_bus_get_property_string(b.bus, kDest, kPath, kManager, name.c_str(), &e.e, &s);

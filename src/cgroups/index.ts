@@ -10,7 +10,7 @@ import { DEFAULT_ALLOWED_DEVICES } from './devices';
 import { detectLayout, findV2Mount, parseCgroupMounts, parseProcCgroup, readMountinfo, readSelfCgroup, type CgroupLayout } from './layout';
 import type { CgroupManager, CgroupState, ManagerOptions } from './manager';
 import type { LinuxResources } from './types';
-import { isRunningSystemd, NOT_RUNNING_SYSTEMD, extraFromAnnotations, SystemdManager } from './systemd';
+import { isRunningSystemd, NOT_RUNNING_SYSTEMD, extraFromAnnotations, SystemdManager, userManagerCgroup } from './systemd';
 import { parseSystemdCgroupsPath } from './systemd-props';
 import { CgroupError, cleanPath } from './util';
 import { v1Paths, V1Manager } from './v1/manager';
@@ -85,12 +85,10 @@ function newSystemdManager(opts: NewCgroupManagerOptions): CgroupManager {
   const layout = opts.layout ?? detectLayout();
   if (layout !== 'v2' && opts.rootless) throw new CgroupError('cannot use rootless systemd cgroups manager on cgroup v1');
   let inner = n.cgroup;
-  if (opts.rootless) {
-    // The user's manager lives in its own cgroup (user@<uid>.service): its slices are below it.
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const managerCg = require('../native/addon').systemdNative().systemdManagerProperty(true, 'ControlGroup') as string;
-    inner = path.posix.join(managerCg, inner);
-  }
+  // Rootless: the user's manager (over the user bus), whose slices live below its own cgroup
+  // (user@<uid>.service). Asked here, before anything exists: no user bus fails the create with
+  // runc's words and leaves nothing.
+  if (opts.rootless) inner = path.posix.join(userManagerCgroup(), inner);
   const state: CgroupState = { layout, paths: {}, systemd: { unit: n.unit, slice: n.slice, user: !!opts.rootless, ...(extra ? { extra } : {}) } };
   if (layout === 'v2') {
     const root = v2MountRoot(opts.fsRoot);

@@ -5,9 +5,12 @@
  * systemd owns as unit properties. Everything else goes through the fs managers
  * (v2/manager.ts, v1/manager.ts) on the unit's own cgroup directory: the resources systemd
  * cannot express, device filters, freezing, stats, OOM events, kill --all. The D-Bus calls are
- * the addon's (sd-bus).
+ * the addon's (sd-bus). Rootless, as runc: the unit is the user's own systemd instance's
+ * (user@<uid>.service), over the user bus (userBusAddress), in that manager's user.slice.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { SystemdAddon, SystemdBusTarget } from '../native/addon';
 import type { PlanMountStep } from '../native/init-plan';
 import type { CgroupManager, CgroupState, DestroyOptions, ManagerOptions } from './manager';
 import { annotationProps, resourceProps, type UnitProperty } from './systemd-props';
@@ -39,14 +42,10 @@ export function isRunningSystemd(): boolean {
 
 export const NOT_RUNNING_SYSTEMD = 'systemd not running on this host, cannot use systemd cgroups manager';
 
-interface SystemdBus {
-  systemdStartTransientUnit(user: boolean, name: string, mode: string, properties: UnitProperty[], timeoutMs: number): string;
-  systemdStopUnit(user: boolean, name: string, mode: string, timeoutMs: number): string;
-  systemdResetFailedUnit(user: boolean, name: string): void;
-  systemdSetUnitProperties(user: boolean, name: string, runtime: boolean, properties: UnitProperty[]): void;
-  systemdUnitState(user: boolean, name: string): { activeState: string; subState: string; loadState: string } | null;
-  systemdManagerProperty(user: boolean, name: string): string;
-}
+/** false: the system bus; a string: the user's bus at that D-Bus address. */
+export type BusTarget = SystemdBusTarget;
+/** The addon's D-Bus calls (a type only: importing this module does not load the addon). */
+type SystemdBus = SystemdAddon;
 
 let busOverride: SystemdBus | null = null;
 
@@ -62,6 +61,67 @@ function bus(): SystemdBus {
   return require('../native/addon').systemdNative() as SystemdBus;
 }
 
+/** runc's words (dbus.go) before any failure to reach the bus of the user's manager. */
+export const USER_BUS_HINT =
+  'failed to connect to dbus (hint: for rootless containers, maybe you need to install dbus-user-session package, see https://github.com/opencontainers/runc/blob/master/docs/cgroup-v2.md)';
+/** runc's DetectUserDbusSessionBusAddress error. */
+export const NO_USER_BUS =
+  'could not detect DBUS_SESSION_BUS_ADDRESS from the environment; make sure you have installed the dbus-user-session or dbus-daemon package; note you may need to re-login';
+
+/** A D-Bus address value (godbus's EscapeBusAddressValue): every byte but a-z A-Z 0-9 - _ / \ . * as %xx. */
+function escapeBusAddressValue(v: string): string {
+  let out = '';
+  for (const byte of Buffer.from(v, 'utf8')) {
+    const c = String.fromCharCode(byte);
+    out += /[-_/\\.*a-zA-Z0-9]/.test(c) ? c : `%${byte.toString(16).padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/**
+ * The bus of the user's systemd instance, by runc's rule (DetectUserDbusSessionBusAddress):
+ * $DBUS_SESSION_BUS_ADDRESS when set, else unix:path=$XDG_RUNTIME_DIR/bus when that exists, else
+ * runc's error. No uid is needed for the connection (runc's DetectUID, for a user namespace):
+ * sd-bus authenticates with EXTERNAL without an identity, and the bus takes our credentials from
+ * the socket (SO_PEERCRED), which are the user's outside any user namespace.
+ */
+export function userBusAddress(env: NodeJS.ProcessEnv = process.env): string {
+  const a = env.DBUS_SESSION_BUS_ADDRESS;
+  if (a) return a;
+  const xdg = env.XDG_RUNTIME_DIR;
+  if (xdg) {
+    const p = path.join(xdg, 'bus');
+    if (fs.existsSync(p)) return `unix:path=${escapeBusAddressValue(p)}`;
+  }
+  throw new CgroupError(`${USER_BUS_HINT}: ${NO_USER_BUS}`);
+}
+
+/**
+ * One call to the system manager, or (user) to the user's manager over its bus: a failure to
+ * connect to the user bus gets runc's hint (what to install), as runc's getConnection does.
+ */
+function call<T>(user: boolean, f: (b: SystemdBus, target: BusTarget) => T): T {
+  const target: BusTarget = user ? userBusAddress() : false;
+  try {
+    return f(bus(), target);
+  } catch (e) {
+    const sys = (e as NodeJS.ErrnoException).syscall;
+    if (user && typeof sys === 'string' && sys.startsWith('connect to the user D-Bus')) {
+      throw new CgroupError(`${USER_BUS_HINT}: ${(e as Error).message}`, errCode(e));
+    }
+    throw e;
+  }
+}
+
+/**
+ * The cgroup of the user's manager (user@<uid>.service's, e.g.
+ * /user.slice/user-1000.slice/user@1000.service): the slices of a user manager are below it, so a
+ * rootless unit's directory is this plus the slice path (runc's getSliceFull).
+ */
+export function userManagerCgroup(): string {
+  return call(true, (b, t) => b.systemdManagerProperty(t, 'ControlGroup'));
+}
+
 const versions = new Map<boolean, number>();
 
 /** systemd's version number (Manager.Version "252.39-1~deb12u2" → 252), -1 when unknown. */
@@ -70,7 +130,7 @@ export function systemdVersion(user: boolean, warn: (m: string) => void = warnDe
   if (known !== undefined) return known;
   let v = -1;
   try {
-    const m = /v?(\d+)/.exec(bus().systemdManagerProperty(user, 'Version'));
+    const m = /v?(\d+)/.exec(call(user, (b, t) => b.systemdManagerProperty(t, 'Version')));
     if (m) v = Number(m[1]);
   } catch (e) {
     warn(`unable to get systemd version: ${(e as Error).message}`);
@@ -172,18 +232,17 @@ export class SystemdManager implements CgroupManager {
   }
 
   private startUnit(unit: string, props: UnitProperty[], user: boolean): void {
-    const b = bus();
     let result: string;
     try {
-      result = b.systemdStartTransientUnit(user, unit, 'replace', props, JOB_TIMEOUT_MS);
+      result = call(user, (b, t) => b.systemdStartTransientUnit(t, unit, 'replace', props, JOB_TIMEOUT_MS));
     } catch (e) {
       if (errCode(e) !== 'org.freedesktop.systemd1.UnitExists') throw unitError('start', unit, e);
       // A failed leftover of the same name: reset it (systemd then drops it) and try once more.
       try {
-        b.systemdResetFailedUnit(user, unit);
+        call(user, (b, t) => b.systemdResetFailedUnit(t, unit));
       } catch {}
       try {
-        result = b.systemdStartTransientUnit(user, unit, 'replace', props, JOB_TIMEOUT_MS);
+        result = call(user, (b, t) => b.systemdStartTransientUnit(t, unit, 'replace', props, JOB_TIMEOUT_MS));
       } catch (e2) {
         if (errCode(e2) === 'org.freedesktop.systemd1.UnitExists') this.foreign = true;
         throw unitError('start', unit, e2);
@@ -191,7 +250,7 @@ export class SystemdManager implements CgroupManager {
     }
     if (result !== 'done') {
       try {
-        b.systemdResetFailedUnit(user, unit);
+        call(user, (b, t) => b.systemdResetFailedUnit(t, unit));
       } catch {}
       throw new CgroupError(result === '' ? `Timeout waiting for systemd to create ${unit}` : `error creating systemd unit \`${unit}\`: got \`${result}\``);
     }
@@ -203,7 +262,7 @@ export class SystemdManager implements CgroupManager {
     const props = this.props(resources, resources.devices !== undefined);
     if (props.length) {
       try {
-        bus().systemdSetUnitProperties(this.unit.user, this.unit.unit, true, props);
+        call(this.unit.user, (b, t) => b.systemdSetUnitProperties(t, this.unit.unit, true, props));
       } catch (e) {
         throw new CgroupError(`unable to set unit properties: ${(e as Error).message}`);
       }
@@ -249,7 +308,6 @@ export class SystemdManager implements CgroupManager {
     // A failed create must not stop (or empty) another container's live unit of the same name.
     if (this.foreign) return;
     const { unit, user } = this.unit;
-    const b = bus();
     if (opts.killLeftovers) {
       try {
         this.fsMgr.killAll(9);
@@ -257,7 +315,7 @@ export class SystemdManager implements CgroupManager {
     }
     let stopErr: Error | null = null;
     try {
-      const r = b.systemdStopUnit(user, unit, 'replace', JOB_TIMEOUT_MS);
+      const r = call(user, (b, t) => b.systemdStopUnit(t, unit, 'replace', JOB_TIMEOUT_MS));
       if (r === '') stopErr = new CgroupError(`Timed out while waiting for systemd to remove ${unit}`);
       else if (r !== 'done') this.warn(`error removing unit \`${unit}\`: got \`${r}\`. Continuing...`);
     } catch (e) {
@@ -266,12 +324,20 @@ export class SystemdManager implements CgroupManager {
     const deadline = Date.now() + (opts.timeoutMs ?? 5000);
     let reset = false;
     for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
-      const st = b.systemdUnitState(user, unit);
+      let st: ReturnType<SystemdBus['systemdUnitState']>;
+      try {
+        st = call(user, (b, t) => b.systemdUnitState(t, unit));
+      } catch (e) {
+        // No bus (systemd, or the user's manager, is gone): the stop's error says so; the
+        // directories are still removed below.
+        stopErr ??= unitError('stop', unit, e);
+        break;
+      }
       if (!st) break;
       if (st.activeState === 'failed' && !reset) {
         reset = true;
         try {
-          b.systemdResetFailedUnit(user, unit);
+          call(user, (b, t) => b.systemdResetFailedUnit(t, unit));
         } catch (e) {
           this.warn(`unable to reset failed unit: ${(e as Error).message}`);
         }
@@ -296,7 +362,8 @@ export class SystemdManager implements CgroupManager {
 
 function unitError(verb: string, unit: string, e: unknown): CgroupError {
   const code = errCode(e);
-  if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES') {
+  // (The user bus's connection errors already carry runc's hint.)
+  if ((code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES') && !(e as Error).message.startsWith(USER_BUS_HINT)) {
     return new CgroupError(`unable to ${verb} unit ${JSON.stringify(unit)}: cannot reach systemd over D-Bus (${(e as Error).message})`, code);
   }
   return new CgroupError(`unable to ${verb} unit ${JSON.stringify(unit)}: ${(e as Error).message}`, code);

@@ -38,7 +38,7 @@ export const GLOBAL_OPTIONS: [string, Record<string, unknown>][] = [
   ['log', { type: 'string', describe: 'append log records to this file (default: stderr)', global: true }],
   ['log-format', { choices: ['text', 'json'], default: 'text', describe: 'format of the log records', global: true }],
   ['debug', { type: 'boolean', default: false, describe: 'log debug records', global: true }],
-  ['systemd-cgroup', { type: 'boolean', default: false, describe: 'create the container\'s cgroup as a transient systemd unit (cgroupsPath "slice:prefix:name"; default system.slice, tsrun-<id>.scope)', global: true }],
+  ['systemd-cgroup', { type: 'boolean', default: false, describe: 'create the container\'s cgroup as a transient systemd unit (cgroupsPath "slice:prefix:name"; default system.slice, tsrun-<id>.scope; rootless: a unit of your own systemd instance, in its user.slice)', global: true }],
   ['rootless', { type: 'string', describe: "ignore cgroup permission errors (runc's rootless cgroup manager): true|false|auto (auto: true when not root or inside a user namespace). Running as a user other than root is rootless in any case", global: true }],
 ];
 const GLOBAL_VALUE_OPTIONS = new Set(['--root', '--log', '--log-format', '--rootless']);

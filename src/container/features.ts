@@ -31,7 +31,7 @@ export function featuresDocument(): Record<string, unknown> {
     linux: {
       namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'user', 'uts'],
       capabilities: CAPABILITY_NAMES.slice(0, capLast + 1),
-      cgroup: { v1: true, v2: true, systemd: true, systemdUser: false, rdma: true },
+      cgroup: { v1: true, v2: true, systemd: true, systemdUser: true, rdma: true },
       seccomp: {
         enabled: true,
         actions: [...ACTIONS].sort(),

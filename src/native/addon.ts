@@ -120,6 +120,8 @@ export interface NativeAddon {
 
 /** A unit property for D-Bus: [name, D-Bus signature, value marshalled by that signature]. */
 export type SystemdProperty = [string, string, unknown];
+/** false: the system bus; a string: the user bus at that D-Bus address. */
+export type SystemdBusTarget = false | string;
 
 /**
  * build/Release/tsrun_systemd.node (addon/native/systemd.cc, linked with libsystemd): an addon of
@@ -128,20 +130,20 @@ export type SystemdProperty = [string, string, unknown];
  */
 export interface SystemdAddon {
   /*
-   * systemd's manager over D-Bus (sd-bus; addon/native/systemd.cc): the system bus, or the user
-   * bus when `user`. Errors from systemd carry the D-Bus error name as `code`
+   * systemd's manager over D-Bus (sd-bus; addon/native/systemd.cc): `bus` false is the system
+   * bus, a string the user's bus at that address (src/cgroups/systemd.ts finds it). Errors from systemd carry the D-Bus error name as `code`
    * ("org.freedesktop.systemd1.NoSuchUnit"); connection failures the errno name.
    */
   /** StartTransientUnit + wait for its job: the job's result ("done", "failed"...), "" on timeout. */
-  systemdStartTransientUnit(user: boolean, name: string, mode: string, properties: SystemdProperty[], timeoutMs: number): string;
+  systemdStartTransientUnit(bus: SystemdBusTarget, name: string, mode: string, properties: SystemdProperty[], timeoutMs: number): string;
   /** StopUnit + wait for its job: the result, "" on timeout. */
-  systemdStopUnit(user: boolean, name: string, mode: string, timeoutMs: number): string;
-  systemdResetFailedUnit(user: boolean, name: string): void;
-  systemdSetUnitProperties(user: boolean, name: string, runtime: boolean, properties: SystemdProperty[]): void;
+  systemdStopUnit(bus: SystemdBusTarget, name: string, mode: string, timeoutMs: number): string;
+  systemdResetFailedUnit(bus: SystemdBusTarget, name: string): void;
+  systemdSetUnitProperties(bus: SystemdBusTarget, name: string, runtime: boolean, properties: SystemdProperty[]): void;
   /** The unit's states, or null when systemd has no such unit loaded. */
-  systemdUnitState(user: boolean, name: string): { activeState: string; subState: string; loadState: string } | null;
+  systemdUnitState(bus: SystemdBusTarget, name: string): { activeState: string; subState: string; loadState: string } | null;
   /** A string property of the manager (Version, ControlGroup). */
-  systemdManagerProperty(user: boolean, name: string): string;
+  systemdManagerProperty(bus: SystemdBusTarget, name: string): string;
 }
 
 let loadedSystemd: SystemdAddon | null = null;
