@@ -334,7 +334,7 @@ test('rootless: the user\'s manager over its bus; the unit in user.slice below t
       m.create();
       setDeviceFilterLoader(() => {});
       try {
-        m.apply(4343);
+        await m.apply(4343);
       } finally {
         setDeviceFilterLoader(null);
       }
