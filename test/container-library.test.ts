@@ -61,8 +61,8 @@ test(`${N} containers at once: create, start, exec, exit statuses, kill, delete`
   const delay = monitorEventLoopDelay({ resolution: 2 });
   try {
     for (let i = 0; i < N; i++) {
-      // The init waits for the exec's flag file, then exits with its own status; every other one
-      // waits to be killed instead.
+      // The init waits for the flag file (written once the exec has exited), then exits with its
+      // own status; every other one waits to be killed instead.
       const end = i % 2 === 1 ? 'exec sleep 1000' : `exit ${10 + i}`;
       const sb = new Sandbox(['sh', '-c', `while [ ! -e /tmp/go ]; do sleep 0.05; done; ls /proc/self/fd > /tmp/init-fds; ${end}`], 'lib');
       sandboxes.push(sb);
@@ -95,9 +95,12 @@ test(`${N} containers at once: create, start, exec, exit statuses, kill, delete`
           assert.ok(c.pid > 0, 'create gives the init pid');
           assert.is(c.status(), 'created');
           await c.start();
-          const ex = await c.exec({ ...sb.config.process, args: ['sh', '-c', `ls /proc/self/fd; touch /tmp/go; exit ${50 + i}`] }, { stdio: [devNull, out, out], passFds: { fds: [], env: [] } });
+          const ex = await c.exec({ ...sb.config.process, args: ['sh', '-c', `ls /proc/self/fd; exit ${50 + i}`] }, { stdio: [devNull, out, out], passFds: { fds: [], env: [] } });
           assert.ok(ex.pid > 0, 'exec gives its pid first');
           const execStatus = await ex.exited;
+          // The init goes on only once the exec'd process is gone: had it exited first, the pid
+          // namespace's end would have killed the exec'd process (137) before its own exit.
+          fs.writeFileSync(path.join(sb.bundle, 'rootfs/tmp/go'), '');
           if (i % 2 === 1) {
             // Written, not just created: the shell creates the file before ls writes into it, and
             // a kill in between leaves it empty.
