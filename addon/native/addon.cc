@@ -149,15 +149,15 @@ Napi::Value PeerCredentials(const Napi::CallbackInfo &info) {
 }  // namespace
 
 void InitSys(Napi::Env env, Napi::Object exports) {
-  exports.Set("flock", Napi::Function::New(env, Flock, "flock"));
-  exports.Set("funlock", Napi::Function::New(env, Funlock, "funlock"));
-  exports.Set("mkfifo", Napi::Function::New(env, Mkfifo, "mkfifo"));
-  exports.Set("socketpair", Napi::Function::New(env, Socketpair, "socketpair"));
-  exports.Set("sendFd", Napi::Function::New(env, SendFd, "sendFd"));
-  exports.Set("recvFd", Napi::Function::New(env, RecvFd, "recvFd"));
-  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
-  exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal, "pidfdSendSignal"));
-  exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials, "peerCredentials"));
+  Export(env, exports, "flock", Flock);
+  Export(env, exports, "funlock", Funlock);
+  Export(env, exports, "mkfifo", Mkfifo);
+  Export(env, exports, "socketpair", Socketpair);
+  Export(env, exports, "sendFd", SendFd);
+  Export(env, exports, "recvFd", RecvFd);
+  Export(env, exports, "pidfdOpen", PidfdOpen);
+  Export(env, exports, "pidfdSendSignal", PidfdSendSignal);
+  Export(env, exports, "peerCredentials", PeerCredentials);
 }
 
 }  // namespace tsrun

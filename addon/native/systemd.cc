@@ -406,12 +406,12 @@ Napi::Value ManagerProperty(const Napi::CallbackInfo &info) {
 }  // namespace
 
 void InitSystemd(Napi::Env env, Napi::Object exports) {
-  exports.Set("systemdStartTransientUnit", Napi::Function::New(env, StartTransientUnit, "systemdStartTransientUnit"));
-  exports.Set("systemdStopUnit", Napi::Function::New(env, StopUnit, "systemdStopUnit"));
-  exports.Set("systemdResetFailedUnit", Napi::Function::New(env, ResetFailedUnit, "systemdResetFailedUnit"));
-  exports.Set("systemdSetUnitProperties", Napi::Function::New(env, SetUnitProperties, "systemdSetUnitProperties"));
-  exports.Set("systemdUnitState", Napi::Function::New(env, UnitState, "systemdUnitState"));
-  exports.Set("systemdManagerProperty", Napi::Function::New(env, ManagerProperty, "systemdManagerProperty"));
+  Export(env, exports, "systemdStartTransientUnit", StartTransientUnit);
+  Export(env, exports, "systemdStopUnit", StopUnit);
+  Export(env, exports, "systemdResetFailedUnit", ResetFailedUnit);
+  Export(env, exports, "systemdSetUnitProperties", SetUnitProperties);
+  Export(env, exports, "systemdUnitState", UnitState);
+  Export(env, exports, "systemdManagerProperty", ManagerProperty);
 }
 
 }  // namespace tsrun
