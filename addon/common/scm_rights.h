@@ -13,38 +13,54 @@
 
 namespace scm {
 
+// One message's msghdr with its single iovec (data[0..len)) and room for MaxFds descriptors of
+// control data, zeroed. It points into itself: not to be copied or moved.
+template <size_t MaxFds>
+struct Message {
+  static_assert(MaxFds > 0 && MaxFds <= 253, "SCM_MAX_FD is 253");
+  struct iovec iov;
+  struct msghdr msg;
+  // Aligned for the cmsghdr at its start (a union with one would not do as a member: cmsghdr ends
+  // in a flexible array).
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * MaxFds)];
+  Message(const void *data, size_t len) {
+    iov.iov_base = const_cast<void *>(data);
+    iov.iov_len = len;
+    memset(&msg, 0, sizeof msg);
+    memset(control, 0, sizeof control);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+  }
+  Message(const Message &) = delete;
+  Message &operator=(const Message &) = delete;
+};
+
 // One sendmsg of data[0..len) with fds[0..n) attached (no control data when n is 0), retried on
 // EINTR. MSG_NOSIGNAL: a peer that is gone is EPIPE, not a SIGPIPE that kills the sender. On a
 // stream socket the fds travel with the first byte, so len must be at least 1 when n > 0.
 // Returns what sendmsg returned: the bytes sent (possibly fewer than len), or -1 with errno.
 template <size_t MaxFds>
 ssize_t send_with_fds(int sock, const void *data, size_t len, const int *fds, size_t n) {
-  static_assert(MaxFds > 0 && MaxFds <= 253, "SCM_MAX_FD is 253");
   if (n > MaxFds) {
     errno = EINVAL;
     return -1;
   }
-  struct iovec iov = {const_cast<void *>(data), len};
-  union {
-    char buf[CMSG_SPACE(sizeof(int) * MaxFds)];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (n > 0) {
-    msg.msg_control = u.buf;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  Message<MaxFds> m(data, len);
+  if (n == 0) {
+    m.msg.msg_control = nullptr;
+    m.msg.msg_controllen = 0;
+  } else {
+    m.msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m.msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof(int) * n);
     memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
   }
   ssize_t r;
-  do r = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  do r = sendmsg(sock, &m.msg, MSG_NOSIGNAL);
   while (r < 0 && errno == EINTR);
   return r;
 }
@@ -56,26 +72,14 @@ ssize_t send_with_fds(int sock, const void *data, size_t len, const int *fds, si
 // Returns what recvmsg returned: the bytes received (0: the peer closed), or -1 with errno.
 template <size_t MaxFds, class OnFd>
 ssize_t recv_with_fds(int sock, void *data, size_t len, bool *truncated, OnFd on_fd) {
-  static_assert(MaxFds > 0 && MaxFds <= 253, "SCM_MAX_FD is 253");
-  struct iovec iov = {data, len};
-  union {
-    char buf[CMSG_SPACE(sizeof(int) * MaxFds)];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = u.buf;
-  msg.msg_controllen = sizeof u.buf;
+  Message<MaxFds> m(data, len);
   ssize_t r;
-  do r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  do r = recvmsg(sock, &m.msg, MSG_CMSG_CLOEXEC);
   while (r < 0 && errno == EINTR);
   *truncated = false;
   if (r < 0) return r;
-  *truncated = (msg.msg_flags & MSG_CTRUNC) != 0;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+  *truncated = (m.msg.msg_flags & MSG_CTRUNC) != 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&m.msg); c; c = CMSG_NXTHDR(&m.msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     for (size_t i = 0; i < count; i++) {
