@@ -432,6 +432,22 @@ export function tsrunDetached(s: Sandbox, args: string[], fdSetup = '', id = s.i
   return { status: r.status, signal: r.signal, stdout: '', stderr: fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '', out };
 }
 
+/**
+ * Starts `a` detached as a race's attacker: SWAP_PROBE installed as /swap, the host directory
+ * `source` bound read-write at `destination`, the container running `args`; returns once it runs,
+ * with tsrunDetached's result (`out`: the file the swappers write to).
+ */
+export async function startSwapper(a: Sandbox, source: string, destination: string, args: string[]): Promise<Result & { out: string }> {
+  installProbe(a, 'swap', SWAP_PROBE);
+  a.config.mounts.push({ destination, type: 'bind', source, options: ['rbind', 'rw'] });
+  a.config.process.args = args;
+  a.writeConfig();
+  const r = tsrunDetached(a, ['run', '-d', '-b', a.bundle, a.id]);
+  if (r.status !== 0) throw new Error(`the swapper did not start (exit ${r.status}): ${r.stderr}`);
+  await waitStatus(a, 'running');
+  return r;
+}
+
 /** Writes a runtime-spec Process file (the container's process with `args` and `change`); returns its path. */
 export function processFile(s: Sandbox, args: string[], change: (p: any) => void = () => {}): string {
   const p = structuredClone(s.config.process);
