@@ -41,7 +41,8 @@ export const GLOBAL_OPTIONS: [string, Record<string, unknown>][] = [
   ['systemd-cgroup', { type: 'boolean', default: false, describe: 'create the container\'s cgroup as a transient systemd unit (cgroupsPath "slice:prefix:name"; default system.slice, tsrun-<id>.scope; rootless: a unit of your own systemd instance, in its user.slice)', global: true }],
   ['rootless', { type: 'string', describe: "ignore cgroup permission errors (runc's rootless cgroup manager): true|false|auto (auto: true when not root or inside a user namespace). Running as a user other than root is rootless in any case", global: true }],
 ];
-const GLOBAL_VALUE_OPTIONS = new Set(['--root', '--log', '--log-format', '--rootless']);
+/** The global options that take a value (--root, --log, --log-format, --rootless): the next word is theirs. */
+const GLOBAL_VALUE_OPTIONS = new Set(GLOBAL_OPTIONS.filter(([, o]) => o.type !== 'boolean').map(([n]) => `--${n}`));
 
 /** The command's names: its own and its aliases (`list` is also `ps-all`). */
 export function commandNames(c: Command): string[] {
