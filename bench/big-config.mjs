@@ -6,18 +6,11 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { makeBundle } from './bundle.mjs';
+import { numberArg, RUNC, TSRUN } from './runtimes.mjs';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const TSRUN = process.env.TSRUN_BIN ?? path.join(repo, 'bin/tsrun');
-const RUNC = process.env.RUNC ?? '/usr/sbin/runc';
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const N = arg('--iterations', 5);
-const ANNOTATIONS = arg('--annotations', 300_000);
+const N = numberArg('--iterations', 5);
+const ANNOTATIONS = numberArg('--annotations', 300_000);
 if (!fs.existsSync(RUNC)) {
   console.log(`big-config bench: NOT RUN: ${RUNC} not found`);
   process.exit(0);

@@ -15,19 +15,19 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Env, ensurePackages } from '../conformance/daemons/lib/daemons.mjs';
 import { Podman, PODMAN_IMAGE_REF } from '../conformance/daemons/lib/podman.mjs';
 import { buildImage, IMAGE_REF } from '../conformance/daemons/lib/image.mjs';
 import { run, readText, short } from '../conformance/daemons/lib/proc.mjs';
 import { printRatioTable } from './report.mjs';
+import { numberArg, RUNC as RUNC_BIN, TSRUN as TSRUN_BIN } from './runtimes.mjs';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const TSRUN = path.resolve(process.env.TSRUN_BIN ?? path.join(repo, 'bin/tsrun'));
-const RUNC = path.resolve(process.env.RUNC ?? '/usr/sbin/runc');
-const argOf = (name, dflt) => { const i = process.argv.indexOf(name); return i > 0 ? Number(process.argv[i + 1]) : dflt; };
-const ITER = argOf('--iterations', 9);
-const PAR = argOf('--parallel', 20);
+// Absolute: they go into the daemons' configuration (dockerd's runtimes, podman's runtime), where a
+// path relative to this process's working directory would not mean the same.
+const TSRUN = path.resolve(TSRUN_BIN);
+const RUNC = path.resolve(RUNC_BIN);
+const ITER = numberArg('--iterations', 9);
+const PAR = numberArg('--parallel', 20);
 const PAR_ITER = Math.max(3, Math.ceil(ITER / 2));
 const DOCKER_RT = { tsrun: 'tsrun', runc: 'ref-runc' };
 

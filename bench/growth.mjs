@@ -15,15 +15,11 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { makeBundle } from './bundle.mjs';
 import { printRatioTable } from './report.mjs';
+import { numberArg, RUNC, TSRUN } from './runtimes.mjs';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const TSRUN = process.env.TSRUN_BIN ?? path.join(repo, 'bin/tsrun');
-const RUNC = process.env.RUNC ?? '/usr/sbin/runc';
-const itArg = process.argv.indexOf('--iterations');
-const ITER = itArg > 0 ? Number(process.argv[itArg + 1]) : 11;
+const ITER = numberArg('--iterations', 11);
 const BIG = Number(process.env.BENCH_LIST_N ?? 500);
 const SMALL = Math.min(Number(process.env.BENCH_LIST_SMALL ?? 50), BIG);
 const PROCS = Number(process.env.BENCH_EVENTS_PROCS ?? 200);

@@ -13,14 +13,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { makeBundle } from './bundle.mjs';
+import { numberArg, RUNC, TSRUN } from './runtimes.mjs';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const TSRUN = process.env.TSRUN_BIN ?? path.join(repo, 'bin/tsrun');
-const RUNC = process.env.RUNC ?? '/usr/sbin/runc';
-const itArg = process.argv.indexOf('--iterations');
-const N = itArg > 0 ? Number(process.argv[itArg + 1]) : 20;
+const N = numberArg('--iterations', 20);
 if (!fs.existsSync(RUNC)) {
   console.error(`${RUNC} not found: apt-get install runc (the benchmark compares against it)`);
   process.exit(1);

@@ -15,14 +15,11 @@ import { fileURLToPath } from 'node:url';
 import { Env, ensurePackages } from '../conformance/daemons/lib/daemons.mjs';
 import { buildImage, CTR_IMAGE_REF } from '../conformance/daemons/lib/image.mjs';
 import { run, sleep } from '../conformance/daemons/lib/proc.mjs';
+import { numberArg } from './runtimes.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const RUNS = arg('--runs', 9);
-const CONTAINERS = arg('--containers', 20);
+const RUNS = numberArg('--runs', 9);
+const CONTAINERS = numberArg('--containers', 20);
 const SHIMS = {
   tsrun: path.join(root, 'bin/containerd-shim-tsrun-v2'),
   runc: '/usr/bin/containerd-shim-runc-v2',

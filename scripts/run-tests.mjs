@@ -84,25 +84,23 @@ function countLine(out) {
   return m ? { passed: +m[1], failed: +m[2], skipped: +(m[3] ?? 0) } : null;
 }
 
-if (filters.length === 0 || filters.includes('conformance')) {
-  const r = run('conformance (bin/tsrun)', node, ['conformance/run.mjs'], { env: { RUNTIME: path.join(root, 'bin/tsrun') } });
+/**
+ * A suite script against bin/tsrun that ends with a count line; `name` goes on the failure list.
+ * No count line, or a failing exit with no failure counted, is one failure.
+ */
+function runSuite(label, script, name, timeout) {
+  const r = run(label, node, [script], { env: { RUNTIME: path.join(root, 'bin/tsrun') }, timeout });
   const c = countLine(r.stdout ?? '') ?? { passed: 0, failed: 1, skipped: 0 };
   if (r.status !== 0 && c.failed === 0) c.failed = 1;
   totals.passed += c.passed;
   totals.failed += c.failed;
   totals.skipped += c.skipped;
-  if (c.failed) failures.push('conformance');
+  if (c.failed) failures.push(name);
 }
 
-if (filters.length === 0 || filters.includes('daemons')) {
-  const r = run('containerd + dockerd with bin/tsrun (conformance/daemons)', node, ['conformance/daemons/run.mjs'], { env: { RUNTIME: path.join(root, 'bin/tsrun') }, timeout: 20 * 60_000 });
-  const c = countLine(r.stdout ?? '') ?? { passed: 0, failed: 1, skipped: 0 };
-  if (r.status !== 0 && c.failed === 0) c.failed = 1;
-  totals.passed += c.passed;
-  totals.failed += c.failed;
-  totals.skipped += c.skipped;
-  if (c.failed) failures.push('conformance/daemons');
-}
+if (filters.length === 0 || filters.includes('conformance')) runSuite('conformance (bin/tsrun)', 'conformance/run.mjs', 'conformance');
+
+if (filters.length === 0 || filters.includes('daemons')) runSuite('containerd + dockerd with bin/tsrun (conformance/daemons)', 'conformance/daemons/run.mjs', 'conformance/daemons', 20 * 60_000);
 
 // The VM phases: `vm` (the cgroup v2 subset in the cgroup v2 VM) and `systemd` (the systemd
 // cgroup driver with real containers in the VM booted with systemd, against tsrun and runc).

@@ -11,6 +11,7 @@ import { detectLayout, loadCgroupManager, newCgroupManager, type CgroupManager }
 import type { NewCgroupManagerOptions } from '../src/cgroups';
 import { parseProcCgroup } from '../src/cgroups/layout';
 import { withRollback } from '../src/cgroups/util';
+import { releaseCgroups } from './helpers/cgroups';
 
 const layout = detectLayout();
 const onV1 = layout === 'v1' || layout === 'hybrid';
@@ -45,21 +46,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const topDirs = [`tsrun-abs-${process.pid}`, `tsrun-cs-${process.pid}`, `tsrun-bad-${process.pid}`];
 
 test.after(async () => {
-  for (const c of children) {
-    try {
-      c.kill('SIGKILL');
-    } catch {}
-  }
-  for (const m of managers) {
-    try {
-      if (m.isFrozen()) await m.thaw();
-    } catch {}
-    try {
-      await m.destroy({ killLeftovers: true });
-    } catch (e) {
-      console.error(`cleanup: ${(e as Error).message}`);
-    }
-  }
+  await releaseCgroups(children, managers);
   for (const h of fs.readdirSync('/sys/fs/cgroup')) {
     for (const t of topDirs) {
       const d = path.join('/sys/fs/cgroup', h, t);

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { detectLayout } from '../src/cgroups';
-import { Sandbox, waitFor } from './helpers/tsrun';
+import { sandboxTest, type SandboxBody, waitFor } from './helpers/tsrun';
 
 const layout = detectLayout();
 
@@ -17,15 +17,8 @@ if (layout !== 'v2') {
   console.log(`    cgroups-v2-container: this host is "${layout}", not cgroup v2: these container tests did NOT run here (they run in the cgroup v2 VM)`);
   test.skip('containers on cgroup v2 (needs a cgroup v2 host)', () => {});
 } else {
-  const withSandbox = (name: string, args: string[], body: (s: Sandbox) => Promise<void> | void) =>
-    test(name, async () => {
-      const s = new Sandbox(args);
-      try {
-        await body(s);
-      } finally {
-        s.cleanup();
-      }
-    });
+  // Every name: in the cgroup v2 VM, TEST_GREP=killed is crash.test.ts's filter, not these tests'.
+  const withSandbox = (name: string, args: string[], body: SandboxBody) => sandboxTest(name, args, body, { everyName: true });
 
   withSandbox('memory limit: memory.max written, a 100 MB allocation in 32 MB is killed (137)', ['sh', '-c', 'cat /sys/fs/cgroup/memory.max; x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived ${#x}'], (s) => {
     s.config.linux.resources = { memory: { limit: 32 * 1024 * 1024, swap: 32 * 1024 * 1024 } };

@@ -15,6 +15,7 @@ import { detectLayout, newCgroupManager, setDeviceFilterLoader, type CgroupManag
 import type { NewCgroupManagerOptions } from '../src/cgroups';
 import { layoutOf, parseCgroupMounts } from '../src/cgroups/layout';
 import { blkioWeightToIOWeight, memorySwapToV2, sharesToWeight } from '../src/cgroups/manager';
+import { releaseCgroups } from './helpers/cgroups';
 
 const layout = detectLayout();
 const realV2 = layout === 'v2';
@@ -67,19 +68,7 @@ const recordingLoader = (dir: string, rules: DeviceRule[]) => void recorded.push
 
 test.after(async () => {
   setDeviceFilterLoader(null);
-  for (const c of children) {
-    try {
-      c.kill('SIGKILL');
-    } catch {}
-  }
-  for (const m of managers) {
-    try {
-      if (m.isFrozen()) await m.thaw();
-      await m.destroy({ killLeftovers: true });
-    } catch (e) {
-      console.error(`cleanup: ${(e as Error).message}`);
-    }
-  }
+  await releaseCgroups(children, managers);
   for (const r of tmpRoots) fs.rmSync(r, { recursive: true, force: true });
 });
 

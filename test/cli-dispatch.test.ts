@@ -167,4 +167,28 @@ test('every command has a fast path (its builder records)', () => {
   }
 });
 
+// Where protectArgs puts `--`: after the container id, whatever options (with their values) come
+// before it; never when one comes before the id or the command is not exec or ps.
+const PROTECTED: [string[], string[]][] = [
+  [['exec', 'c1', 'sh', '-c', 'x'], ['exec', 'c1', '--', 'sh', '-c', 'x']],
+  [['--root', '/r', 'exec', '-e', 'A=1', '-t', '--cwd', '/w', '-u', '0', 'c1', 'ls', '-l'], ['--root', '/r', 'exec', '-e', 'A=1', '-t', '--cwd', '/w', '-u', '0', 'c1', '--', 'ls', '-l']],
+  [['exec', '-g', '1', '--cap', 'CAP_KILL', '--process', '/p.json', '-d', 'c1'], ['exec', '-g', '1', '--cap', 'CAP_KILL', '--process', '/p.json', '-d', 'c1', '--']],
+  [['exec', '--cwd=/w', 'c1', 'id'], ['exec', '--cwd=/w', 'c1', '--', 'id']],
+  // runc's flag parsing stopped at the id: a `--` after it is the command's own first word.
+  [['exec', 'c1', '--', 'sh'], ['exec', 'c1', '--', '--', 'sh']],
+  [['exec', '--', 'c1', 'sh'], ['exec', '--', 'c1', 'sh']],
+  [['ps', 'c1', '-ef'], ['ps', 'c1', '--', '-ef']],
+  [['ps', '-f', 'json', 'c1', 'aux'], ['ps', '-f', 'json', 'c1', '--', 'aux']],
+  // A global option given after the command word takes its value there too.
+  [['ps', '--rootless', 'true', 'c1', '-ef'], ['ps', '--rootless', 'true', 'c1', '--', '-ef']],
+  [['state', 'exec'], ['state', 'exec']],
+  [['run', '-b', '/b', 'ps'], ['run', '-b', '/b', 'ps']],
+];
+
+for (const [line, want] of PROTECTED) {
+  test(`protectArgs: ${line.join(' ')}`, () => {
+    assert.equal(protectArgs(commandWord(line), line), want);
+  });
+}
+
 test.run();

@@ -8,19 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CONSOLE_RECEIVER, Sandbox, TSRUN, selected, waitFor } from './helpers/tsrun';
-
-function withSandbox(name: string, args: string[], body: (s: Sandbox) => Promise<void> | void) {
-  if (!selected(name)) return;
-  test(name, async () => {
-    const s = new Sandbox(args);
-    try {
-      await body(s);
-    } finally {
-      s.cleanup();
-    }
-  });
-}
+import { sandboxTest, CONSOLE_RECEIVER, Sandbox, TSRUN, waitFor } from './helpers/tsrun';
 
 /** Runs the sandbox's container to completion and returns its stdout (asserting success). */
 function runOk(s: Sandbox, extra: string[] = []): string {
@@ -33,7 +21,7 @@ function runOk(s: Sandbox, extra: string[] = []): string {
 
 const hostNs = (t: string) => fs.readlinkSync(`/proc/self/ns/${t}`);
 
-withSandbox('no mount namespace: the container shares the runtime\'s, chrooted into its rootfs, nothing mounted', ['sh', '-c', 'cat /marker; exec sleep 100'], async (s) => {
+sandboxTest('no mount namespace: the container shares the runtime\'s, chrooted into its rootfs, nothing mounted', ['sh', '-c', 'cat /marker; exec sleep 100'], async (s) => {
   fs.writeFileSync(path.join(s.bundle, 'rootfs/marker'), 'in-rootfs\n');
   const c = s.config;
   c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== 'mount');
@@ -59,24 +47,24 @@ withSandbox('no mount namespace: the container shares the runtime\'s, chrooted i
   assert.equal(s.leftovers(), []);
 });
 
-withSandbox('new namespaces differ from the host\'s', ['sh', '-c', 'for n in pid net ipc uts mnt; do readlink /proc/self/ns/$n; done'], (s) => {
+sandboxTest('new namespaces differ from the host\'s', ['sh', '-c', 'for n in pid net ipc uts mnt; do readlink /proc/self/ns/$n; done'], (s) => {
   const lines = runOk(s).trim().split('\n');
   const host = ['pid', 'net', 'ipc', 'uts', 'mnt'].map(hostNs);
   for (let i = 0; i < host.length; i++) assert.is.not(lines[i], host[i]);
 });
 
-withSandbox('the user process is pid 1 of its pid namespace', ['sh', '-c', 'echo $$'], (s) => {
+sandboxTest('the user process is pid 1 of its pid namespace', ['sh', '-c', 'echo $$'], (s) => {
   assert.is(runOk(s).trim(), '1');
 });
 
-withSandbox('hostname and domainname are set', ['sh', '-c', 'hostname; cat /proc/sys/kernel/domainname'], (s) => {
+sandboxTest('hostname and domainname are set', ['sh', '-c', 'hostname; cat /proc/sys/kernel/domainname'], (s) => {
   s.config.hostname = 'box1';
   s.config.domainname = 'example.test';
   s.writeConfig();
   assert.is(runOk(s), 'box1\nexample.test\n');
 });
 
-withSandbox('a namespace joined by path is shared', ['readlink', '/proc/self/ns/net'], async (s) => {
+sandboxTest('a namespace joined by path is shared', ['readlink', '/proc/self/ns/net'], async (s) => {
   // A process of our own in a network namespace of its own (pid 1 of this sandbox is not ours).
   const holder = spawn('unshare', ['-n', 'sleep', '60'], { stdio: 'ignore' });
   try {
@@ -89,7 +77,7 @@ withSandbox('a namespace joined by path is shared', ['readlink', '/proc/self/ns/
   }
 });
 
-withSandbox('user namespace: mappings are applied', ['sh', '-c', 'cat /proc/self/uid_map /proc/self/gid_map; id -u'], (s) => {
+sandboxTest('user namespace: mappings are applied', ['sh', '-c', 'cat /proc/self/uid_map /proc/self/gid_map; id -u'], (s) => {
   s.config.linux.namespaces.push({ type: 'user' });
   // The mapped root must be able to reach the bundle (mkdtemp makes the sandbox 0700).
   fs.chmodSync(s.dir, 0o755);
@@ -102,7 +90,7 @@ withSandbox('user namespace: mappings are applied', ['sh', '-c', 'cat /proc/self
   assert.equal(out, ['0 100000 65536', '0 100000 65536', '0']);
 });
 
-withSandbox('time namespace offsets are applied', ['cat', '/proc/uptime'], (s) => {
+sandboxTest('time namespace offsets are applied', ['cat', '/proc/uptime'], (s) => {
   s.config.linux.namespaces.push({ type: 'time' });
   s.config.linux.timeOffsets = { boottime: { secs: 86400 * 365, nanosecs: 0 } };
   s.writeConfig();
@@ -110,7 +98,7 @@ withSandbox('time namespace offsets are applied', ['cat', '/proc/uptime'], (s) =
   assert.ok(uptime > 86400 * 365, `uptime ${uptime} includes the offset`);
 });
 
-withSandbox('mounts: tmpfs with options, read-only bind, applied in order', ['sh', '-c', 'grep " /data " /proc/self/mountinfo; cat /data/sub/file; touch /ro/x 2>&1 || echo ro-refused'], (s) => {
+sandboxTest('mounts: tmpfs with options, read-only bind, applied in order', ['sh', '-c', 'grep " /data " /proc/self/mountinfo; cat /data/sub/file; touch /ro/x 2>&1 || echo ro-refused'], (s) => {
   const hostDir = path.join(s.dir, 'hostdir');
   fs.mkdirSync(hostDir);
   fs.writeFileSync(path.join(hostDir, 'file'), 'from the host\n');
@@ -127,13 +115,13 @@ withSandbox('mounts: tmpfs with options, read-only bind, applied in order', ['sh
   assert.not.ok(fs.existsSync(path.join(hostDir, 'x')));
 });
 
-withSandbox('root.readonly makes / read-only', ['sh', '-c', 'touch /x 2>/dev/null && echo writable || echo read-only'], (s) => {
+sandboxTest('root.readonly makes / read-only', ['sh', '-c', 'touch /x 2>/dev/null && echo writable || echo read-only'], (s) => {
   s.config.root.readonly = true;
   s.writeConfig();
   assert.is(runOk(s).trim(), 'read-only');
 });
 
-withSandbox('a mount destination behind an absolute symlink stays inside the rootfs', ['sh', '-c', 'ls /escape/'], (s) => {
+sandboxTest('a mount destination behind an absolute symlink stays inside the rootfs', ['sh', '-c', 'ls /escape/'], (s) => {
   const victim = path.join(s.dir, 'victim');
   fs.mkdirSync(victim);
   fs.writeFileSync(path.join(victim, 'precious'), 'x');
@@ -146,7 +134,7 @@ withSandbox('a mount destination behind an absolute symlink stays inside the roo
   assert.ok(fs.existsSync(path.join(s.bundle, 'rootfs', victim)), 'the mount point was created inside the rootfs');
 });
 
-withSandbox('a mount destination behind a ../.. symlink stays inside the rootfs', ['true'], (s) => {
+sandboxTest('a mount destination behind a ../.. symlink stays inside the rootfs', ['true'], (s) => {
   const victimParent = path.dirname(s.bundle);
   fs.symlinkSync('../../../../../../../../..' + s.dir, path.join(s.bundle, 'rootfs/up'));
   s.config.mounts.push({ destination: '/up/bundle', type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] });
@@ -155,7 +143,7 @@ withSandbox('a mount destination behind a ../.. symlink stays inside the rootfs'
   assert.ok(fs.existsSync(path.join(victimParent, 'bundle/config.json')), 'the host bundle was not covered by a tmpfs');
 });
 
-withSandbox('/proc as a symlink in the rootfs is refused', ['true'], (s) => {
+sandboxTest('/proc as a symlink in the rootfs is refused', ['true'], (s) => {
   fs.rmdirSync(path.join(s.bundle, 'rootfs/proc'));
   fs.symlinkSync('/tmp', path.join(s.bundle, 'rootfs/proc'));
   const r = s.tsrun(['run', '-b', s.bundle, s.id]);
@@ -165,7 +153,7 @@ withSandbox('/proc as a symlink in the rootfs is refused', ['true'], (s) => {
   assert.equal(s.leftovers(), []);
 });
 
-withSandbox('default devices exist with runc\'s modes; /dev symlinks; linux.devices', ['sh', '-c', 'for d in null zero full random urandom tty mydev; do stat -c "%n %F %t:%T %a" /dev/$d; done; for l in fd stdin ptmx; do readlink /dev/$l; done'], (s) => {
+sandboxTest('default devices exist with runc\'s modes; /dev symlinks; linux.devices', ['sh', '-c', 'for d in null zero full random urandom tty mydev; do stat -c "%n %F %t:%T %a" /dev/$d; done; for l in fd stdin ptmx; do readlink /dev/$l; done'], (s) => {
   s.config.linux.devices = [{ path: '/dev/mydev', type: 'c', major: 1, minor: 3, fileMode: 0o640, uid: 0, gid: 0 }];
   s.writeConfig();
   const out = runOk(s).trim().split('\n');
@@ -181,7 +169,7 @@ withSandbox('default devices exist with runc\'s modes; /dev symlinks; linux.devi
   assert.equal(out.slice(7), ['/proc/self/fd', '/proc/self/fd/0', 'pts/ptmx']);
 });
 
-withSandbox('process: env, cwd, uid/gid/additionalGids, umask, rlimits', ['sh', '-c', 'echo $FOO; pwd; id -u; id -g; id -G; umask; ulimit -n'], (s) => {
+sandboxTest('process: env, cwd, uid/gid/additionalGids, umask, rlimits', ['sh', '-c', 'echo $FOO; pwd; id -u; id -g; id -G; umask; ulimit -n'], (s) => {
   s.config.process.env.push('FOO=bar baz');
   fs.mkdirSync(path.join(s.bundle, 'rootfs/work'));
   s.config.process.cwd = '/work';
@@ -191,24 +179,24 @@ withSandbox('process: env, cwd, uid/gid/additionalGids, umask, rlimits', ['sh', 
   assert.equal(runOk(s).trim().split('\n'), ['bar baz', '/work', '1000', '1001', '1001 1002 1003', '0027', '123']);
 });
 
-withSandbox('the host environment does not leak into the container', ['env'], (s) => {
+sandboxTest('the host environment does not leak into the container', ['env'], (s) => {
   const r = s.tsrun(['run', '-b', s.bundle, s.id], { env: { ...process.env, LEAKY_SECRET: 'x' } });
   assert.is(r.status, 0);
   assert.not.match(r.stdout, 'LEAKY_SECRET');
   assert.match(r.stdout, `TSRUN_TEST_MARKER=${s.marker}`);
 });
 
-withSandbox('sysctl values are written in the container\'s namespaces', ['cat', '/proc/sys/net/ipv4/ip_forward', '/proc/sys/kernel/shmmni'], (s) => {
+sandboxTest('sysctl values are written in the container\'s namespaces', ['cat', '/proc/sys/net/ipv4/ip_forward', '/proc/sys/kernel/shmmni'], (s) => {
   s.config.linux.sysctl = { 'net.ipv4.ip_forward': '1', 'kernel.shmmni': '1234' };
   s.writeConfig();
   assert.equal(runOk(s).trim().split('\n'), ['1', '1234']);
 });
 
-withSandbox('masked and readonly paths', ['sh', '-c', 'cat /proc/keys | wc -c; ls /sys/firmware | wc -l; (echo 1 > /proc/sys/kernel/domainname) 2>/dev/null && echo writable || echo ro'], (s) => {
+sandboxTest('masked and readonly paths', ['sh', '-c', 'cat /proc/keys | wc -c; ls /sys/firmware | wc -l; (echo 1 > /proc/sys/kernel/domainname) 2>/dev/null && echo writable || echo ro'], (s) => {
   assert.equal(runOk(s).trim().split('\n').map((l) => l.trim()), ['0', '0', 'ro']);
 });
 
-withSandbox('no fd of the caller reaches the container, even without CLOEXEC', ['ls', '/proc/self/fd'], (s) => {
+sandboxTest('no fd of the caller reaches the container, even without CLOEXEC', ['ls', '/proc/self/fd'], (s) => {
   // Open fds on / and a cgroup dir in a shell that then runs tsrun: they are inherited by tsrun
   // (no CLOEXEC), as with a careless caller (CVE-2024-21626).
   const r = spawnSync('sh', ['-c', `exec 7</ 8</sys/fs/cgroup 9<${s.bundle}; exec "$@"`, 'sh', TSRUN, '--root', s.root, 'run', '-b', s.bundle, s.id], { encoding: 'utf8' });
@@ -217,7 +205,7 @@ withSandbox('no fd of the caller reaches the container, even without CLOEXEC', [
   assert.equal(r.stdout.trim().split('\n').sort(), ['0', '1', '2', '3']);
 });
 
-withSandbox('cwd /proc/self/fd/N cannot land outside the rootfs', ['pwd'], (s) => {
+sandboxTest('cwd /proc/self/fd/N cannot land outside the rootfs', ['pwd'], (s) => {
   s.config.process.cwd = '/proc/self/fd/7';
   s.writeConfig();
   const r = spawnSync('sh', ['-c', 'exec 7</; exec "$@"', 'sh', TSRUN, '--root', s.root, 'run', '-b', s.bundle, s.id], { encoding: 'utf8' });
@@ -225,7 +213,7 @@ withSandbox('cwd /proc/self/fd/N cannot land outside the rootfs', ['pwd'], (s) =
   assert.equal(s.leftovers(), []);
 });
 
-withSandbox('--preserve-fds and LISTEN_FDS pass exactly those fds', ['sh', '-c', 'ls /proc/self/fd | sort -n | tr "\\n" " "; echo; echo $LISTEN_FDS $LISTEN_PID'], (s) => {
+sandboxTest('--preserve-fds and LISTEN_FDS pass exactly those fds', ['sh', '-c', 'ls /proc/self/fd | sort -n | tr "\\n" " "; echo; echo $LISTEN_FDS $LISTEN_PID'], (s) => {
   const cmd = `exec 3</dev/null 4</dev/null 5</dev/null 6</dev/null; LISTEN_PID=$$ LISTEN_FDS=2 exec "$@"`;
   const r = spawnSync('sh', ['-c', cmd, 'sh', TSRUN, '--root', s.root, 'run', '--preserve-fds', '1', '-b', s.bundle, s.id], { encoding: 'utf8' });
   assert.is(r.status, 0, r.stderr);
@@ -236,7 +224,7 @@ withSandbox('--preserve-fds and LISTEN_FDS pass exactly those fds', ['sh', '-c',
   assert.is(env.trim(), '2 1');
 });
 
-withSandbox('a created init: small, not dumpable, its exe is a sealed memfd, never a host file', ['true'], (s) => {
+sandboxTest('a created init: small, not dumpable, its exe is a sealed memfd, never a host file', ['true'], (s) => {
   assert.is(s.tsrun(['create', '-b', s.bundle, s.id]).status, 0);
   const pid = s.state().pid;
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -251,7 +239,7 @@ withSandbox('a created init: small, not dumpable, its exe is a sealed memfd, nev
   assert.equal(s.leftovers(), []);
 });
 
-withSandbox('--console-socket receives the pty master; the slave is the container\'s stdio and /dev/console', ['sh', '-c', 'tty; test -c /dev/console && echo console-ok'], async (s) => {
+sandboxTest('--console-socket receives the pty master; the slave is the container\'s stdio and /dev/console', ['sh', '-c', 'tty; test -c /dev/console && echo console-ok'], async (s) => {
   s.config.process.terminal = true;
   s.writeConfig();
   const sock = path.join(s.dir, 'console.sock');
@@ -267,7 +255,7 @@ withSandbox('--console-socket receives the pty master; the slave is the containe
   assert.equal(s.leftovers(), []);
 });
 
-withSandbox('run with terminal: true in the foreground connects the pty to tsrun\'s own terminal', ['sh', '-c', 'tty; echo hi-from-tty; exit 3'], (s) => {
+sandboxTest('run with terminal: true in the foreground connects the pty to tsrun\'s own terminal', ['sh', '-c', 'tty; echo hi-from-tty; exit 3'], (s) => {
   s.config.process.terminal = true;
   s.writeConfig();
   // script(1) gives tsrun a terminal of its own, as a person at a shell would.
@@ -277,7 +265,7 @@ withSandbox('run with terminal: true in the foreground connects the pty to tsrun
   assert.equal(s.leftovers(), []);
 });
 
-withSandbox('terminal without --console-socket is refused with runc\'s message', ['true'], (s) => {
+sandboxTest('terminal without --console-socket is refused with runc\'s message', ['true'], (s) => {
   s.config.process.terminal = true;
   s.writeConfig();
   const r = s.tsrun(['create', '-b', s.bundle, s.id]);
@@ -293,7 +281,7 @@ withSandbox('terminal without --console-socket is refused with runc\'s message',
   assert.equal(s.leftovers(), []);
 });
 
-withSandbox('a new session keyring by default; --no-new-keyring keeps the caller\'s', ['cat', '/proc/keys'], (s) => {
+sandboxTest('a new session keyring by default; --no-new-keyring keeps the caller\'s', ['cat', '/proc/keys'], (s) => {
   s.config.linux.maskedPaths = [];
   s.writeConfig();
   assert.match(runOk(s), `_ses.${s.id}`);
@@ -302,7 +290,7 @@ withSandbox('a new session keyring by default; --no-new-keyring keeps the caller
 
 // This host has neither AppArmor nor SELinux: each label must fail exactly as runc 1.1 fails
 // here (checked by hand against /usr/sbin/runc), never be ignored silently.
-withSandbox('apparmorProfile without AppArmor: the write to attr/exec fails create, as in runc', ['true'], (s) => {
+sandboxTest('apparmorProfile without AppArmor: the write to attr/exec fails create, as in runc', ['true'], (s) => {
   s.config.process.apparmorProfile = 'tsrun-test-profile';
   s.writeConfig();
   const r = s.tsrun(['run', '-b', s.bundle, s.id]);
@@ -311,7 +299,7 @@ withSandbox('apparmorProfile without AppArmor: the write to attr/exec fails crea
   assert.equal(s.leftovers(), []);
 });
 
-withSandbox('selinuxLabel without SELinux: refused before anything runs, with runc\'s message', ['true'], (s) => {
+sandboxTest('selinuxLabel without SELinux: refused before anything runs, with runc\'s message', ['true'], (s) => {
   s.config.process.selinuxLabel = 'system_u:system_r:container_t:s0';
   s.writeConfig();
   const r = s.tsrun(['run', '-b', s.bundle, s.id]);
@@ -320,7 +308,7 @@ withSandbox('selinuxLabel without SELinux: refused before anything runs, with ru
   assert.equal(s.leftovers(), []);
 });
 
-withSandbox('linux.mountLabel without SELinux: the tmpfs context= option fails the mount, as in runc', ['true'], (s) => {
+sandboxTest('linux.mountLabel without SELinux: the tmpfs context= option fails the mount, as in runc', ['true'], (s) => {
   s.config.linux.mountLabel = 'system_u:object_r:container_file_t:s0';
   s.writeConfig();
   const r = s.tsrun(['run', '-b', s.bundle, s.id]);
@@ -329,7 +317,7 @@ withSandbox('linux.mountLabel without SELinux: the tmpfs context= option fails t
   assert.equal(s.leftovers(), []);
 });
 
-withSandbox('--no-pivot runs the container with MS_MOVE + chroot', ['sh', '-c', 'echo ok; ls /'], (s) => {
+sandboxTest('--no-pivot runs the container with MS_MOVE + chroot', ['sh', '-c', 'echo ok; ls /'], (s) => {
   assert.match(runOk(s, ['--no-pivot']), /^ok\n/);
 });
 

@@ -7,26 +7,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Sandbox, TSRUN, selected, initProcesses, waitFor } from './helpers/tsrun';
+import { sandboxTest, Sandbox, TSRUN, initProcesses, waitFor } from './helpers/tsrun';
 import { spawnSync } from 'node:child_process';
-
-function withSandbox(name: string, args: string[] | undefined, body: (s: Sandbox) => Promise<void> | void) {
-  if (!selected(name)) return;
-  test(name, async () => {
-    const s = new Sandbox(args);
-    try {
-      await body(s);
-    } finally {
-      s.cleanup();
-    }
-  });
-}
 
 function assertClean(s: Sandbox) {
   assert.equal(s.leftovers(), [], 'nothing may be left behind');
 }
 
-withSandbox('run prints the output and exits 0, then leaves nothing', ['sh', '-c', 'echo hello from $(hostname)'], (s) => {
+sandboxTest('run prints the output and exits 0, then leaves nothing', ['sh', '-c', 'echo hello from $(hostname)'], (s) => {
   const r = s.tsrun(['run', '-b', s.bundle, s.id]);
   assert.is(r.stderr, '');
   assert.is(r.stdout, 'hello from tsrun-test\n');
@@ -34,12 +22,12 @@ withSandbox('run prints the output and exits 0, then leaves nothing', ['sh', '-c
   assertClean(s);
 });
 
-withSandbox('run exits with the container exit status', ['sh', '-c', 'exit 3'], (s) => {
+sandboxTest('run exits with the container exit status', ['sh', '-c', 'exit 3'], (s) => {
   assert.is(s.tsrun(['run', '-b', s.bundle, s.id]).status, 3);
   assertClean(s);
 });
 
-withSandbox('run exits with 128+signal when the container init is killed', ['sleep', '1000'], async (s) => {
+sandboxTest('run exits with 128+signal when the container init is killed', ['sleep', '1000'], async (s) => {
   // (A process cannot SIGKILL itself as pid 1 of its namespace: the kernel ignores it there.)
   const run = s.tsrunAsync(['run', '-b', s.bundle, s.id]);
   await waitFor(() => s.tsrun(['state', s.id]).stdout.includes('"running"'), 10_000, 'running');
@@ -48,7 +36,7 @@ withSandbox('run exits with 128+signal when the container init is killed', ['sle
   assertClean(s);
 });
 
-withSandbox('run --keep leaves a stopped container that delete removes', ['true'], (s) => {
+sandboxTest('run --keep leaves a stopped container that delete removes', ['true'], (s) => {
   assert.is(s.tsrun(['run', '--keep', '-b', s.bundle, s.id]).status, 0);
   assert.is(s.state().status, 'stopped');
   assert.is(s.state().pid, 0);
@@ -56,7 +44,7 @@ withSandbox('run --keep leaves a stopped container that delete removes', ['true'
   assertClean(s);
 });
 
-withSandbox('create waits; start runs the process; stopped after exit; delete cleans', ['sh', '-c', 'echo ran > /ran; sleep 0.3'], async (s) => {
+sandboxTest('create waits; start runs the process; stopped after exit; delete cleans', ['sh', '-c', 'echo ran > /ran; sleep 0.3'], async (s) => {
   const pidFile = path.join(s.dir, 'pid');
   const c = s.tsrun(['create', '--bundle', s.bundle, '--pid-file', pidFile, s.id]);
   assert.is(c.stderr, '');
@@ -92,7 +80,7 @@ withSandbox('create waits; start runs the process; stopped after exit; delete cl
   assertClean(s);
 });
 
-withSandbox('a slow poststart hook does not hold the container\'s lock: delete -f goes through meanwhile', ['sleep', '1000'], async (s) => {
+sandboxTest('a slow poststart hook does not hold the container\'s lock: delete -f goes through meanwhile', ['sleep', '1000'], async (s) => {
   s.config.hooks = { poststart: [{ path: '/bin/sleep', args: ['sleep', '3'] }] };
   s.writeConfig();
   assert.is(s.tsrun(['create', '-b', s.bundle, s.id]).status, 0);
@@ -108,7 +96,7 @@ withSandbox('a slow poststart hook does not hold the container\'s lock: delete -
   assertClean(s);
 });
 
-withSandbox('delete of a running container needs --force', ['sleep', '1000'], (s) => {
+sandboxTest('delete of a running container needs --force', ['sleep', '1000'], (s) => {
   assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
   assert.is(s.state().status, 'running');
   const d = s.tsrun(['delete', s.id]);
@@ -118,7 +106,7 @@ withSandbox('delete of a running container needs --force', ['sleep', '1000'], (s
   assertClean(s);
 });
 
-withSandbox('delete of a created container needs -f (spec), which kills the waiting init', ['true'], (s) => {
+sandboxTest('delete of a created container needs -f (spec), which kills the waiting init', ['true'], (s) => {
   assert.is(s.tsrun(['create', '-b', s.bundle, s.id]).status, 0);
   const pid = s.state().pid;
   const refused = s.tsrun(['delete', s.id]);
@@ -130,7 +118,7 @@ withSandbox('delete of a created container needs -f (spec), which kills the wait
   assertClean(s);
 });
 
-withSandbox('kill accepts KILL, SIGKILL and 9; unknown signals are refused', ['sleep', '1000'], async (s) => {
+sandboxTest('kill accepts KILL, SIGKILL and 9; unknown signals are refused', ['sleep', '1000'], async (s) => {
   for (const [i, sig] of ['KILL', 'SIGKILL', '9'].entries()) {
     const id = `${s.id}-${i}`;
     assert.is(s.tsrun(['run', '-d', '-b', s.bundle, id]).status, 0);
@@ -147,7 +135,7 @@ withSandbox('kill accepts KILL, SIGKILL and 9; unknown signals are refused', ['s
   assertClean(s);
 });
 
-withSandbox('kill defaults to SIGTERM, with flags after the id too', ['sh', '-c', 'trap "echo got-term > /term; exit 0" TERM; while :; do sleep 0.05; done'], async (s) => {
+sandboxTest('kill defaults to SIGTERM, with flags after the id too', ['sh', '-c', 'trap "echo got-term > /term; exit 0" TERM; while :; do sleep 0.05; done'], async (s) => {
   assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
   await waitFor(() => s.state().status === 'running');
   assert.is(s.tsrun(['kill', s.id]).status, 0);
@@ -157,7 +145,7 @@ withSandbox('kill defaults to SIGTERM, with flags after the id too', ['sh', '-c'
   assertClean(s);
 });
 
-withSandbox('list: table, json, -q; empty json list is null', ['sleep', '1000'], (s) => {
+sandboxTest('list: table, json, -q; empty json list is null', ['sleep', '1000'], (s) => {
   const empty = s.tsrun(['list', '--format', 'json']);
   assert.is(empty.stdout.trim(), 'null');
   assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
@@ -173,7 +161,7 @@ withSandbox('list: table, json, -q; empty json list is null', ['sleep', '1000'],
   assertClean(s);
 });
 
-withSandbox('bad container ids are refused before any path is built', undefined, (s) => {
+sandboxTest('bad container ids are refused before any path is built', undefined, (s) => {
   for (const id of ['../escape', 'a/b', '.', '..', 'white space', '']) {
     const r = s.tsrun(['create', '-b', s.bundle, id]);
     assert.is(r.status, 1, `id ${JSON.stringify(id)}`);
@@ -183,7 +171,7 @@ withSandbox('bad container ids are refused before any path is built', undefined,
   assertClean(s);
 });
 
-withSandbox('an id in use is refused with runc\'s message', ['sleep', '1000'], (s) => {
+sandboxTest('an id in use is refused with runc\'s message', ['sleep', '1000'], (s) => {
   assert.is(s.tsrun(['create', '-b', s.bundle, s.id]).status, 0);
   const r = s.tsrun(['create', '-b', s.bundle, s.id]);
   assert.is(r.status, 1);
@@ -193,7 +181,7 @@ withSandbox('an id in use is refused with runc\'s message', ['sleep', '1000'], (
   assertClean(s);
 });
 
-withSandbox('operations on an unknown id fail with "container does not exist"', undefined, (s) => {
+sandboxTest('operations on an unknown id fail with "container does not exist"', undefined, (s) => {
   for (const args of [['state', 'nope'], ['start', 'nope'], ['kill', 'nope'], ['delete', 'nope']]) {
     const r = s.tsrun(args);
     assert.is(r.status, 1, args.join(' '));
@@ -201,14 +189,14 @@ withSandbox('operations on an unknown id fail with "container does not exist"', 
   }
 });
 
-withSandbox('delete -f of an unknown id succeeds silently (runc; clients run it after a failed create)', undefined, (s) => {
+sandboxTest('delete -f of an unknown id succeeds silently (runc; clients run it after a failed create)', undefined, (s) => {
   const r = s.tsrun(['delete', '-f', 'nope']);
   assert.is(r.status, 0, r.stderr);
   assert.is(r.stderr, '');
   assert.is(r.stdout, '');
 });
 
-withSandbox('-h on every command prints its help; an unknown command fails, also with -h', undefined, (s) => {
+sandboxTest('-h on every command prints its help; an unknown command fails, also with -h', undefined, (s) => {
   for (const cmd of ['create', 'start', 'run', 'state', 'list', 'kill', 'delete', 'spec', 'exec', 'ps', 'features', 'pause', 'resume', 'update', 'events']) {
     const r = s.tsrun([cmd, '-h']);
     assert.is(r.status, 0, `${cmd} -h: ${r.stderr}`);
@@ -221,7 +209,7 @@ withSandbox('-h on every command prints its help; an unknown command fails, also
   }
 });
 
-withSandbox('malformed config.json: error names the file, nothing left', undefined, (s) => {
+sandboxTest('malformed config.json: error names the file, nothing left', undefined, (s) => {
   fs.writeFileSync(path.join(s.bundle, 'config.json'), '{"ociVersion": "1.2.0", ');
   const r = s.tsrun(['create', '-b', s.bundle, s.id]);
   assert.is(r.status, 1);
@@ -229,7 +217,7 @@ withSandbox('malformed config.json: error names the file, nothing left', undefin
   assertClean(s);
 });
 
-withSandbox('schema violations are all listed with their JSON pointer', undefined, (s) => {
+sandboxTest('schema violations are all listed with their JSON pointer', undefined, (s) => {
   s.config.process.args = 'sh';
   s.config.mounts[0].destination = 5;
   s.writeConfig();
@@ -240,7 +228,7 @@ withSandbox('schema violations are all listed with their JSON pointer', undefine
   assertClean(s);
 });
 
-withSandbox('a missing rootfs is named', undefined, (s) => {
+sandboxTest('a missing rootfs is named', undefined, (s) => {
   fs.rmSync(path.join(s.bundle, 'rootfs'), { recursive: true });
   const r = s.tsrun(['create', '-b', s.bundle, s.id]);
   assert.is(r.status, 1);
@@ -249,7 +237,7 @@ withSandbox('a missing rootfs is named', undefined, (s) => {
   assertClean(s);
 });
 
-withSandbox('a missing executable fails create with runc\'s message, nothing left', ['no-such-binary'], (s) => {
+sandboxTest('a missing executable fails create with runc\'s message, nothing left', ['no-such-binary'], (s) => {
   const before = new Set(initProcesses());
   const r = s.tsrun(['create', '-b', s.bundle, s.id]);
   assert.is(r.status, 1);
@@ -258,14 +246,14 @@ withSandbox('a missing executable fails create with runc\'s message, nothing lef
   assert.equal(initProcesses().filter((p) => !before.has(p)), [], 'no init left');
 });
 
-withSandbox('a missing absolute executable is named', ['/bin/nope'], (s) => {
+sandboxTest('a missing absolute executable is named', ['/bin/nope'], (s) => {
   const r = s.tsrun(['create', '-b', s.bundle, s.id]);
   assert.is(r.status, 1);
   assert.match(r.stderr, /\/bin\/nope: no such file or directory/);
   assertClean(s);
 });
 
-withSandbox('hooks run in order with the state on stdin; poststop after delete', ['sh', '-c', 'echo process >> /hooks.log'], (s) => {
+sandboxTest('hooks run in order with the state on stdin; poststop after delete', ['sh', '-c', 'echo process >> /hooks.log'], (s) => {
   const log = path.join(s.bundle, 'rootfs/hooks.log');
   const hook = (name: string) => ({
     path: '/bin/sh',
@@ -302,7 +290,7 @@ withSandbox('hooks run in order with the state on stdin; poststop after delete',
   });
 });
 
-withSandbox('a failing prestart hook fails create and leaves nothing', ['true'], (s) => {
+sandboxTest('a failing prestart hook fails create and leaves nothing', ['true'], (s) => {
   s.config.hooks = { prestart: [{ path: '/bin/sh', args: ['sh', '-c', 'echo boom >&2; exit 7'] }] };
   s.writeConfig();
   const r = s.tsrun(['create', '-b', s.bundle, s.id]);
@@ -311,7 +299,7 @@ withSandbox('a failing prestart hook fails create and leaves nothing', ['true'],
   assertClean(s);
 });
 
-withSandbox('a hook past its timeout is killed and fails create', ['true'], (s) => {
+sandboxTest('a hook past its timeout is killed and fails create', ['true'], (s) => {
   s.config.hooks = { createRuntime: [{ path: '/bin/sleep', args: ['sleep', '30'], timeout: 1 }] };
   s.writeConfig();
   const started = Date.now();
@@ -322,7 +310,7 @@ withSandbox('a hook past its timeout is killed and fails create', ['true'], (s) 
   assertClean(s);
 });
 
-withSandbox('a failing createContainer hook (run by the init) fails create and the poststop hooks run (control: a failure before any hook runs none)', ['true'], (s) => {
+sandboxTest('a failing createContainer hook (run by the init) fails create and the poststop hooks run (control: a failure before any hook runs none)', ['true'], (s) => {
   // No prestart/createRuntime hooks: the init tells the parent the createContainer hooks begin.
   const marker = path.join(s.dir, 'poststop-ran');
   const poststop = [{ path: '/bin/sh', args: ['sh', '-c', `echo ran > ${marker}`] }];
@@ -343,7 +331,7 @@ withSandbox('a failing createContainer hook (run by the init) fails create and t
   assertClean(s);
 });
 
-withSandbox('50 concurrent creates of one id: exactly one succeeds', ['sleep', '1000'], async (s) => {
+sandboxTest('50 concurrent creates of one id: exactly one succeeds', ['sleep', '1000'], async (s) => {
   const results = await Promise.all(Array.from({ length: 50 }, () => s.tsrunAsync(['create', '-b', s.bundle, s.id], { timeout: 60_000 })));
   const ok = results.filter((r) => r.status === 0);
   assert.is(ok.length, 1, results.filter((r) => r.status !== 0 && !r.stderr.includes('already exists')).map((r) => r.stderr).join('\n'));
@@ -353,7 +341,7 @@ withSandbox('50 concurrent creates of one id: exactly one succeeds', ['sleep', '
   assertClean(s);
 });
 
-withSandbox('delete racing start never leaves a half state', ['sleep', '1000'], async (s) => {
+sandboxTest('delete racing start never leaves a half state', ['sleep', '1000'], async (s) => {
   for (let i = 0; i < 5; i++) {
     const id = `${s.id}-${i}`;
     assert.is(s.tsrun(['create', '-b', s.bundle, id]).status, 0);
@@ -366,7 +354,7 @@ withSandbox('delete racing start never leaves a half state', ['sleep', '1000'], 
   assertClean(s);
 });
 
-withSandbox('kill racing delete -f: delete wins cleanly, kill either signals or finds nothing', ['sleep', '1000'], async (s) => {
+sandboxTest('kill racing delete -f: delete wins cleanly, kill either signals or finds nothing', ['sleep', '1000'], async (s) => {
   for (let i = 0; i < 5; i++) {
     const id = `${s.id}-${i}`;
     assert.is(s.tsrun(['run', '-d', '-b', s.bundle, id]).status, 0);
@@ -378,7 +366,7 @@ withSandbox('kill racing delete -f: delete wins cleanly, kill either signals or 
   assertClean(s);
 });
 
-withSandbox('update racing update on different resources: neither is lost', ['sleep', '1000'], async (s) => {
+sandboxTest('update racing update on different resources: neither is lost', ['sleep', '1000'], async (s) => {
   s.config.linux.resources = { memory: { limit: 64 << 20 }, cpu: { shares: 512 } };
   s.writeConfig();
   assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
@@ -396,7 +384,7 @@ withSandbox('update racing update on different resources: neither is lost', ['sl
   assertClean(s);
 });
 
-withSandbox('a recorded pid whose start time differs is never signalled', ['sleep', '1000'], (s) => {
+sandboxTest('a recorded pid whose start time differs is never signalled', ['sleep', '1000'], (s) => {
   assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
   const file = path.join(s.root, s.id, 'state.json');
   const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -414,7 +402,7 @@ withSandbox('a recorded pid whose start time differs is never signalled', ['slee
   assertClean(s);
 });
 
-withSandbox('--log with --log-format json writes JSON records', undefined, (s) => {
+sandboxTest('--log with --log-format json writes JSON records', undefined, (s) => {
   const log = path.join(s.dir, 'log.json');
   const r = s.tsrun(['--log', log, '--log-format', 'json', 'state', 'nope']);
   assert.is(r.status, 1);

@@ -11,21 +11,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnInit, type InitEvent, type InitProcess } from '../src/native/init-process';
 import type { CreatePlan, ExecPlan, PlanMountStep, PlanProcess } from '../src/native/init-plan';
+import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_SLAVE } from '../src/bundle/mount-options';
 import { copyRootfs } from './helpers/rootfs';
+import { makeInit } from './helpers/tsrun';
 
-const MS_RDONLY = 1;
-const MS_NOSUID = 2;
-const MS_NODEV = 4;
-const MS_NOEXEC = 8;
-const MS_BIND = 4096;
-const MS_REC = 16384;
-const MS_SLAVE = 1 << 19;
-
-const REPO = path.resolve(__dirname, '..');
-if (!fs.existsSync(path.join(REPO, 'addon/init/tsrun-init'))) {
-  const r = spawnSync('make', ['-C', path.join(REPO, 'addon/init')], { stdio: 'inherit' });
-  if (r.status !== 0) throw new Error('make -C addon/init failed');
-}
+makeInit();
 
 function processPlan(args: string[], over: Partial<PlanProcess> = {}): PlanProcess {
   return {

@@ -21,22 +21,14 @@ import { spawnInit, type InitEvent } from '../src/native/init-process';
 import { exampleSpec } from '../src/cli/commands/spec';
 import { compileSeccomp } from '../src/seccomp/compile';
 import { buildCreatePlan, buildExecPlan } from '../src/plan/plan';
+import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_REC, MS_SLAVE } from '../src/bundle/mount-options';
 import type { Spec } from '../src/bundle/types';
 import { assertValidPlan, planProblems, planSchema } from './helpers/plan-schema';
 import { copyRootfs } from './helpers/rootfs';
+import { makeInit } from './helpers/tsrun';
 
 const REPO = path.resolve(__dirname, '..');
-{
-  const r = spawnSync('make', ['-s', '-C', path.join(REPO, 'addon/init'), `NODE=${process.execPath}`], { stdio: 'inherit' });
-  if (r.status !== 0) throw new Error('make -C addon/init failed');
-}
-
-const MS_NOSUID = 2;
-const MS_BIND = 4096;
-const MS_NODEV = 4;
-const MS_NOEXEC = 8;
-const MS_REC = 16384;
-const MS_SLAVE = 1 << 19;
+makeInit();
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-plan-schema-'));
 const rootfs = path.join(dir, 'rootfs');

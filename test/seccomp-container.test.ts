@@ -8,21 +8,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Sandbox, selected, waitFor } from './helpers/tsrun';
+import { sandboxTest, Sandbox, waitFor } from './helpers/tsrun';
 
-function withSandbox(name: string, args: string[], body: (s: Sandbox) => Promise<void> | void) {
-  if (!selected(name)) return;
-  test(name, async () => {
-    const s = new Sandbox(args);
-    try {
-      await body(s);
-    } finally {
-      s.cleanup();
-    }
-  });
-}
-
-withSandbox('a denied syscall fails with the configured errno; NoNewPrivs and Seccomp are set', ['sh', '-c', 'mkdir /tmp/x 2>&1; grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status'], (s) => {
+sandboxTest('a denied syscall fails with the configured errno; NoNewPrivs and Seccomp are set', ['sh', '-c', 'mkdir /tmp/x 2>&1; grep -E "^(NoNewPrivs|Seccomp):" /proc/self/status'], (s) => {
   s.config.linux.seccomp = {
     defaultAction: 'SCMP_ACT_ALLOW',
     architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
@@ -38,7 +26,7 @@ withSandbox('a denied syscall fails with the configured errno; NoNewPrivs and Se
   assert.equal(s.leftovers(), []);
 });
 
-withSandbox('SCMP_ACT_NOTIFY: the agent receives the listener fd and the container process state', ['sh', '-c', 'sleep 1; mkdir /tmp/notified 2>/dev/null; echo rc=$?'], async (s) => {
+sandboxTest('SCMP_ACT_NOTIFY: the agent receives the listener fd and the container process state', ['sh', '-c', 'sleep 1; mkdir /tmp/notified 2>/dev/null; echo rc=$?'], async (s) => {
   const sock = path.join(s.dir, 'agent.sock');
   const report = path.join(s.dir, 'agent.json');
   // The agent (python3 has recv_fds): take one message, record it and the number of fds, then
@@ -80,7 +68,7 @@ open(sys.argv[2], "w").write(json.dumps({"fds": len(fds), "state": json.loads(ms
   }
 });
 
-withSandbox('SCMP_ACT_NOTIFY without a listening agent fails create clearly, nothing left', ['true'], (s) => {
+sandboxTest('SCMP_ACT_NOTIFY without a listening agent fails create clearly, nothing left', ['true'], (s) => {
   const sock = path.join(s.dir, 'nobody.sock');
   s.config.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', listenerPath: sock, syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }] };
   s.writeConfig();
@@ -101,7 +89,7 @@ function installEuidProbe(s: Sandbox): void {
 }
 
 for (const nnp of [true, false]) {
-  withSandbox(`a setuid binary ${nnp ? 'cannot raise privileges with' : 'raises privileges without (control)'} noNewPrivileges`, ['/bin/euid'], (s) => {
+  sandboxTest(`a setuid binary ${nnp ? 'cannot raise privileges with' : 'raises privileges without (control)'} noNewPrivileges`, ['/bin/euid'], (s) => {
     installEuidProbe(s);
     s.config.process.user = { uid: 1000, gid: 1000 };
     s.config.process.noNewPrivileges = nnp;

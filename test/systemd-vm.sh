@@ -37,8 +37,14 @@ fi
 passed=0; failed=0; skipped=0
 # Per runtime: uvu's totals; a run that exited non-zero without a failed test (a crash) is one failure.
 for rt in $runtimes; do
-  read -r t p s < <(sed 's/\x1b\[[0-9;]*m//g' "$out" | awk -v rt="$rt" '$0 ~ "^=== systemd driver tests against "rt" "{on=1} on&&/Total:/{t=$2} on&&/Passed:/{p=$2} on&&/Skipped:/{print t, p, $2; exit}')
+  # The guest's stdout and stderr reach us through two readers, so uvu's summary lines can come in
+  # any order and another line's text can follow a number ("Skipped:   0=== tsrun: exit 0"):
+  # each count is taken wherever it stands in the runtime's section (up to the next runtime's
+  # header), as a number (+0).
+  read -r t p s < <(sed 's/\x1b\[[0-9;]*m//g' "$out" | awk -v rt="$rt" '/^=== systemd driver tests against /{on=($0 ~ "against "rt" ")} on&&/Total:/{t=$2+0} on&&/Passed:/{p=$2+0} on&&/Skipped:/{s=$2+0} END{print t+0, p+0, s+0}')
   t=${t:-0}; p=${p:-0}; s=${s:-0}
+  # No count read is no result, not a pass.
+  if [ "$t" = 0 ] && [ "$s" = 0 ]; then echo "systemd VM: no test counts read for $rt"; failed=$((failed + 1)); fi
   # (uvu's Total leaves skipped tests out)
   f=$((t - p)); [ "$f" -ge 0 ] || f=0
   if ! grep -q "=== $rt: exit 0" "$out" && [ "$f" = 0 ]; then echo "systemd VM: the $rt run failed"; f=1; fi

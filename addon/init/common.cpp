@@ -38,10 +38,14 @@ std::string errstr(int err) {
   return s;
 }
 
-bool write_all(int fd, const void *buf, size_t len) {
+namespace {
+
+// All of buf[0..len) through `io` (write or send), which may take less each time; EINTR is retried.
+template <class Io>
+bool all_of(const void *buf, size_t len, Io io) {
   const char *p = (const char *)buf;
   while (len) {
-    ssize_t n = write(fd, p, len);
+    ssize_t n = io(p, len);
     if (n < 0) {
       if (errno == EINTR) continue;
       return false;
@@ -52,22 +56,17 @@ bool write_all(int fd, const void *buf, size_t len) {
   return true;
 }
 
+}  // namespace
+
+bool write_all(int fd, const void *buf, size_t len) {
+  return all_of(buf, len, [fd](const char *p, size_t n) { return write(fd, p, n); });
+}
+
 bool send_line(const std::string &json) {
   if (g_sync_fd < 0) return false;
   std::string line = json + "\n";
-  const char *p = line.data();
-  size_t len = line.size();
-  while (len) {
-    // MSG_NOSIGNAL: a parent that went away must give an error here, not SIGPIPE.
-    ssize_t n = send(g_sync_fd, p, len, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += n;
-    len -= n;
-  }
-  return true;
+  // MSG_NOSIGNAL: a parent that went away must give an error here, not SIGPIPE.
+  return all_of(line.data(), line.size(), [](const char *p, size_t n) { return send(g_sync_fd, p, n, MSG_NOSIGNAL); });
 }
 
 void send_type(const char *type) { send_line(strf("{\"type\":\"%s\"}", type)); }

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../common/scm_rights.h"
 #include "common.h"
 #include "json.h"
 #include "plan.gen.h"
@@ -486,25 +487,9 @@ void send_fds(int sock, const std::vector<int> &fds) {
   size_t i = 0;
   do {
     size_t n = std::min(kFdsPerMessage, fds.size() - i);
+    // Each message's one byte says whether more follow ('M') or this is the last ('L').
     char last = i + n == fds.size() ? 'L' : 'M';
-    struct iovec iov = {&last, 1};
-    std::vector<char> ctl(CMSG_SPACE(sizeof(int) * (n ? n : 1)), 0);
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    if (n) {
-      msg.msg_control = ctl.data();
-      msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
-      struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int) * n);
-      memcpy(CMSG_DATA(c), fds.data() + i, sizeof(int) * n);
-    }
-    ssize_t r;
-    do r = sendmsg(sock, &msg, MSG_NOSIGNAL); while (r < 0 && errno == EINTR);
-    if (r < 0) die_err(errno, "send bind sources");
+    if (scm::send_with_fds<kFdsPerMessage>(sock, &last, 1, fds.data() + i, n) < 0) die_err(errno, "send bind sources");
     i += n;
   } while (i < fds.size());
 }
@@ -513,24 +498,10 @@ std::vector<int> recv_fds(int sock) {
   std::vector<int> fds;
   for (;;) {
     char last = 0;
-    struct iovec iov = {&last, 1};
-    std::vector<char> ctl(CMSG_SPACE(sizeof(int) * kFdsPerMessage), 0);
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = ctl.data();
-    msg.msg_controllen = ctl.size();
-    ssize_t r;
-    do r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); while (r < 0 && errno == EINTR);
+    bool truncated;
+    ssize_t r = scm::recv_with_fds<kFdsPerMessage>(sock, &last, 1, &truncated, [&](int fd) { fds.push_back(fd); });
     if (r <= 0) _exit(1);  // stage 0 is gone
-    if (msg.msg_flags & MSG_CTRUNC) die("receive bind sources: truncated");
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      const int *p = (const int *)CMSG_DATA(c);
-      fds.insert(fds.end(), p, p + n);
-    }
+    if (truncated) die("receive bind sources: truncated");
     if (last == 'L') return fds;
   }
 }

@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <grp.h>
 
+#include "../common/scm_rights.h"
 #include "common.h"
 #include "rootfs.h"
 
@@ -32,32 +33,8 @@
 
 namespace {
 
-bool send_fd(int sock, const std::string &data, int fd) {
-  struct iovec iov;
-  iov.iov_base = const_cast<char *>(data.data());
-  iov.iov_len = data.size();
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = u.buf;
-  msg.msg_controllen = sizeof u.buf;
-  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  for (;;) {
-    ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-    if (n >= 0) return true;
-    if (errno != EINTR) return false;
-  }
-}
+// One sendmsg: the peers (a seccomp agent, a console socket's receiver) read one message.
+bool send_fd(int sock, const std::string &data, int fd) { return scm::send_with_fds<1>(sock, data.data(), data.size(), &fd, 1) >= 0; }
 
 std::string env_get(const std::vector<std::string> &env, const char *key) {
   size_t kl = strlen(key);

@@ -16,6 +16,7 @@
 
 #include <vector>
 
+#include "../common/scm_rights.h"
 #include "common.h"
 
 #ifndef SYS_pidfd_open
@@ -69,25 +70,7 @@ Napi::Value SendFd(const Napi::CallbackInfo &info) {
   std::string data = ArgString(info, 2, "data");
   // A stream socket cannot carry ancillary data without at least one byte of payload.
   if (data.empty()) data.assign(1, '\0');
-  struct iovec iov = {(void *)data.data(), data.size()};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  memset(&u, 0, sizeof u);
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = u.buf;
-  msg.msg_controllen = sizeof u.buf;
-  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  ssize_t n;
-  do n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
+  ssize_t n = scm::send_with_fds<1>(sock, data.data(), data.size(), &fd, 1);
   if (n < 0) ThrowErrno(info.Env(), "sendmsg", errno);
   // The fd went with the first byte; the rest of a short write is plain data.
   size_t off = (size_t)n;
@@ -105,35 +88,16 @@ Napi::Value RecvFd(const Napi::CallbackInfo &info) {
   int sock = ArgInt(info, 0, "sockFd");
   // Large enough for a ContainerProcessState with annotations; one recvmsg, like runc's RecvFd.
   std::vector<char> data(1 << 16);
-  struct iovec iov = {data.data(), data.size()};
-  union {
-    char buf[CMSG_SPACE(sizeof(int) * 8)];
-    struct cmsghdr align;
-  } u;
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = u.buf;
-  msg.msg_controllen = sizeof u.buf;
-  ssize_t n;
-  do n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) ThrowErrno(env, "recvmsg", errno);
   std::vector<int> fds;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; i++) {
-      int fd;
-      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      fds.push_back(fd);
-    }
-  }
+  bool truncated;
+  // Room for 8: a sender of a few more is told "more than one fd" rather than "truncated".
+  ssize_t n = scm::recv_with_fds<8>(sock, data.data(), data.size(), &truncated, [&](int fd) { fds.push_back(fd); });
+  if (n < 0) ThrowErrno(env, "recvmsg", errno);
   // Never leak what we received when refusing it.
   auto closeAll = [&] {
     for (int fd : fds) close(fd);
   };
-  if (msg.msg_flags & MSG_CTRUNC) {
+  if (truncated) {
     closeAll();
     ThrowCode(env, "recvmsg: control data truncated (more than one fd sent)", "EMSGSIZE");
   }
@@ -185,15 +149,15 @@ Napi::Value PeerCredentials(const Napi::CallbackInfo &info) {
 }  // namespace
 
 void InitSys(Napi::Env env, Napi::Object exports) {
-  exports.Set("flock", Napi::Function::New(env, Flock, "flock"));
-  exports.Set("funlock", Napi::Function::New(env, Funlock, "funlock"));
-  exports.Set("mkfifo", Napi::Function::New(env, Mkfifo, "mkfifo"));
-  exports.Set("socketpair", Napi::Function::New(env, Socketpair, "socketpair"));
-  exports.Set("sendFd", Napi::Function::New(env, SendFd, "sendFd"));
-  exports.Set("recvFd", Napi::Function::New(env, RecvFd, "recvFd"));
-  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen, "pidfdOpen"));
-  exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal, "pidfdSendSignal"));
-  exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials, "peerCredentials"));
+  Export(env, exports, "flock", Flock);
+  Export(env, exports, "funlock", Funlock);
+  Export(env, exports, "mkfifo", Mkfifo);
+  Export(env, exports, "socketpair", Socketpair);
+  Export(env, exports, "sendFd", SendFd);
+  Export(env, exports, "recvFd", RecvFd);
+  Export(env, exports, "pidfdOpen", PidfdOpen);
+  Export(env, exports, "pidfdSendSignal", PidfdSendSignal);
+  Export(env, exports, "peerCredentials", PeerCredentials);
 }
 
 }  // namespace tsrun

@@ -20,6 +20,10 @@ void ThrowCode(Napi::Env env, const std::string &msg, const char *code) {
   throw e;
 }
 
+void Export(Napi::Env env, Napi::Object exports, const char *name, Napi::Value (*fn)(const Napi::CallbackInfo &)) {
+  exports.Set(name, Napi::Function::New(env, fn, name));
+}
+
 int32_t ArgInt(const Napi::CallbackInfo &info, size_t i, const char *name) {
   if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
   double d = info[i].As<Napi::Number>().DoubleValue();

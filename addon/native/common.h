@@ -13,6 +13,10 @@ namespace tsrun {
 // Throws Error(msg) with an explicit code (for failures that are not a plain errno).
 [[noreturn]] void ThrowCode(Napi::Env env, const std::string &msg, const char *code);
 
+// exports[name] = a function that calls `fn`, named `name` in JavaScript too (fn.name, stack
+// traces): the name is written once, so key and name cannot drift apart.
+void Export(Napi::Env env, Napi::Object exports, const char *name, Napi::Value (*fn)(const Napi::CallbackInfo &));
+
 // Argument helpers: a TypeError naming the argument when the type is wrong.
 int32_t ArgInt(const Napi::CallbackInfo &info, size_t i, const char *name);
 bool ArgBool(const Napi::CallbackInfo &info, size_t i, const char *name);

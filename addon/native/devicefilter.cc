@@ -282,8 +282,8 @@ Napi::Value DeviceFilterCount(const Napi::CallbackInfo &info) {
 }  // namespace
 
 void InitDeviceFilter(Napi::Env env, Napi::Object exports) {
-  exports.Set("loadDeviceFilter", Napi::Function::New(env, LoadDeviceFilter, "loadDeviceFilter"));
-  exports.Set("deviceFilterCount", Napi::Function::New(env, DeviceFilterCount, "deviceFilterCount"));
+  Export(env, exports, "loadDeviceFilter", LoadDeviceFilter);
+  Export(env, exports, "deviceFilterCount", DeviceFilterCount);
 }
 
 }  // namespace tsrun

@@ -522,10 +522,10 @@ Napi::Value SeccompNativeArch(const Napi::CallbackInfo &info) {
 }  // namespace
 
 void InitSeccomp(Napi::Env env, Napi::Object exports) {
-  exports.Set("seccompCompile", Napi::Function::New(env, SeccompCompile, "seccompCompile"));
-  exports.Set("seccompCompileAsync", Napi::Function::New(env, SeccompCompileAsync, "seccompCompileAsync"));
-  exports.Set("seccompSyscallNumber", Napi::Function::New(env, SeccompSyscallNumber, "seccompSyscallNumber"));
-  exports.Set("seccompNativeArch", Napi::Function::New(env, SeccompNativeArch, "seccompNativeArch"));
+  Export(env, exports, "seccompCompile", SeccompCompile);
+  Export(env, exports, "seccompCompileAsync", SeccompCompileAsync);
+  Export(env, exports, "seccompSyscallNumber", SeccompSyscallNumber);
+  Export(env, exports, "seccompNativeArch", SeccompNativeArch);
 }
 
 }  // namespace tsrun

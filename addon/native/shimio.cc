@@ -65,11 +65,11 @@ static Napi::Value Umount(const Napi::CallbackInfo &info) {
 }
 
 void InitShimIo(Napi::Env env, Napi::Object exports) {
-  exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
-  exports.Set("dup", Napi::Function::New(env, Dup, "dup"));
-  exports.Set("setWinsize", Napi::Function::New(env, SetWinsize, "setWinsize"));
-  exports.Set("mount", Napi::Function::New(env, Mount, "mount"));
-  exports.Set("umount", Napi::Function::New(env, Umount, "umount"));
+  Export(env, exports, "pipe", Pipe);
+  Export(env, exports, "dup", Dup);
+  Export(env, exports, "setWinsize", SetWinsize);
+  Export(env, exports, "mount", Mount);
+  Export(env, exports, "umount", Umount);
 }
 
 }  // namespace tsrun

@@ -126,8 +126,8 @@ Napi::Value PidfdReap(const Napi::CallbackInfo &info) {
 }  // namespace
 
 void InitSpawn(Napi::Env env, Napi::Object exports) {
-  exports.Set("spawnProcess", Napi::Function::New(env, SpawnProcess, "spawnProcess"));
-  exports.Set("pidfdReap", Napi::Function::New(env, PidfdReap, "pidfdReap"));
+  Export(env, exports, "spawnProcess", SpawnProcess);
+  Export(env, exports, "pidfdReap", PidfdReap);
 }
 
 }  // namespace tsrun

@@ -13,6 +13,7 @@
 
 #include <map>
 #include <string>
+#include <type_traits>
 
 #include "common.h"
 
@@ -99,32 +100,24 @@ size_t TypeLen(const std::string &sig, size_t pos) {
   return strchr("ybnqiuxtdsogvh", c) ? 1 : 0;
 }
 
-uint64_t ToU64(Napi::Env env, const Napi::Value &v, const std::string &what) {
+// A JavaScript number or bigint as the D-Bus integer T (uint64_t for y q u t, int64_t for n i x),
+// exactly or not at all: one reading for both, so that both refuse the same way.
+template <class T>
+T ToInt(Napi::Env env, const Napi::Value &v, const std::string &what) {
+  constexpr bool kSigned = std::is_signed<T>::value;
   if (v.IsBigInt()) {
     bool lossless = false;
-    uint64_t u = v.As<Napi::BigInt>().Uint64Value(&lossless);
+    T x;
+    if constexpr (kSigned) x = v.As<Napi::BigInt>().Int64Value(&lossless);
+    else x = v.As<Napi::BigInt>().Uint64Value(&lossless);
     if (!lossless) throw Napi::TypeError::New(env, what + ": value out of range");
-    return u;
+    return x;
   }
   if (v.IsNumber()) {
     double d = v.As<Napi::Number>().DoubleValue();
-    if (d < 0 || d != (double)(uint64_t)d) throw Napi::TypeError::New(env, what + ": not an unsigned integer");
-    return (uint64_t)d;
-  }
-  throw Napi::TypeError::New(env, what + ": expected a number or bigint");
-}
-
-int64_t ToI64(Napi::Env env, const Napi::Value &v, const std::string &what) {
-  if (v.IsBigInt()) {
-    bool lossless = false;
-    int64_t i = v.As<Napi::BigInt>().Int64Value(&lossless);
-    if (!lossless) throw Napi::TypeError::New(env, what + ": value out of range");
-    return i;
-  }
-  if (v.IsNumber()) {
-    double d = v.As<Napi::Number>().DoubleValue();
-    if (d != (double)(int64_t)d) throw Napi::TypeError::New(env, what + ": not an integer");
-    return (int64_t)d;
+    // Unsigned: d < 0 first, as a negative double converted to uint64_t is undefined.
+    if ((!kSigned && d < 0) || d != (double)(T)d) throw Napi::TypeError::New(env, what + (kSigned ? ": not an integer" : ": not an unsigned integer"));
+    return (T)d;
   }
   throw Napi::TypeError::New(env, what + ": expected a number or bigint");
 }
@@ -144,7 +137,7 @@ void AppendValue(Napi::Env env, sd_bus_message *m, const std::string &sig, const
       return;
     }
     case 'y': case 'q': case 'u': case 't': {
-      uint64_t u = ToU64(env, v, what);
+      uint64_t u = ToInt<uint64_t>(env, v, what);
       uint64_t max = c == 'y' ? 0xff : c == 'q' ? 0xffff : c == 'u' ? 0xffffffffull : ~0ull;
       if (u > max) throw Napi::TypeError::New(env, what + ": value out of range");
       uint8_t y = u; uint16_t q = u; uint32_t w = u;
@@ -153,7 +146,7 @@ void AppendValue(Napi::Env env, sd_bus_message *m, const std::string &sig, const
       return;
     }
     case 'n': case 'i': case 'x': {
-      int64_t i = ToI64(env, v, what);
+      int64_t i = ToInt<int64_t>(env, v, what);
       int64_t lo = c == 'n' ? -32768 : c == 'i' ? INT32_MIN : INT64_MIN;
       int64_t hi = c == 'n' ? 32767 : c == 'i' ? INT32_MAX : INT64_MAX;
       if (i < lo || i > hi) throw Napi::TypeError::New(env, what + ": value out of range");
@@ -284,46 +277,50 @@ std::string ReadObjectPath(Napi::Env env, sd_bus_message *reply, const std::stri
   return p;
 }
 
+// A manager method that queues a job (StartTransientUnit, StopUnit), from connect to the job's
+// end: JobRemoved is watched before the call, because a quick job can end before the call's reply
+// has been read. `call` makes the call on the bus (its failure: "<method> <name>: ..."); the reply
+// is the job's object path. Returns the job's result ("done", "failed", ... or "" on timeout).
+template <class Call>
+Napi::Value RunJob(const Napi::CallbackInfo &info, const char *method, const std::string &name, int timeoutMs, Call call) {
+  Napi::Env env = info.Env();
+  Bus b;
+  Open(env, b, info, 0);
+  JobWatch w;
+  WatchJobs(env, b.bus, w);
+  Err e;
+  Msg reply;
+  int r = call(b.bus, &e.e, &reply.m);
+  if (r < 0) ThrowBus(env, std::string(method) + " " + name, r, &e.e);
+  std::string job = ReadObjectPath(env, reply.m, method);
+  return Napi::String::New(env, WaitJob(env, b.bus, w, job, timeoutMs));
+}
+
 // systemdStartTransientUnit(bus, name, mode, properties, timeoutMs) -> job result ("done", "failed", ... or "" on timeout)
 Napi::Value StartTransientUnit(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string name = ArgString(info, 1, "name");
   std::string mode = ArgString(info, 2, "mode");
   int timeoutMs = ArgInt(info, 4, "timeoutMs");
-  Bus b;
-  Open(env, b, info, 0);
-  JobWatch w;
-  WatchJobs(env, b.bus, w);
-  Msg m;
-  int r = sd_bus_message_new_method_call(b.bus, &m.m, kDest, kPath, kManager, "StartTransientUnit");
-  if (r < 0) ThrowErrno(env, "StartTransientUnit", -r);
-  Check(env, sd_bus_message_append(m.m, "ss", name.c_str(), mode.c_str()), "name");
-  AppendProperties(env, m.m, info[3]);
-  Check(env, sd_bus_message_append(m.m, "a(sa(sv))", 0), "aux");
-  Err e;
-  Msg reply;
-  r = sd_bus_call(b.bus, m.m, 0, &e.e, &reply.m);
-  if (r < 0) ThrowBus(env, "StartTransientUnit " + name, r, &e.e);
-  std::string job = ReadObjectPath(env, reply.m, "StartTransientUnit");
-  return Napi::String::New(env, WaitJob(env, b.bus, w, job, timeoutMs));
+  return RunJob(info, "StartTransientUnit", name, timeoutMs, [&](sd_bus *bus, sd_bus_error *e, sd_bus_message **reply) {
+    Msg m;
+    int r = sd_bus_message_new_method_call(bus, &m.m, kDest, kPath, kManager, "StartTransientUnit");
+    if (r < 0) ThrowErrno(env, "StartTransientUnit", -r);
+    Check(env, sd_bus_message_append(m.m, "ss", name.c_str(), mode.c_str()), "name");
+    AppendProperties(env, m.m, info[3]);
+    Check(env, sd_bus_message_append(m.m, "a(sa(sv))", 0), "aux");
+    return sd_bus_call(bus, m.m, 0, e, reply);
+  });
 }
 
 // systemdStopUnit(bus, name, mode, timeoutMs) -> job result; throws code org.freedesktop.systemd1.NoSuchUnit when unknown
 Napi::Value StopUnit(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
   std::string name = ArgString(info, 1, "name");
   std::string mode = ArgString(info, 2, "mode");
   int timeoutMs = ArgInt(info, 3, "timeoutMs");
-  Bus b;
-  Open(env, b, info, 0);
-  JobWatch w;
-  WatchJobs(env, b.bus, w);
-  Err e;
-  Msg reply;
-  int r = sd_bus_call_method(b.bus, kDest, kPath, kManager, "StopUnit", &e.e, &reply.m, "ss", name.c_str(), mode.c_str());
-  if (r < 0) ThrowBus(env, "StopUnit " + name, r, &e.e);
-  std::string job = ReadObjectPath(env, reply.m, "StopUnit");
-  return Napi::String::New(env, WaitJob(env, b.bus, w, job, timeoutMs));
+  return RunJob(info, "StopUnit", name, timeoutMs, [&](sd_bus *bus, sd_bus_error *e, sd_bus_message **reply) {
+    return sd_bus_call_method(bus, kDest, kPath, kManager, "StopUnit", e, reply, "ss", name.c_str(), mode.c_str());
+  });
 }
 
 // systemdResetFailedUnit(bus, name)
@@ -409,12 +406,12 @@ Napi::Value ManagerProperty(const Napi::CallbackInfo &info) {
 }  // namespace
 
 void InitSystemd(Napi::Env env, Napi::Object exports) {
-  exports.Set("systemdStartTransientUnit", Napi::Function::New(env, StartTransientUnit, "systemdStartTransientUnit"));
-  exports.Set("systemdStopUnit", Napi::Function::New(env, StopUnit, "systemdStopUnit"));
-  exports.Set("systemdResetFailedUnit", Napi::Function::New(env, ResetFailedUnit, "systemdResetFailedUnit"));
-  exports.Set("systemdSetUnitProperties", Napi::Function::New(env, SetUnitProperties, "systemdSetUnitProperties"));
-  exports.Set("systemdUnitState", Napi::Function::New(env, UnitState, "systemdUnitState"));
-  exports.Set("systemdManagerProperty", Napi::Function::New(env, ManagerProperty, "systemdManagerProperty"));
+  Export(env, exports, "systemdStartTransientUnit", StartTransientUnit);
+  Export(env, exports, "systemdStopUnit", StopUnit);
+  Export(env, exports, "systemdResetFailedUnit", ResetFailedUnit);
+  Export(env, exports, "systemdSetUnitProperties", SetUnitProperties);
+  Export(env, exports, "systemdUnitState", UnitState);
+  Export(env, exports, "systemdManagerProperty", ManagerProperty);
 }
 
 }  // namespace tsrun

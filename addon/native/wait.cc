@@ -403,9 +403,9 @@ Napi::Value FlockWait(const Napi::CallbackInfo &info) {
 }  // namespace
 
 void InitWait(Napi::Env env, Napi::Object exports) {
-  exports.Set("waitReadable", Napi::Function::New(env, WaitReadable, "waitReadable"));
-  exports.Set("unrefWait", Napi::Function::New(env, UnrefWait, "unrefWait"));
-  exports.Set("flockWait", Napi::Function::New(env, FlockWait, "flockWait"));
+  Export(env, exports, "waitReadable", WaitReadable);
+  Export(env, exports, "unrefWait", UnrefWait);
+  Export(env, exports, "flockWait", FlockWait);
 }
 
 }  // namespace tsrun

@@ -15,12 +15,12 @@ import type { Argv, CommandModule } from 'yargs';
 import createCmd from './commands/create';
 import deleteCmd from './commands/delete';
 import eventsCmd from './commands/events';
-import execCmd, { protectExecCommand } from './commands/exec';
+import execCmd from './commands/exec';
 import featuresCmd from './commands/features';
 import killCmd from './commands/kill';
 import listCmd from './commands/list';
 import { pauseCmd, resumeCmd } from './commands/pause';
-import psCmd, { protectPsArgs } from './commands/ps';
+import psCmd from './commands/ps';
 import runCmd from './commands/run';
 import specCmd from './commands/spec';
 import startCmd from './commands/start';
@@ -41,7 +41,8 @@ export const GLOBAL_OPTIONS: [string, Record<string, unknown>][] = [
   ['systemd-cgroup', { type: 'boolean', default: false, describe: 'create the container\'s cgroup as a transient systemd unit (cgroupsPath "slice:prefix:name"; default system.slice, tsrun-<id>.scope; rootless: a unit of your own systemd instance, in its user.slice)', global: true }],
   ['rootless', { type: 'string', describe: "ignore cgroup permission errors (runc's rootless cgroup manager): true|false|auto (auto: true when not root or inside a user namespace). Running as a user other than root is rootless in any case", global: true }],
 ];
-const GLOBAL_VALUE_OPTIONS = new Set(['--root', '--log', '--log-format', '--rootless']);
+/** The global options that take a value (--root, --log, --log-format, --rootless): the next word is theirs. */
+const GLOBAL_VALUE_OPTIONS = new Set(GLOBAL_OPTIONS.filter(([, o]) => o.type !== 'boolean').map(([n]) => `--${n}`));
 
 /** The command's names: its own and its aliases (`list` is also `ps-all`). */
 export function commandNames(c: Command): string[] {
@@ -49,18 +50,24 @@ export function commandNames(c: Command): string[] {
   return [String(c.command).split(' ')[0], ...aliases];
 }
 
-/** The first word that is not a global option (or its value): the command, if any. */
-export function commandWord(args: string[]): string | undefined {
+/** Where the command is: the first word that is not a global option (or its value); -1 if none. */
+function commandIndex(args: string[]): number {
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
-    if (a === '--') return args[i + 1];
+    if (a === '--') return i + 1 < args.length ? i + 1 : -1;
     if (a.startsWith('-')) {
       if (GLOBAL_VALUE_OPTIONS.has(a)) i++;
       continue;
     }
-    return a;
+    return i;
   }
-  return undefined;
+  return -1;
+}
+
+/** The first word that is not a global option (or its value): the command, if any. */
+export function commandWord(args: string[]): string | undefined {
+  const i = commandIndex(args);
+  return i < 0 ? undefined : args[i];
 }
 
 /** yargs reads a lone "-" as a positional; runc (and containerd) pass `--resources -` for stdin. */
@@ -77,9 +84,32 @@ export function joinDashValues(args: string[]): string[] {
   return out;
 }
 
-/** The command line yargs (or the fast path) parses: exec's and ps's trailing words kept whole. */
+/** The commands whose words after the container id are not tsrun's: exec's command, ps's arguments for ps(1). */
+const PROTECTED = new Set([execCmd, psCmd]);
+
+/**
+ * The command line yargs (or the fast path) parses: exec's and ps's trailing words kept whole.
+ * runc stops reading flags at their container id (SkipArgReorder), so everything after it
+ * belongs to the command or to ps(1), dashes included (`exec ID sh -c …`, `ps ID -ef`); a `--`
+ * after the id keeps yargs off them. The options that take a value, whose value is never the id,
+ * are the command's and the global ones as the builders define them (commandDef).
+ */
 export function protectArgs(word: string | undefined, args: string[]): string[] {
-  return word === 'ps' ? protectPsArgs(args) : protectExecCommand(args);
+  const c = word === undefined ? undefined : COMMANDS.find((x) => commandNames(x).includes(word));
+  if (!c || !PROTECTED.has(c)) return args;
+  const def = commandDef(c);
+  if (!def) throw new Error(`tsrun: the options of ${word} cannot be read from its builder`);
+  for (let i = commandIndex(args) + 1; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') return args;
+    if (a.startsWith('-')) {
+      const o = def.byFlag.get(a);
+      if (o && o.type !== 'boolean') i++;
+      continue;
+    }
+    return [...args.slice(0, i + 1), '--', ...args.slice(i + 1)];
+  }
+  return args;
 }
 
 /**

@@ -146,6 +146,18 @@ export interface SystemdAddon {
   systemdManagerProperty(bus: SystemdBusTarget, name: string): string;
 }
 
+/** One of our addons, by path; `what` names it in the error ("native addon", "systemd addon"). */
+function loadAddon<T>(file: string, what: string): T {
+  const mod = { exports: {} as T };
+  try {
+    // process.dlopen instead of require: the esbuild bundle must not try to resolve the path.
+    process.dlopen(mod, file);
+  } catch (e) {
+    throw new Error(`cannot load the tsrun ${what} ${file} (build it with \`npx node-gyp rebuild\`): ${(e as Error).message}`);
+  }
+  return mod.exports;
+}
+
 let loadedSystemd: SystemdAddon | null = null;
 
 export function systemdAddonPath(): string {
@@ -155,14 +167,7 @@ export function systemdAddonPath(): string {
 /** The systemd addon, loaded on first use. */
 export function systemdNative(): SystemdAddon {
   if (loadedSystemd) return loadedSystemd;
-  const file = systemdAddonPath();
-  const mod = { exports: {} as SystemdAddon };
-  try {
-    process.dlopen(mod, file);
-  } catch (e) {
-    throw new Error(`cannot load the tsrun systemd addon ${file} (build it with \`npx node-gyp rebuild\`): ${(e as Error).message}`);
-  }
-  loadedSystemd = mod.exports;
+  loadedSystemd = loadAddon<SystemdAddon>(systemdAddonPath(), 'systemd addon');
   return loadedSystemd;
 }
 
@@ -183,15 +188,7 @@ export function nativeAddonPath(): string {
 /** The addon, loaded on first use. */
 export function native(): NativeAddon {
   if (loaded) return loaded;
-  const file = nativeAddonPath();
-  const mod = { exports: {} as NativeAddon };
-  try {
-    // process.dlopen instead of require: the esbuild bundle must not try to resolve the path.
-    process.dlopen(mod, file);
-  } catch (e) {
-    throw new Error(`cannot load the tsrun native addon ${file} (build it with \`npx node-gyp rebuild\`): ${(e as Error).message}`);
-  }
-  loaded = mod.exports;
+  loaded = loadAddon<NativeAddon>(nativeAddonPath(), 'native addon');
   return loaded;
 }
 

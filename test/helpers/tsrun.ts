@@ -6,11 +6,21 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { test } from 'uvu';
 import { exampleSpec } from '../../src/cli/commands/spec';
 import { copyRootfs } from './rootfs';
 
 export const REPO = path.resolve(__dirname, '../..');
 export const TSRUN = process.env.RUNTIME ?? process.env.TSRUN_BIN ?? path.join(REPO, 'bin/tsrun');
+
+/**
+ * addon/init/tsrun-init made as its sources now are (make does nothing when it is up to date), for
+ * the tests that drive the init directly; NODE: this Node 22 regenerates the plan code if stale.
+ */
+export function makeInit(): void {
+  const r = spawnSync('make', ['-s', '-C', path.join(REPO, 'addon/init'), `NODE=${process.execPath}`], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('make -C addon/init failed');
+}
 
 export interface Result {
   status: number | null;
@@ -334,4 +344,24 @@ export async function waitFor(cond: () => boolean, timeoutMs = 10_000, what = 'c
 export function selected(name: string): boolean {
   const grep = process.env.TEST_GREP;
   return !grep || name.includes(grep);
+}
+
+export type SandboxBody = (s: Sandbox) => Promise<void> | void;
+
+/**
+ * Registers a test (in `suite`, uvu's default one unless given) that gets a fresh Sandbox (its
+ * container runs `args`; ids start with `prefix`) and always cleans it up, pass or fail. A name
+ * TEST_GREP does not select is not registered, unless `everyName`: for files whose tests must run
+ * whatever TEST_GREP says (the cgroup v2 VM sets it for crash.test.ts alone).
+ */
+export function sandboxTest(name: string, args: string[] | undefined, body: SandboxBody, opts: { prefix?: string; suite?: typeof test; everyName?: boolean } = {}): void {
+  if (!opts.everyName && !selected(name)) return;
+  (opts.suite ?? test)(name, async () => {
+    const s = new Sandbox(args, opts.prefix);
+    try {
+      await body(s);
+    } finally {
+      s.cleanup();
+    }
+  });
 }

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { hostMounts, installProbe, refusalText, mountChanges, readOut, runWithConsole, Sandbox, sha256, SWAP_PROBE, treePrint, tsrunAsync, tsrunDetached, waitStatus, withSandbox } from './helpers';
+import { hostMounts, startSwapper, refusalText, mountChanges, readOut, runWithConsole, Sandbox, sha256, treePrint, tsrunAsync, withSandbox } from './helpers';
 
 /** Probe: what each masked path is, and a write through it (never through /dev/null itself). */
 const MASK_PROBE = ['sh', '-c', 'for p in /masked /proc/kcore /proc/keys /proc/timer_list; do echo "MASK $p $(stat -L -c \'%F %t:%T\' $p 2>&1)"; (echo PWNED >> $p) 2>&1 && echo "WROTE $p"; done; echo probe-done'];
@@ -158,13 +158,7 @@ test('race: /dev/null swapped with a symlink to a host file by a second containe
     v.writeConfig();
     const mounts = hostMounts();
 
-    installProbe(a, 'swap', SWAP_PROBE);
-    a.config.mounts.push({ destination: '/shareddev', type: 'bind', source: dev, options: ['rbind', 'rw'] });
-    a.config.process.args = ['/swap', '80', '/shareddev/null', '/shareddev/evil'];
-    a.writeConfig();
-    const ar = tsrunDetached(a, ['run', '-d', '-b', a.bundle, a.id]);
-    assert.is(ar.status, 0, ar.stderr);
-    await waitStatus(a, 'running');
+    const ar = await startSwapper(a, dev, '/shareddev', ['/swap', '80', '/shareddev/null', '/shareddev/evil']);
 
     const exposed: string[] = [];
     const errors = new Map<string, number>();

@@ -14,12 +14,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
-import { CONSOLE_RECEIVER, REPO, Sandbox, TSRUN, type Result } from '../helpers/tsrun';
+import { CONSOLE_RECEIVER, REPO, Sandbox, sandboxTest, TSRUN, type Result, type SandboxBody } from '../helpers/tsrun';
 
 export { REPO, Sandbox, TSRUN };
 export type { Result };
 
-/** Registers a uvu test that gets a fresh Sandbox and always cleans it up, pass or fail. */
 /** Spawn options that run as a rootless sandbox's user (TSRUN_TEST_ROOTLESS=1), nothing otherwise. */
 export function asSandboxUser(s: Sandbox): { uid?: number; gid?: number; env?: NodeJS.ProcessEnv } {
   return s.user ? s.spawnArgs([]).opts : {};
@@ -31,15 +30,12 @@ export function refusalText(stderr: string): string {
   return lines.join(' ').replace(/^.*msg="?/s, '').trim();
 }
 
-export function withSandbox(t: typeof test, name: string, args: string[], body: (s: Sandbox) => Promise<void> | void) {
-  t(name, async () => {
-    const s = new Sandbox(args, 'sec');
-    try {
-      await body(s);
-    } finally {
-      s.cleanup();
-    }
-  });
+/**
+ * Registers a uvu test that gets a fresh Sandbox and always cleans it up, pass or fail (every
+ * name: these never looked at TEST_GREP).
+ */
+export function withSandbox(t: typeof test, name: string, args: string[], body: SandboxBody) {
+  sandboxTest(name, args, body, { prefix: 'sec', suite: t, everyName: true });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -434,6 +430,22 @@ export function tsrunDetached(s: Sandbox, args: string[], fdSetup = '', id = s.i
   });
   if (r.error) throw r.error;
   return { status: r.status, signal: r.signal, stdout: '', stderr: fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '', out };
+}
+
+/**
+ * Starts `a` detached as a race's attacker: SWAP_PROBE installed as /swap, the host directory
+ * `source` bound read-write at `destination`, the container running `args`; returns once it runs,
+ * with tsrunDetached's result (`out`: the file the swappers write to).
+ */
+export async function startSwapper(a: Sandbox, source: string, destination: string, args: string[]): Promise<Result & { out: string }> {
+  installProbe(a, 'swap', SWAP_PROBE);
+  a.config.mounts.push({ destination, type: 'bind', source, options: ['rbind', 'rw'] });
+  a.config.process.args = args;
+  a.writeConfig();
+  const r = tsrunDetached(a, ['run', '-d', '-b', a.bundle, a.id]);
+  if (r.status !== 0) throw new Error(`the swapper did not start (exit ${r.status}): ${r.stderr}`);
+  await waitStatus(a, 'running');
+  return r;
 }
 
 /** Writes a runtime-spec Process file (the container's process with `args` and `change`); returns its path. */

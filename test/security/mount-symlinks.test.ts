@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { hostMounts, installProbe, refusalText, mountChanges, readOut, Sandbox, SWAP_PROBE, treePrint, tsrunAsync, tsrunDetached, waitStatus, withSandbox } from './helpers';
+import { hostMounts, startSwapper, refusalText, mountChanges, readOut, Sandbox, treePrint, tsrunAsync, withSandbox } from './helpers';
 
 /** A host directory nothing may touch, with a file in it. */
 function sentinel(s: Sandbox): string {
@@ -122,14 +122,8 @@ test('race: 200 containers mount below a shared path whose directory a second co
     const tree = treePrint(S);
     const mounts = hostMounts();
 
-    installProbe(a, 'swap', SWAP_PROBE);
-    a.config.mounts.push({ destination: '/shared', type: 'bind', source: shared, options: ['rbind', 'rw'] });
     // Two swappers on the same name: /shared/d is the directory, the absolute or the ../ symlink.
-    a.config.process.args = ['sh', '-c', '/swap 80 /shared/d /shared/l1 & /swap 80 /shared/d /shared/l2 & wait'];
-    a.writeConfig();
-    const ar = tsrunDetached(a, ['run', '-d', '-b', a.bundle, a.id]);
-    assert.is(ar.status, 0, ar.stderr);
-    await waitStatus(a, 'running');
+    const ar = await startSwapper(a, shared, '/shared', ['sh', '-c', '/swap 80 /shared/d /shared/l1 & /swap 80 /shared/d /shared/l2 & wait']);
 
     victimBundle(v, shared, src);
     const { started, ok, summary } = await startVictims(v, 200, 70_000, () => {});
@@ -180,13 +174,7 @@ test('race: a read-only bind below a shared path stays read-only while a second 
     a.chownToUser(src);
     const tree = treePrint(src);
 
-    installProbe(a, 'swap', SWAP_PROBE);
-    a.config.mounts.push({ destination: '/shared', type: 'bind', source: shared, options: ['rbind', 'rw'] });
-    a.config.process.args = ['/swap', '80', '/shared/d/bind', '/shared/d/lnk'];
-    a.writeConfig();
-    const ar = tsrunDetached(a, ['run', '-d', '-b', a.bundle, a.id]);
-    assert.is(ar.status, 0, ar.stderr);
-    await waitStatus(a, 'running');
+    const ar = await startSwapper(a, shared, '/shared', ['/swap', '80', '/shared/d/bind', '/shared/d/lnk']);
 
     v.config.mounts.push(
       { destination: '/shared', type: 'bind', source: shared, options: ['rbind', 'rw'] },

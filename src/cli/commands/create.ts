@@ -23,6 +23,22 @@ export function createFlags<T>(y: Argv<T>) {
     .option('preserve-fds', { type: 'number', default: 0, describe: 'pass N extra fds (after stdio and LISTEN_FDS) to the container' });
 }
 
+/**
+ * What the shared flags mean for the container (run passes them on too): read in one place, so
+ * that create and run cannot come to read them differently.
+ */
+export function createOptionsOf(argv: CreateArgs) {
+  return {
+    id: argv.id,
+    bundle: argv.bundle,
+    pidFile: argv['pid-file'],
+    consoleSocket: argv['console-socket'],
+    noPivot: argv['no-pivot'],
+    noNewKeyring: argv['no-new-keyring'],
+    preserveFds: argv['preserve-fds'],
+  };
+}
+
 const command: CommandModule<any, any> = {
   command: 'create <id>',
   describe: 'create a container: set it up and leave its init waiting for `start`',
@@ -30,15 +46,8 @@ const command: CommandModule<any, any> = {
   handler: action<CreateArgs>(async (argv, ctx) => {
     const { createContainer } = await import('../../container/create');
     const { passedFds } = await import('../foreground');
-    await createContainer(ctx, {
-      id: argv.id,
-      bundle: argv.bundle,
-      pidFile: argv['pid-file'],
-      consoleSocket: argv['console-socket'],
-      noPivot: argv['no-pivot'],
-      noNewKeyring: argv['no-new-keyring'],
-      passFds: passedFds(argv['preserve-fds']),
-    });
+    const { preserveFds, ...opts } = createOptionsOf(argv);
+    await createContainer(ctx, { ...opts, passFds: passedFds(preserveFds) });
   }),
 };
 export default command;

@@ -23,33 +23,6 @@ interface ExecArgs extends GlobalArgs {
   cgroup: string[];
 }
 
-/**
- * Options of exec that take a value: runc stops parsing flags at the container id (its exec has
- * SkipArgReorder), so everything after the id is the command, even `-c` or `--help`.
- */
-const VALUE_OPTIONS = new Set([
-  '--root', '--log', '--log-format', '--rootless',
-  '--process', '-p', '--console-socket', '--cwd', '--env', '-e', '--user', '-u', '--additional-gids', '-g',
-  '--pid-file', '--process-label', '--apparmor', '--cap', '-c', '--preserve-fds', '--cgroup',
-]);
-
-/** Puts `--` after the container id of an exec command line so that yargs leaves the command alone. */
-export function protectExecCommand(args: string[]): string[] {
-  const at = args.indexOf('exec');
-  if (at < 0) return args;
-  for (let i = 0; i < at; i++) if (!args[i].startsWith('-') && !VALUE_OPTIONS.has(args[i - 1])) return args; // not the command
-  for (let i = at + 1; i < args.length; i++) {
-    const a = args[i];
-    if (a === '--') return args;
-    if (a.startsWith('-')) {
-      if (VALUE_OPTIONS.has(a)) i++;
-      continue;
-    }
-    return [...args.slice(0, i + 1), '--', ...args.slice(i + 1)];
-  }
-  return args;
-}
-
 const command: CommandModule<any, any> = {
   command: 'exec <id> [command..]',
   describe: 'run a new process inside a running container',
@@ -97,7 +70,7 @@ async function execCommand(argv: ExecArgs, ctx: RuntimeContext): Promise<number>
     // runc's default: the container's own process, with what the flags change.
     const saved = loadContainer(argv.root, argv.id);
     proc = processFromFlags(saved.config.process!, {
-      // protectExecCommand put the command after `--`, where yargs leaves it untouched.
+      // protectArgs (dispatch.ts) put the command after `--`, where yargs leaves it untouched.
       args: [...(argv.command ?? []), ...((argv as unknown as { '--'?: string[] })['--'] ?? [])].map(String),
       tty: argv.tty,
       cwd: argv.cwd,

@@ -7,25 +7,6 @@ interface PsArgs extends GlobalArgs {
   psArgs: string[];
 }
 
-/**
- * runc's ps takes its own flags before the id and hands everything after it to ps(1), dashes
- * included (`tsrun ps ID -e -x`): a `--` after the id keeps yargs off them.
- */
-export function protectPsArgs(args: string[]): string[] {
-  const at = args.indexOf('ps');
-  if (at < 0) return args;
-  for (let i = at + 1; i < args.length; i++) {
-    const a = args[i];
-    if (a === '--') return args;
-    if (a.startsWith('-')) {
-      if (a === '--format' || a === '-f' || a === '--root' || a === '--log' || a === '--log-format') i++;
-      continue;
-    }
-    return [...args.slice(0, i + 1), '--', ...args.slice(i + 1)];
-  }
-  return args;
-}
-
 const command: CommandModule<any, any> = {
   command: 'ps <id> [psArgs..]',
   describe: 'list the processes of a container (host pids); extra arguments go to ps(1), default -ef',

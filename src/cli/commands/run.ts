@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { action } from '../context';
-import { createFlags, type CreateArgs } from './create';
+import { createFlags, createOptionsOf, type CreateArgs } from './create';
 
 interface RunArgs extends CreateArgs {
   detach: boolean;
@@ -16,17 +16,7 @@ const command: CommandModule<any, any> = {
       .option('keep', { type: 'boolean', default: false, describe: 'do not delete the container after it exits' }) as unknown as Argv<RunArgs>,
   handler: action<RunArgs>(async (argv, ctx) => {
     const { runContainer } = await import('../foreground');
-    return runContainer(ctx, {
-      id: argv.id,
-      bundle: argv.bundle,
-      pidFile: argv['pid-file'],
-      consoleSocket: argv['console-socket'],
-      noPivot: argv['no-pivot'],
-      noNewKeyring: argv['no-new-keyring'],
-      preserveFds: argv['preserve-fds'],
-      detach: argv.detach,
-      keep: argv.keep,
-    });
+    return runContainer(ctx, { ...createOptionsOf(argv), detach: argv.detach, keep: argv.keep });
   }),
 };
 export default command;
