@@ -6,7 +6,9 @@
 //                                    caller keeps fd open until cb ran. Returns an id for
 //                                    unrefWait(id): the wait then no longer keeps the event loop
 //                                    alive (a process that is only reaped when it ends, nobody
-//                                    waiting for it).
+//                                    waiting for it). cancelWait(id): the wait ends without
+//                                    its callback (the reactor lets go of its dup of fd, so that
+//                                    closing fd closes the file).
 //   flockWait(fd, exclusive, timeoutMs, cb)
 //                                    a blocking flock(2) on a thread of its own (never the
 //                                    engine's worker pool: a waiter there could starve the lock
@@ -140,6 +142,11 @@ class Waits {
     if (it == pending_.end() || !it->second->reffed) return;
     it->second->reffed = false;
     Unref();
+  }
+
+  bool IsReadableWait(uint32_t id) const {
+    auto it = pending_.find(id);
+    return it != pending_.end() && !it->second->lock && !it->second->answered;
   }
 
   // A wait that never started (its fd refused): gone without a callback.
@@ -360,6 +367,14 @@ Napi::Value WaitReadable(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, id);
 }
 
+Napi::Value CancelWait(const Napi::CallbackInfo &info) {
+  Waits &waits = Waits::Of(info.Env());
+  uint32_t id = (uint32_t)ArgInt(info, 0, "id");
+  // Only a readable wait the reactor still holds: then its callback can no longer come.
+  if (waits.IsReadableWait(id) && waits.Unwatch(id)) waits.Forget(id);
+  return info.Env().Undefined();
+}
+
 Napi::Value UnrefWait(const Napi::CallbackInfo &info) {
   Waits::Of(info.Env()).Unref((uint32_t)ArgInt(info, 0, "id"));
   return info.Env().Undefined();
@@ -405,6 +420,7 @@ Napi::Value FlockWait(const Napi::CallbackInfo &info) {
 void InitWait(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "waitReadable", WaitReadable);
   Export(env, exports, "unrefWait", UnrefWait);
+  Export(env, exports, "cancelWait", CancelWait);
   Export(env, exports, "flockWait", FlockWait);
 }
 

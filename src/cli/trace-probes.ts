@@ -106,36 +106,16 @@ export function installProbes(marks: Mark[]): void {
 
   // The init's spawn (published by src/native/init-process.ts) and its sync socket; hooks' spawns.
   subscribe(INIT_SPAWN_CHANNEL, (msg) => {
-    const m = msg as { phase: 'spawn' | 'spawned'; socket?: import('node:net').Socket; exited?: Promise<unknown> };
+    const m = msg as { phase: 'spawn' | 'spawned' | 'send' | 'recv'; type?: string; exited?: Promise<unknown> };
     if (m.phase === 'spawn') {
       marks.push(['spawn tsrun-init', now()]);
       return;
     }
+    if (m.phase === 'send' || m.phase === 'recv') {
+      marks.push([`${m.phase} ${m.type ?? '?'}`, now()]);
+      return;
+    }
     marks.push(['spawned', now()]);
-    const sock = m.socket!;
-    let buf = '';
-    sock.on('data', (d: Buffer | string) => {
-      const t = now();
-      buf += String(d);
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        let type = '?';
-        try {
-          type = String(JSON.parse(line).type ?? '?');
-        } catch {}
-        marks.push([`recv ${type}`, t]);
-      }
-    });
-    const write = sock.write;
-    sock.write = function (this: unknown, chunk: unknown, ...rest: unknown[]) {
-      let type = 'plan';
-      const mt = /^\{"type":"(\w+)"/.exec(String(chunk));
-      if (mt) type = mt[1];
-      marks.push([`send ${type}`, now()]);
-      return (write as (...x: unknown[]) => boolean).apply(this, [chunk, ...rest]);
-    } as typeof sock.write;
     m.exited?.then(() => marks.push(['init exit', now()]));
   });
 

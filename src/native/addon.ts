@@ -65,6 +65,8 @@ export interface NativeAddon {
   waitReadable(fd: number, timeoutMs: number, cb: (readable: boolean) => void): number;
   /** The wait of that id (waitReadable's result) no longer keeps the event loop alive. */
   unrefWait(id: number): void;
+  /** The wait of that id ends without its callback, and no longer holds the fd's file open. */
+  cancelWait(id: number): void;
   /**
    * posix_spawn(3) (no fork of this process: see addon/native/spawn.cc) of `file` with `fds[i]`
    * as fd i, blocking stdio, default signals, its own session and an empty environment; its pid.

@@ -7,7 +7,6 @@
  */
 import { channel } from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
-import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
 import { native } from './addon';
@@ -86,43 +85,68 @@ export function spawnInit(opts: SpawnInitOptions): InitProcess {
   }
   // Our child, not reaped before its pidfd says it exited: the pid cannot be anybody else's.
   const pidfd = n.pidfdOpen(pid);
-  const sock = new Socket({ fd: ours, readable: true, writable: true });
 
   const queue: InitEvent[] = [];
   const waiters: ((e: InitEvent) => void)[] = [];
   let buffered = '';
   let ended = false;
+  let sockFd = ours;
   const push = (e: InitEvent) => {
     const w = waiters.shift();
     if (w) w(e);
     else queue.push(e);
   };
+  const closeSock = () => {
+    if (sockFd < 0) return;
+    fs.closeSync(sockFd);
+    sockFd = -1;
+  };
   const finish = () => {
     if (ended) return;
     ended = true;
+    closeSock();
     if (buffered.trim()) push({ type: 'error', message: `tsrun-init: truncated message: ${buffered}` });
     buffered = '';
     push({ type: 'eof' });
   };
-  sock.setEncoding('utf8');
-  sock.on('data', (chunk: string) => {
-    buffered += chunk;
+  // The socket is read only when the reactor says it is readable (addon/native/wait.cc), so a
+  // read never blocks; no node:net (it costs its load at every create, and not every engine can
+  // wrap an fd in a net.Socket).
+  const chunk = Buffer.alloc(65536);
+  const readSome = () => {
+    if (sockFd < 0) return;
+    let got: number;
+    try {
+      got = fs.readSync(sockFd, chunk, 0, chunk.length, null);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return waitForData();
+      // ECONNRESET when the init died: the eof (and its exit status) tell the story.
+      return finish();
+    }
+    if (got === 0) return finish();
+    buffered += chunk.toString('utf8', 0, got);
     let nl: number;
     while ((nl = buffered.indexOf('\n')) >= 0) {
       const line = buffered.slice(0, nl);
       buffered = buffered.slice(nl + 1);
       if (!line.trim()) continue;
+      let msg: InitMessage;
       try {
-        push(JSON.parse(line) as InitMessage);
+        msg = JSON.parse(line) as InitMessage;
       } catch {
         push({ type: 'error', message: `tsrun-init: unparsable message: ${line}` });
+        continue;
       }
+      if (spawnChannel.hasSubscribers) spawnChannel.publish({ phase: 'recv', type: msg.type });
+      push(msg);
     }
-  });
-  sock.on('end', finish);
-  sock.on('close', finish);
-  // EPIPE/ECONNRESET when the init died: the eof (and its exit status) tell the story.
-  sock.on('error', finish);
+    waitForData();
+  };
+  let dataWait = 0;
+  const waitForData = () => {
+    if (sockFd >= 0) dataWait = n.waitReadable(sockFd, -1, readSome);
+  };
+  waitForData();
 
   let exitWait = 0;
   let detached = false;
@@ -139,15 +163,24 @@ export function spawnInit(opts: SpawnInitOptions): InitProcess {
     wait();
   });
 
-  if (spawnChannel.hasSubscribers) spawnChannel.publish({ phase: 'spawned', socket: sock, exited: stage0Exit });
+  if (spawnChannel.hasSubscribers) spawnChannel.publish({ phase: 'spawned', exited: stage0Exit });
 
-  const write = (obj: unknown) => {
-    if (!sock.destroyed && sock.writable) sock.write(`${JSON.stringify(obj)}\n`);
+  // Blocking writes: the init reads its whole plan at once and sends only a few short lines
+  // itself, so a write waits at most for the init to drain a plan larger than the socket buffer.
+  const write = (obj: { type?: string }) => {
+    if (sockFd < 0 || ended) return;
+    if (spawnChannel.hasSubscribers) spawnChannel.publish({ phase: 'send', type: obj.type ?? 'plan' });
+    const data = Buffer.from(`${JSON.stringify(obj)}\n`);
+    try {
+      for (let off = 0; off < data.length; ) off += fs.writeSync(sockFd, data, off);
+    } catch {
+      // EPIPE: the init is gone; its eof and exit status tell the story.
+    }
   };
 
   return {
     stage0Pid: pid,
-    sendPlan: (plan) => write(plan),
+    sendPlan: (plan) => write(plan as { type?: string }),
     sendContinue: () => write({ type: 'continue' }),
     sendPlaced: () => write({ type: 'placed' }),
     next: () => {
@@ -167,7 +200,9 @@ export function spawnInit(opts: SpawnInitOptions): InitProcess {
       }
     },
     detach: () => {
-      sock.destroy();
+      ended = true;
+      n.cancelWait(dataWait);
+      closeSock();
       // Still reaped when it exits, without keeping the event loop alive for it.
       detached = true;
       n.unrefWait(exitWait);
