@@ -7,11 +7,12 @@
 //   3. the N-API addon (build/Release/tsrun_native.node), against the system Node headers
 //      (node-gyp must never try to download headers: this machine reaches no nodejs.org);
 //   4. esbuild bundles of the CLI (dist/cli/main.js, yargs beside it: see below) and the shim;
-//   5. bin/.tsrun.js and bin/.containerd-shim-tsrun-v2.js, whose shebang is the absolute path of
-//      the Node 22 binary from node_modules (43 ms start-up against 125 ms for the system Node
-//      20), behind bin/tsrun and bin/containerd-shim-tsrun-v2: static front doors
-//      (addon/cli/front.cpp, addon/shim/launcher.cpp) that answer their most frequent calls
-//      without an engine and exec the Node entry for everything else.
+//   5. bin/.tsrun-cli, the CLI compiled by Bun into one executable with its bytecode (or with
+//      TSRUN_CLI_ENGINE=node a launcher whose shebang is the Node 22 binary from node_modules),
+//      and bin/.containerd-shim-tsrun-v2.js on Node 22, behind bin/tsrun and
+//      bin/containerd-shim-tsrun-v2: static front doors (addon/cli/front.cpp,
+//      addon/shim/launcher.cpp) that answer their most frequent calls without an engine and exec
+//      the engine entry for everything else.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -150,6 +151,30 @@ load(${JSON.stringify(target)});
     writeAtomic(binPath, launcher, 0o755);
   };
 
+  // The CLI's engine (README, "Benchmarks"): Bun, from the npm package @oven/bun-linux-x64, with
+  // main.js and the validators compiled into one executable with their bytecode (`bun build
+  // --compile --bytecode`): it starts in ~10 ms where Node 22 needs ~40 before any of our code
+  // runs. TSRUN_CLI_ENGINE=node builds the Node launcher above instead (to compare them).
+  const cliEngine = process.env.TSRUN_CLI_ENGINE === 'node' ? 'node' : 'bun';
+  const bunBin = path.join(root, 'node_modules/@oven/bun-linux-x64/bin/bun');
+  const writeBunCli = (bin, target) => {
+    if (!fs.existsSync(bunBin)) throw new Error(`${bunBin} missing: run npm install first (or TSRUN_CLI_ENGINE=node)`);
+    const validators = path.join(root, 'dist/schemas/validators.js');
+    const entry = path.join(cliDir, 'bun-entry.js');
+    // The validators by a literal path, so that the executable holds them (with their bytecode);
+    // evaluated only when a command validates. yargs.js stays a file beside main.js, read only
+    // for --help, errors and unusual command lines.
+    writeAtomic(entry, `'use strict';
+// TSRUN_TRACE (src/cli/trace.ts): when the engine handed over to JavaScript.
+if (process.env.TSRUN_TRACE) globalThis.__tsrunLaunch = performance.now();
+globalThis.__tsrunRequire = (file) => (file === ${JSON.stringify(validators)} ? require(${JSON.stringify(validators)}) : require(file));
+require(${JSON.stringify(target)});
+`);
+    const out = path.join(root, `${bin}.tmp-${process.pid}`);
+    run(bunBin, ['build', '--compile', '--bytecode', '--target=bun', '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig', entry, '--outfile', out], { stdio: ['ignore', 'ignore', 'inherit'] });
+    fs.renameSync(out, path.join(root, bin));
+  };
+
   // The CLI: dist/cli/main.js, one CommonJS file with the CLI and the runtime (every module in
   // it is evaluated only when first imported, so `state` never runs create's code), and beside it
   // what few calls need, each required on first use:
@@ -204,8 +229,9 @@ for (const k of ${JSON.stringify(keys)}) Object.defineProperty(exports, k, { enu
   fs.rmSync(path.join(root, 'dist/tsrun.js.map'), { force: true });
   // bin/tsrun is the native front door (addon/cli/front.cpp): it answers `state` and `--version`
   // itself and execs this launcher for everything else. --version's text is the CLI's own.
-  writeCliLauncher('bin/.tsrun.js', path.join(cliDir, 'main.js'));
-  writeAtomic(path.join(cliDir, 'version.txt'), execFileSync(path.join(root, 'bin/.tsrun.js'), ['--version']));
+  if (cliEngine === 'bun') writeBunCli('bin/.tsrun-cli', path.join(cliDir, 'main.js'));
+  else writeCliLauncher('bin/.tsrun-cli', path.join(cliDir, 'main.js'));
+  writeAtomic(path.join(cliDir, 'version.txt'), execFileSync(path.join(root, 'bin/.tsrun-cli'), ['--version']));
   writeAtomic(path.join(root, 'bin/tsrun'), fs.readFileSync(path.join(root, 'addon/cli/tsrun-front')), 0o755);
 
   // The shim: one file (a long-lived process, started once per container).

@@ -1,7 +1,7 @@
 /**
- * bin/tsrun's front door (addon/cli/front.cpp) answers `state` and `--version` without Node and
- * execs the Node CLI (bin/.tsrun.js) for everything else. Its answers must be Node's, byte for
- * byte; and what it is not sure of must reach Node. A copy of the front door without a Node CLI
+ * bin/tsrun's front door (addon/cli/front.cpp) answers `state` and `--version` without an engine and
+ * execs the engine CLI (bin/.tsrun-cli) for everything else. Its answers must be the CLI's, byte for
+ * byte; and what it is not sure of must reach the CLI. A copy of the front door without a engine CLI
  * beside it shows which path served a call: it can only answer what it answers itself (the
  * others fail with exit 127, "exec …/.tsrun.js").
  */
@@ -13,14 +13,14 @@ import * as assert from 'uvu/assert';
 import { REPO, Sandbox, waitFor } from './helpers/tsrun';
 
 const FRONT = path.join(REPO, 'bin/tsrun');
-const NODE_CLI = path.join(REPO, 'bin/.tsrun.js');
+const ENGINE_CLI = path.join(REPO, 'bin/.tsrun-cli');
 
 function call(bin: string, args: string[]) {
   const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 30_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** The front door alone, in a directory with no Node CLI: only its own answers succeed. */
+/** The front door alone, in a directory with no engine CLI: only its own answers succeed. */
 function lonelyFront(dir: string): string {
   const bin = path.join(dir, 'lonely/bin');
   fs.mkdirSync(bin, { recursive: true });
@@ -32,7 +32,7 @@ function lonelyFront(dir: string): string {
 }
 
 if (!process.env.RUNTIME) {
-  test('state in every status, with odd annotations: the front door prints exactly what Node prints, and answers it alone', async () => {
+  test('state in every status, with odd annotations: the front door prints exactly what the CLI prints, and answers it alone', async () => {
     const s = new Sandbox(['sleep', '300'], 'front');
     try {
       s.config.annotations = {
@@ -46,15 +46,15 @@ if (!process.env.RUNTIME) {
       const same = (status: string, extra: string[] = []) => {
         const args = ['--root', s.root, ...extra, 'state', s.id];
         const viaFront = call(FRONT, args);
-        const viaNode = call(NODE_CLI, args);
+        const viaCli = call(ENGINE_CLI, args);
         assert.is(viaFront.status, 0, viaFront.stderr);
-        assert.is(viaNode.status, 0, viaNode.stderr);
-        assert.is(viaFront.stdout, viaNode.stdout, `${status}: front door and Node agree`);
+        assert.is(viaCli.status, 0, viaCli.stderr);
+        assert.is(viaFront.stdout, viaCli.stdout, `${status}: front door and the CLI agree`);
         assert.is(JSON.parse(viaFront.stdout).status, status);
         // Served by the front door itself: the copy with no Node beside it answers the same.
         const alone = call(lonely, args);
         assert.is(alone.status, 0, `${status}: the front door answered alone: ${alone.stderr}`);
-        assert.is(alone.stdout, viaNode.stdout);
+        assert.is(alone.stdout, viaCli.stdout);
       };
       assert.is(s.tsrun(['create', '-b', s.bundle, s.id]).status, 0);
       same('created');
@@ -68,7 +68,7 @@ if (!process.env.RUNTIME) {
       assert.is(s.tsrun(['resume', s.id]).status, 0);
       same('running');
       assert.is(s.tsrun(['kill', s.id, 'KILL']).status, 0);
-      await waitFor(() => JSON.parse(call(NODE_CLI, ['--root', s.root, 'state', s.id]).stdout).status === 'stopped', 10_000, 'stopped');
+      await waitFor(() => JSON.parse(call(ENGINE_CLI, ['--root', s.root, 'state', s.id]).stdout).status === 'stopped', 10_000, 'stopped');
       same('stopped');
       assert.is(s.tsrun(['delete', s.id]).status, 0);
       assert.equal(s.leftovers(), []);
@@ -77,7 +77,7 @@ if (!process.env.RUNTIME) {
     }
   });
 
-  test('what the front door is not sure of goes to Node (control: the lonely copy cannot answer it)', async () => {
+  test('what the front door is not sure of goes to the CLI (control: the lonely copy cannot answer it)', async () => {
     const s = new Sandbox(['sleep', '300'], 'frontnode');
     try {
       // An annotation key JavaScript orders first, and a cgroup state of another shape.
@@ -98,12 +98,12 @@ if (!process.env.RUNTIME) {
       for (const [what, args] of cases) {
         const alone = call(lonely, args);
         assert.is(alone.status, 127, `${what}: left to Node (${alone.stdout}${alone.stderr})`);
-        assert.match(alone.stderr, /exec .*\/\.tsrun\.js: /);
+        assert.match(alone.stderr, /exec .*\/\.tsrun-cli: /);
         // Log records carry the second they were written in.
         const untimed = (r: ReturnType<typeof call>) => ({ ...r, stderr: r.stderr.replace(/time="[^"]*"/g, 'time=T') });
         const viaFront = untimed(call(FRONT, args));
-        const viaNode = untimed(call(NODE_CLI, args));
-        assert.equal(viaFront, viaNode, `${what}: bin/tsrun answers as Node`);
+        const viaCli = untimed(call(ENGINE_CLI, args));
+        assert.equal(viaFront, viaCli, `${what}: bin/tsrun answers as Node`);
       }
       assert.match(call(FRONT, ['--root', s.root, 'state', 'nope']).stderr, /container does not exist/);
       assert.is(call(FRONT, ['--root', s.root, 'state', s.id]).status, 0);
@@ -127,11 +127,11 @@ if (!process.env.RUNTIME) {
   test('--version: the CLI\'s own text, from the front door alone', () => {
     const dir = fs.mkdtempSync('/tmp/tsrun-front-');
     try {
-      const viaNode = call(NODE_CLI, ['--version']);
-      assert.is(viaNode.status, 0);
-      assert.equal(call(FRONT, ['--version']), viaNode);
-      assert.equal(call(lonelyFront(dir), ['--version']), viaNode);
-      assert.equal(call(lonelyFront(dir), ['-v']), viaNode);
+      const viaCli = call(ENGINE_CLI, ['--version']);
+      assert.is(viaCli.status, 0);
+      assert.equal(call(FRONT, ['--version']), viaCli);
+      assert.equal(call(lonelyFront(dir), ['--version']), viaCli);
+      assert.equal(call(lonelyFront(dir), ['-v']), viaCli);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -221,7 +221,7 @@ rtest('exec -t (pty proxied to the caller\'s terminal) and --console-socket as t
   assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id]).status, 0);
   const t = asUser(s, 'script', ['-qec', `${TSRUN} exec -t ${s.id} sh -c 'tty; echo tty-ok'`, '/dev/null']);
   assert.is(t.status, 0, t.stdout + t.stderr);
-  assert.match(t.stdout, /\/dev\/pts\/\d+\r\ntty-ok/);
+  assert.match(t.stdout, /\/dev\/pts\/\d+\r\ntty-ok/, `exec -t printed ${JSON.stringify(t.stdout)}`);
   // --console-socket: a receiver of the user's own takes the pty master.
   const sock = path.join(s.dir, 'console.sock');
   const recv = asUser(s, 'python3', ['-c', CONSOLE_RECEIVER, sock, TSRUN, 'exec', '-t', '-d', '--console-socket', sock, s.id, 'sh', '-c', 'tty; echo console-ok']);

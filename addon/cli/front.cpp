@@ -1,10 +1,10 @@
 // bin/tsrun's front door. Clients call `tsrun state <id>` more than anything else (containerd's
-// runc shim, dockerd and podman poll it), and a JavaScript engine alone takes longer to start here
-// than runc takes for the whole call. So this static program answers the ordinary, successful
-// `state` and `--version` itself, and execs the Node CLI (bin/.tsrun.js, same arguments) for
+// runc shim, dockerd and podman poll it), and even a fast JavaScript engine takes longer to start
+// here than runc takes for the whole call. So this static program answers the ordinary, successful
+// `state` and `--version` itself, and execs the CLI (bin/.tsrun-cli, same arguments) for
 // everything else, including every case it is not sure of: an unusual command line, no state,
-// a state it cannot read or print exactly as Node would, a container being created. Errors are
-// therefore always Node's, with Node's wording.
+// a state it cannot read or print exactly as the CLI would, a container being created. Errors
+// are therefore always the CLI's, with its wording.
 //
 // What it does is also done by src/container/lifecycle.ts (containerState, deriveStatus,
 // ociState), src/container/state-store.ts (readState, checkRoot) and src/cli/log.ts (the --log
@@ -30,7 +30,7 @@ namespace {
 char g_self_dir[PATH_MAX];
 
 [[noreturn]] void to_node(char **argv) {
-  std::string script = std::string(g_self_dir) + "/.tsrun.js";
+  std::string script = std::string(g_self_dir) + "/.tsrun-cli";
   execv(script.c_str(), argv);
   std::string msg = "tsrun: exec " + script + ": " + strerror(errno) + "\n";
   (void)!write(2, msg.data(), msg.size());
@@ -117,7 +117,7 @@ bool quote(std::string &out, const std::string &s) {
 }
 
 // A key JavaScript would order first in an object (an array index): printing it in file order
-// would differ from Node, so such states go to Node.
+// would differ from the CLI, so such states go to the CLI.
 bool index_like(const std::string &k) {
   if (k.empty() || k.size() > 10) return false;
   for (char c : k)
@@ -177,7 +177,7 @@ bool frozen(const JValue &cgroup) {
 }
 
 // The --log file, opened as src/cli/log.ts opens it (created 0644, appended, no symlink); a log
-// that needs more (a symlink to judge) is Node's.
+// that needs more (a symlink to judge) is the CLI's.
 bool touch_log(const std::string &file) {
   int fd = open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) return false;
@@ -198,7 +198,7 @@ int open_root(const std::string &root) {
   return fd;
 }
 
-// The OCI state as Node prints it (JSON.stringify(state, null, 2)), or false to leave it to Node.
+// The OCI state as the CLI prints it (JSON.stringify(state, null, 2)), or false to leave it to the CLI.
 bool render_state(const std::string &root, const std::string &id, std::string &out) {
   int rootfd = open_root(root);
   if (rootfd < 0) return false;
@@ -213,13 +213,13 @@ bool render_state(const std::string &root, const std::string &id, std::string &o
   const std::string *sid = string(saved.get("id"));
   const JValue *config = saved.get("config");
   int64_t pid, start;
-  // initPid 0 is a container being created (or a create killed half-way): Node's.
+  // initPid 0 is a container being created (or a create killed half-way): the CLI's.
   if (!sid || *sid != id || !config || config->type != JValue::Object || !integer(saved.get("initPid"), pid) || pid <= 0 ||
       !integer(saved.get("initStartTime"), start)) {
     close(rootfd);
     return false;
   }
-  // A cgroup state of another shape is for Node to judge. The systemd driver's unit ("systemd")
+  // A cgroup state of another shape is for the CLI to judge. The systemd driver's unit ("systemd")
   // changes nothing here: its freezer is the unit directory's, in `paths` (src/cgroups/systemd.ts).
   const JValue *cgroup = saved.get("cgroup");
   bool known_cgroup = !cgroup || cgroup->type == JValue::Null || cgroup->type == JValue::Object;
@@ -253,7 +253,7 @@ bool render_state(const std::string &root, const std::string &id, std::string &o
       const auto &m = ann->members[i];
       if (index_like(m.first) || m.second.type != JValue::String) return false;
       for (size_t j = 0; j < i; j++)
-        if (ann->members[j].first == m.first) return false;  // JSON.parse keeps the last: Node's
+        if (ann->members[j].first == m.first) return false;  // JSON.parse keeps the last: the CLI's
       out += i ? ",\n    " : "\n    ";
       if (!quote(out, m.first)) return false;
       out += ": ";
@@ -280,7 +280,7 @@ int main(int argc, char **argv) {
   if (slash) *slash = 0;
 
   // The ordinary command lines: [--root R] [--log F] [--log-format text|json] [--systemd-cgroup]
-  // state <id>, and --version alone. Anything else is Node's.
+  // state <id>, and --version alone. Anything else is the CLI's.
   if (argc == 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-v") == 0)) {
     std::string text;
     if (read_file_at(AT_FDCWD, std::string(g_self_dir) + "/../dist/cli/version.txt", text) && !text.empty() && write_all(1, text)) return 0;
@@ -316,7 +316,7 @@ int main(int argc, char **argv) {
   }
   if (i + 2 != argc || strcmp(argv[i], "state") != 0) to_node(argv);
   std::string id = argv[i + 1];
-  // The default root is root's; a user's (rootless) default is Node's to find.
+  // The default root is root's; a user's (rootless) default is the CLI's to find.
   if (!root_given) {
     if (geteuid() != 0) to_node(argv);
     root = "/run/tsrun";
