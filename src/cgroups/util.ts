@@ -2,6 +2,7 @@
  * Small cgroupfs helpers shared by the v1 and v2 managers: writes whose errors name the file and
  * the value (the one thing a user needs to fix a bad config), tolerant readers, runc's CleanPath.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -53,51 +54,69 @@ export class CgroupError extends Error {
   }
 }
 
-/**
- * Writes one value to a cgroup file in a single write(2) (cgroupfs parses each write as a whole).
- * Never creates the file: a missing interface file is an error, not an empty regular file.
- * Errors read "<file>: write <value>: <errno text>".
- */
-/** While an update runs: the value each file had before its first write in it. */
-let journal: { file: string; before: string }[] | null = null;
+/** "<file>: write <value>: <errno text>": what every failed write of a cgroup file says. */
+function writeError(file: string, value: string, e: unknown): CgroupError {
+  return new CgroupError(`${file}: write ${value}: ${errnoText(e)}`, errCode(e));
+}
+
+/** While an update runs: the value each file had before its first write in it (per update). */
+type Journal = { file: string; before: string }[];
+const journals = new AsyncLocalStorage<Journal>();
 
 /**
  * Runs `fn` (an update's writes) so that a failure half-way restores, in reverse order, every
  * single-value file it had already written (runc's Set re-applies the old config for the same
  * reason: a container must not end up half-updated). Multi-line files (throttle lists, device
  * rules) are not journaled: their writes are changes, not values; device rules have their own
- * transition.
+ * transition. The journal belongs to this call's async context, so that concurrent updates of
+ * different containers in one process (the shim) never restore one another's files.
  */
-export function withRollback<T>(fn: () => T): T {
-  if (journal) return fn();
-  journal = [];
-  const written = journal;
+export async function withRollback<T>(fn: () => Promise<T>): Promise<T> {
+  if (journals.getStore()) return fn();
+  const written: Journal = [];
   try {
-    return fn();
+    return await journals.run(written, fn);
   } catch (e) {
     for (const { file, before } of written.reverse()) {
       try {
-        writeFileRaw(file, before);
+        await writeCgroupFileAsync(file, before);
       } catch {
         // Best effort: the error that matters is the one that stopped the update.
       }
     }
     throw e;
-  } finally {
-    journal = null;
   }
 }
 
-function writeFileRaw(file: string, value: string): void {
-  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+/**
+ * Writes one value to a cgroup file in a single write(2) (cgroupfs parses each write as a whole),
+ * synchronously: for kill and freeze. Never creates the file: a missing interface file is an
+ * error, not an empty regular file. Errors read "<file>: write <value>: <errno text>".
+ */
+export function writeCgroupFile(file: string, value: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+  } catch (e) {
+    throw writeError(file, value, e);
+  }
   try {
     fs.writeSync(fd, value);
+  } catch (e) {
+    throw writeError(file, value, e);
   } finally {
     fs.closeSync(fd);
   }
 }
 
-export function writeCgroupFile(file: string, value: string): void {
+/**
+ * The same write on libuv's thread pool: what creating a cgroup and setting (or updating) its
+ * limits writes. cgroupfs writes take the kernel's cgroup locks, and with 20 containers being
+ * made at once each open/mkdir/write took a large share of a millisecond; a daemon's event loop
+ * must not wait for them. Under withRollback the value the file had is journaled first.
+ */
+export async function writeCgroupFileAsync(file: string, value: string): Promise<void> {
+  const journal = journals.getStore();
   if (journal && !journal.some((j) => j.file === file)) {
     let before: string | undefined;
     try {
@@ -106,42 +125,27 @@ export function writeCgroupFile(file: string, value: string): void {
     } catch {}
     if (before !== undefined && before !== '' && !before.includes('\n')) journal.push({ file, before });
   }
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
-  } catch (e) {
-    throw new CgroupError(`${file}: write ${value}: ${errnoText(e)}`, errCode(e));
-  }
-  try {
-    fs.writeSync(fd, value);
-  } catch (e) {
-    throw new CgroupError(`${file}: write ${value}: ${errnoText(e)}`, errCode(e));
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/**
- * Moves a process into a cgroup: its pid into `cgroup.procs`, on libuv's thread pool. The kernel
- * migrates the task during the write (with cpusets, on a loaded host, many ms): a daemon's event
- * loop must not wait for it. Same errors as writeCgroupFile.
- */
-export async function writeCgroupProcs(dir: string, pid: number): Promise<void> {
-  const file = path.join(dir, 'cgroup.procs');
-  const value = String(pid);
   let fh: fs.promises.FileHandle;
   try {
     fh = await fs.promises.open(file, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
   } catch (e) {
-    throw new CgroupError(`${file}: write ${value}: ${errnoText(e)}`, errCode(e));
+    throw writeError(file, value, e);
   }
   try {
     await fh.write(value);
   } catch (e) {
-    throw new CgroupError(`${file}: write ${value}: ${errnoText(e)}`, errCode(e));
+    throw writeError(file, value, e);
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Moves a process into a cgroup: its pid into `cgroup.procs`, on the thread pool. The kernel
+ * migrates the task during the write (with cpusets, on a loaded host, many ms).
+ */
+export function writeCgroupProcs(dir: string, pid: number): Promise<void> {
+  return writeCgroupFileAsync(path.join(dir, 'cgroup.procs'), String(pid));
 }
 
 export function readCgroupFile(file: string): string {
@@ -266,24 +270,25 @@ export function rmdirTree(dir: string): void {
 
 /**
  * mkdir -p that records which directories it created (so a failed create removes exactly those,
- * never a parent that existed before).
+ * never a parent that existed before), parents first. On the thread pool (cgroupfs mkdir takes
+ * the kernel's cgroup lock). The common case costs one mkdir: the parents are only looked at when
+ * the kernel says one is missing.
  */
-export function mkdirRecording(dir: string, created: string[], mode = 0o755): void {
-  const missing: string[] = [];
-  let d = dir;
-  while (!exists(d)) {
-    missing.unshift(d);
-    const parent = path.dirname(d);
-    if (parent === d) break;
-    d = parent;
+export async function mkdirRecording(dir: string, created: string[], mode = 0o755): Promise<void> {
+  try {
+    await fs.promises.mkdir(dir, { mode });
+    created.push(dir);
+    return;
+  } catch (e) {
+    if (errCode(e) === 'EEXIST') return;
+    if (errCode(e) !== 'ENOENT' || path.dirname(dir) === dir) throw new CgroupError(`mkdir ${dir}: ${errnoText(e)}`, errCode(e));
   }
-  for (const m of missing) {
-    try {
-      fs.mkdirSync(m, { mode });
-      created.push(m);
-    } catch (e) {
-      if (errCode(e) !== 'EEXIST') throw new CgroupError(`mkdir ${m}: ${errnoText(e)}`, errCode(e));
-    }
+  await mkdirRecording(path.dirname(dir), created, mode);
+  try {
+    await fs.promises.mkdir(dir, { mode });
+    created.push(dir);
+  } catch (e) {
+    if (errCode(e) !== 'EEXIST') throw new CgroupError(`mkdir ${dir}: ${errnoText(e)}`, errCode(e));
   }
 }
 

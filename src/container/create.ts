@@ -143,7 +143,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     saved.cgroup = cgroup.state;
     writeIntent(ctx.root, { id, cgroup: cgroup.state });
     writeState(ctx.root, saved);
-    cgroup.create();
+    await cgroup.create();
     // Rootless without permission (and without limits): no cgroup at all (the manager warned).
     const noCgroup = () => Object.keys(cgroup!.state.paths).length === 0;
     // A skipped cgroup still knows what a cgroup mount shows the container (our own cgroup).

@@ -19,7 +19,7 @@ import { cpu } from './cpu';
 import { cpuacct } from './cpuacct';
 import { cpuset, mkdirCpuset } from './cpuset';
 import { devices } from './devices';
-import { freeze, freezerState, freezeSync, thaw } from './freezer';
+import { freeze, freezeForChange, freezerState, thaw } from './freezer';
 import { hugetlb } from './hugetlb';
 import { memory } from './memory';
 import { net_cls } from './net_cls';
@@ -60,21 +60,21 @@ export class V1Manager implements CgroupManager {
     return [...new Set(Object.values(this.state.paths))];
   }
 
-  create(): void {
+  async create(): Promise<void> {
     const created: string[] = [];
     try {
       checkResources(this.opts.resources ?? {}, 'v1', true);
       for (const [ctrl, dir] of Object.entries(this.state.paths)) {
         try {
-          if (ctrl === 'cpuset') mkdirCpuset(dir, created);
-          else mkdirRecording(dir, created);
+          if (ctrl === 'cpuset') await mkdirCpuset(dir, created);
+          else await mkdirRecording(dir, created);
         } catch (e) {
           if (!rootlessIgnorable(this.opts, e)) throw e;
           this.skip(ctrl, dir, e);
         }
       }
       this.warnSkipped();
-      this.set(this.opts.resources ?? {}, true);
+      await this.set(this.opts.resources ?? {}, true);
     } catch (e) {
       undoCreated(created);
       throw e;
@@ -121,12 +121,12 @@ export class V1Manager implements CgroupManager {
   /** Skipped controllers: the cgroup the container's processes are in instead (our own). */
   private readonly ownCgroup: Record<string, string> = {};
 
-  update(resources: LinuxResources): void {
+  async update(resources: LinuxResources): Promise<void> {
     checkResources(resources, 'v1', false);
-    this.set(resources, false);
+    await this.set(resources, false);
   }
 
-  private set(r: LinuxResources, creating: boolean): void {
+  private async set(r: LinuxResources, creating: boolean): Promise<void> {
     for (const sub of SUBSYSTEMS) {
       if (!sub.set) continue;
       const env: V1SetEnv = {
@@ -137,7 +137,7 @@ export class V1Manager implements CgroupManager {
         warn: this.warn,
         freezeForDeviceReset: () => this.freezeForDeviceReset(),
       };
-      sub.set(r, env);
+      await sub.set(r, env);
     }
   }
 
@@ -147,13 +147,13 @@ export class V1Manager implements CgroupManager {
    * atomic for them. Returns the thaw; null when no process is in the cgroup (create) or it is
    * already frozen (paused: it stays so).
    */
-  private freezeForDeviceReset(): (() => void) | null {
+  private async freezeForDeviceReset(): Promise<(() => Promise<void>) | null> {
     if (this.pids().length === 0) return null;
     const freezer = this.p('freezer');
     if (!freezer) {
       throw new CgroupError('cannot switch the device rules of a running container between allow-list and deny-list without the freezer controller: cgroup v1 would pass through allow-all or deny-all');
     }
-    return freezeSync(freezer);
+    return freezeForChange(freezer);
   }
 
   /** The freezer's directory, or the error that says pause/resume cannot work without one. */
