@@ -50,7 +50,7 @@ export async function updateContainer(ctx: RuntimeContext, id: string, resources
     await withRollback(() => cg.update(update as LinuxResources));
     const linux = (saved.config.linux ??= {});
     linux.resources = mergeResources((linux.resources ?? {}) as Record<string, any>, update) as LinuxResources;
-    writeState(ctx.root, saved);
+    await writeState(ctx.root, saved);
   } finally {
     lock.release();
   }
