@@ -225,7 +225,7 @@ test('spawnProcess + pidfdReap: fds in place, blocking stdio, own session, empty
   const [r, w] = n.pipe();
   // fd 3 of the child is our pipe's write end: its number differs from ours.
   const script = 'echo "$$ $(ps -o sid= -p $$) ${HOME-unset}"; echo three >&3; exit 7';
-  const pid = n.spawnProcess('/bin/sh', ['-c', script], [0, fd, fd, w]);
+  const pid = await n.spawnProcess('/bin/sh', ['-c', script], [0, fd, fd, w]);
   fs.closeSync(w);
   const pidfd = n.pidfdOpen(pid);
   await new Promise((resolve) => n.waitReadable(pidfd, 5000, resolve));
@@ -238,14 +238,19 @@ test('spawnProcess + pidfdReap: fds in place, blocking stdio, own session, empty
   const [self, sid, home] = fs.readFileSync(out, 'utf8').trim().split(/\s+/);
   assert.is(sid, self, 'its own session');
   assert.is(home, 'unset', 'empty environment');
-  const sleeper = n.spawnProcess('/bin/sleep', ['5'], [0, 1, 2]);
+  const sleeper = await n.spawnProcess('/bin/sleep', ['5'], [0, 1, 2]);
   const sfd = n.pidfdOpen(sleeper);
   assert.is(n.pidfdReap(sfd), null, 'still running');
   n.pidfdSendSignal(sfd, 9);
   await new Promise((resolve) => n.waitReadable(sfd, 5000, resolve));
   assert.equal(n.pidfdReap(sfd), { code: null, signal: 9 });
   fs.closeSync(sfd);
-  assert.is(code(() => n.spawnProcess('/nonexistent', [], [0, 1, 2])), 'ENOENT');
+  await n.spawnProcess('/nonexistent', [], [0, 1, 2]).then(
+    () => assert.unreachable('spawn of a missing file'),
+    (e) => assert.is((e as NodeJS.ErrnoException).code, 'ENOENT'),
+  );
+  // Arguments are checked before anything is queued: a closed fd throws at once.
+  assert.is(code(() => n.spawnProcess('/bin/true', [], [0, 1, 2, 999])), 'EBADF');
 });
 
 test('loadDeviceFilter on a real cgroup v2 directory: allow-list, access bits, deny-list, replace', () => {

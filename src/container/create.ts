@@ -219,7 +219,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
       stdio = [devNull, devNull, devNull];
     }
     try {
-      init = spawnInit({ stdio, extraFds });
+      init = await spawnInit({ stdio, extraFds });
     } finally {
       if (devNull >= 0) fs.closeSync(devNull);
     }

@@ -187,7 +187,7 @@ export async function startExec(ctx: RuntimeContext, opts: ExecOptions): Promise
   }
   let init: InitProcess;
   try {
-    init = spawnInit({ stdio, extraFds });
+    init = await spawnInit({ stdio, extraFds });
   } finally {
     if (devNull >= 0) fs.closeSync(devNull);
   }

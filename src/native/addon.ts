@@ -67,9 +67,10 @@ export interface NativeAddon {
   unrefWait(id: number): void;
   /**
    * posix_spawn(3) (no fork of this process: see addon/native/spawn.cc) of `file` with `fds[i]`
-   * as fd i, blocking stdio, default signals, its own session and an empty environment; its pid.
+   * as fd i, blocking stdio, default signals, its own session and an empty environment; its pid,
+   * once the child has exec'd (on the thread pool). The fds must stay open until then.
    */
-  spawnProcess(file: string, args: string[], fds: number[]): number;
+  spawnProcess(file: string, args: string[], fds: number[]): Promise<number>;
   /** waitid(P_PIDFD, WEXITED|WNOHANG) of a child: its status once exited (reaped), else null. */
   pidfdReap(pidfd: number): { code: number | null; signal: number | null } | null;
   /**
