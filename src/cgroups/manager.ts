@@ -87,7 +87,7 @@ export async function removeDirs(dirs: string[], killAll: (() => void) | null, t
     lastErr = new Map();
     for (let i = 0; i < pending.length; ) {
       try {
-        rmdirTree(pending[i]);
+        await rmdirTree(pending[i]);
         pending.splice(i, 1);
       } catch (e) {
         lastErr.set(pending[i], e);

@@ -250,19 +250,20 @@ export function allPids(dir: string, procsFile = 'cgroup.procs'): number[] {
 
 /**
  * rmdir a cgroup dir and its sub-cgroups (children first; a cgroup dir only holds kernel files,
- * which rmdir removes with it). ENOENT is success (idempotent).
+ * which rmdir removes with it). ENOENT is success (idempotent). On the thread pool: a cgroupfs
+ * rmdir takes the kernel's cgroup lock, and delete removes one directory per hierarchy.
  */
-export function rmdirTree(dir: string): void {
+export async function rmdirTree(dir: string): Promise<void> {
   let entries: fs.Dirent[];
   try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
+    entries = await fs.promises.readdir(dir, { withFileTypes: true });
   } catch (e) {
     if (errCode(e) === 'ENOENT') return;
     throw e;
   }
-  for (const e of entries) if (e.isDirectory()) rmdirTree(path.join(dir, e.name));
+  for (const e of entries) if (e.isDirectory()) await rmdirTree(path.join(dir, e.name));
   try {
-    fs.rmdirSync(dir);
+    await fs.promises.rmdir(dir);
   } catch (e) {
     if (errCode(e) !== 'ENOENT') throw e;
   }
@@ -293,10 +294,10 @@ export async function mkdirRecording(dir: string, created: string[], mode = 0o75
 }
 
 /** Removes the recorded directories, deepest first, ignoring what cannot be removed. */
-export function undoCreated(created: string[]): void {
+export async function undoCreated(created: string[]): Promise<void> {
   for (const d of [...created].reverse()) {
     try {
-      rmdirTree(d);
+      await rmdirTree(d);
     } catch {}
   }
 }

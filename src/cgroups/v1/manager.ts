@@ -76,7 +76,7 @@ export class V1Manager implements CgroupManager {
       this.warnSkipped();
       await this.set(this.opts.resources ?? {}, true);
     } catch (e) {
-      undoCreated(created);
+      await undoCreated(created);
       throw e;
     }
   }

@@ -61,12 +61,12 @@ export class V2Manager implements CgroupManager {
         await this.mkdirEnablingControllers(created);
       } catch (e) {
         if (!this.rootlessSkip(e, false)) throw e;
-        undoCreated(created);
+        await undoCreated(created);
         return;
       }
       await this.set(this.opts.resources ?? {}, true);
     } catch (e) {
-      undoCreated(created);
+      await undoCreated(created);
       throw e;
     }
   }
