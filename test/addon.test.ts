@@ -219,6 +219,28 @@ test('flockWait: gets the lock once its holder lets go; ETIMEDOUT, and a late lo
   fs.closeSync(again);
 });
 
+test('writeFiles: in order, truncating, one write each; never creates a file; stops at the first failure, which it names by index', async () => {
+  const a = path.join(tmp, 'wf-a');
+  const b = path.join(tmp, 'wf-b');
+  fs.writeFileSync(a, 'a much longer old value');
+  fs.writeFileSync(b, 'old');
+  await n.writeFiles([[a, '1'], [b, '2'], [a, '3']]);
+  assert.is(fs.readFileSync(a, 'utf8'), '3', 'truncated, the later write wins');
+  assert.is(fs.readFileSync(b, 'utf8'), '2');
+  const missing = path.join(tmp, 'wf-missing');
+  const err = await n.writeFiles([[a, '4'], [missing, '5'], [b, '6']]).then(
+    () => null,
+    (e) => e as NodeJS.ErrnoException & { index?: number },
+  );
+  assert.ok(err, 'a missing file is an error');
+  assert.is(err!.code, 'ENOENT');
+  assert.is(err!.index, 1);
+  assert.not.ok(fs.existsSync(missing), 'not created');
+  assert.is(fs.readFileSync(a, 'utf8'), '4', 'before the failure: written');
+  assert.is(fs.readFileSync(b, 'utf8'), '2', 'after the failure: untouched');
+  assert.throws(() => n.writeFiles([[a, 1 as unknown as string]]), /files must be an array of \[path, value\]/);
+});
+
 test('spawnProcess + pidfdReap: fds in place, blocking stdio, own session, empty env, exit status and signal', async () => {
   const out = path.join(tmp, 'spawn.out');
   const fd = fs.openSync(out, 'w');

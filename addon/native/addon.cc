@@ -205,6 +205,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tsrun::InitShimIo(env, exports);
   tsrun::InitWait(env, exports);
   tsrun::InitSpawn(env, exports);
+  tsrun::InitFiles(env, exports);
   return exports;
 }
 

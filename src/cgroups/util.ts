@@ -3,6 +3,7 @@
  * the value (the one thing a user needs to fix a bad config), tolerant readers, runc's CleanPath.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { channel } from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -110,35 +111,51 @@ export function writeCgroupFile(file: string, value: string): void {
 }
 
 /**
- * The same write on libuv's thread pool: what creating a cgroup and setting (or updating) its
- * limits writes. cgroupfs writes take the kernel's cgroup locks, and with 20 containers being
- * made at once each open/mkdir/write took a large share of a millisecond; a daemon's event loop
- * must not wait for them. Under withRollback the value the file had is journaled first.
+ * Writes of a cgroup's create and update (and of a process into cgroup.procs), in order, on
+ * libuv's thread pool as one piece of work (addon/native/files.cc): cgroupfs writes take the
+ * kernel's cgroup locks, and with 20 containers being made at once they took a large share of
+ * a millisecond each; a daemon's event loop must not wait for them. Same file semantics and
+ * errors as writeCgroupFile; stops at the first failure. Under withRollback each file's value is
+ * journaled first.
  */
-export async function writeCgroupFileAsync(file: string, value: string): Promise<void> {
+export async function writeCgroupFilesAsync(files: [file: string, value: string][]): Promise<void> {
+  if (files.length === 0) return;
   const journal = journals.getStore();
-  if (journal && !journal.some((j) => j.file === file)) {
-    let before: string | undefined;
-    try {
-      // Write-only files (devices.allow/deny, cgroup.kill…) cannot be read: nothing to restore.
-      before = readOptional(file)?.trim();
-    } catch {}
-    if (before !== undefined && before !== '' && !before.includes('\n')) journal.push({ file, before });
+  if (journal) {
+    for (const [file] of files) {
+      if (journal.some((j) => j.file === file)) continue;
+      let before: string | undefined;
+      try {
+        // Write-only files (devices.allow/deny, cgroup.kill…) cannot be read: nothing to restore.
+        before = readOptional(file)?.trim();
+      } catch {}
+      if (before !== undefined && before !== '' && !before.includes('\n')) journal.push({ file, before });
+    }
   }
-  let fh: fs.promises.FileHandle;
+  // Loaded when first written, not when src/cgroups is imported (CLI start-up: see index.ts).
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { native } = require('../native/addon') as typeof import('../native/addon');
+  if (writeChannel.hasSubscribers) writeChannel.publish({ phase: 'write', files: files.length });
   try {
-    fh = await fs.promises.open(file, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+    await native().writeFiles(files);
   } catch (e) {
-    throw writeError(file, value, e);
-  }
-  try {
-    await fh.write(value);
-  } catch (e) {
-    throw writeError(file, value, e);
+    const i = (e as { index?: number }).index;
+    if (i === undefined) throw e;
+    // `index`: how many of the files were written before the one that failed.
+    throw Object.assign(writeError(files[i][0], files[i][1], e), { index: i });
   } finally {
-    await fh.close();
+    if (writeChannel.hasSubscribers) writeChannel.publish({ phase: 'written' });
   }
 }
+
+/** One file: writeCgroupFilesAsync of one. */
+export function writeCgroupFileAsync(file: string, value: string): Promise<void> {
+  return writeCgroupFilesAsync([[file, value]]);
+}
+
+/** TSRUN_TRACE's probe (src/cli/trace-probes.ts) of the thread pool's cgroup writes. */
+export const CGROUP_WRITE_CHANNEL = 'tsrun:cgroup-write';
+const writeChannel = channel(CGROUP_WRITE_CHANNEL);
 
 /**
  * Moves a process into a cgroup: its pid into `cgroup.procs`, on the thread pool. The kernel

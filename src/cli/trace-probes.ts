@@ -13,6 +13,7 @@
  *   fifo / fifo-end                start: the exec fifo opened for the release … the fifos removed
  */
 import { subscribe } from 'node:diagnostics_channel';
+import { CGROUP_WRITE_CHANNEL } from '../cgroups/util';
 import { INIT_SPAWN_CHANNEL } from '../native/init-process';
 import type { Mark } from './trace';
 
@@ -104,39 +105,27 @@ export function installProbes(marks: Mark[]): void {
   };
   for (const n of ['openSync', 'mkdirSync', 'rmdirSync', 'rmSync', 'readFileSync', 'writeFileSync', 'writeSync', 'readSync', 'closeSync'] as const) wrapFs(n);
 
-  // The thread pool's versions: cgroup mkdirs and writes and the state files go there. A cgroup
-  // operation is a span from the call until it settles (the CLI awaits each one in turn), the
-  // file handle's write and close included.
+  // The thread pool's versions: cgroup mkdirs, rmdirs and state files go through fs.promises, a
+  // cgroup's writes through the addon (src/cgroups/util.ts publishes them). A cgroup operation is
+  // a span from the call until it settles (the CLI awaits each one in turn).
   const fsp = fs.promises as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
-  const cgroupSpan = <T>(p: Promise<T>): Promise<T> => {
-    mark('cgroup');
-    const end = () => marks.push(['cgroup-end', now()]);
-    return p.then(
-      (v) => (end(), v),
-      (e) => {
-        end();
-        throw e;
-      },
-    );
-  };
-  for (const name of ['open', 'mkdir', 'rmdir', 'rename'] as const) {
+  const cgroupEnd = () => marks.push(['cgroup-end', now()]);
+  for (const name of ['mkdir', 'rmdir', 'readdir', 'open', 'rename'] as const) {
     const orig = fsp[name];
     fsp[name] = function (this: unknown, ...a: unknown[]) {
       const p = pathOf(a[0]);
       if (/\/\.?(state|intent)\.json[^/]*$/.test(p)) marks.push(['state', now()]);
       if (!p.startsWith('/sys/fs/cgroup/')) return orig.apply(this, a);
-      const r = cgroupSpan(orig.apply(this, a));
-      if (name !== 'open') return r;
-      return r.then((fh) => {
-        const h = fh as Record<'write' | 'close', (...x: unknown[]) => Promise<unknown>>;
-        for (const m of ['write', 'close'] as const) {
-          const o = h[m].bind(h);
-          h[m] = (...x: unknown[]) => cgroupSpan(o(...x));
-        }
-        return fh;
-      });
+      mark('cgroup');
+      const r = orig.apply(this, a);
+      r.then(cgroupEnd, cgroupEnd);
+      return r;
     };
   }
+  subscribe(CGROUP_WRITE_CHANNEL, (msg) => {
+    if ((msg as { phase: string }).phase === 'write') mark('cgroup');
+    else cgroupEnd();
+  });
 
   // The init's spawn (published by src/native/init-process.ts) and its sync socket; hooks' spawns.
   subscribe(INIT_SPAWN_CHANNEL, (msg) => {
