@@ -268,9 +268,19 @@ export function allPids(dir: string, procsFile = 'cgroup.procs'): number[] {
 /**
  * rmdir a cgroup dir and its sub-cgroups (children first; a cgroup dir only holds kernel files,
  * which rmdir removes with it). ENOENT is success (idempotent). On the thread pool: a cgroupfs
- * rmdir takes the kernel's cgroup lock, and delete removes one directory per hierarchy.
+ * rmdir takes the kernel's cgroup lock, and delete removes one directory per hierarchy. The
+ * directory is only listed when the rmdir says it is not empty (a sub-cgroup: EBUSY, or a
+ * process still in it, which the caller retries): one trip to the pool in the common case.
  */
 export async function rmdirTree(dir: string): Promise<void> {
+  try {
+    await fs.promises.rmdir(dir);
+    return;
+  } catch (e) {
+    const code = errCode(e);
+    if (code === 'ENOENT') return;
+    if (code !== 'EBUSY' && code !== 'ENOTEMPTY') throw e;
+  }
   let entries: fs.Dirent[];
   try {
     entries = await fs.promises.readdir(dir, { withFileTypes: true });
@@ -278,7 +288,8 @@ export async function rmdirTree(dir: string): Promise<void> {
     if (errCode(e) === 'ENOENT') return;
     throw e;
   }
-  for (const e of entries) if (e.isDirectory()) await rmdirTree(path.join(dir, e.name));
+  const subs = entries.filter((e) => e.isDirectory());
+  for (const e of subs) await rmdirTree(path.join(dir, e.name));
   try {
     await fs.promises.rmdir(dir);
   } catch (e) {

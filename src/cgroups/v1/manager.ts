@@ -11,7 +11,7 @@ import type { CgroupLayout, CgroupMount } from '../layout';
 import { parseCgroupMounts, readMountinfo, V1_CONTROLLERS } from '../layout';
 import { emptyStats, pollCounter, removeDirs, signalPids, type CgroupManager, type CgroupState, type DestroyOptions, type ManagerOptions, rootlessIgnorable } from '../manager';
 import type { CgroupStats, LinuxResources } from '../types';
-import { allPids, CgroupError, errCode, exists, mkdirRecording, parseFlatKeyed, readCgroupFile, readOptional, undoCreated, warnDefault, writeCgroupFile, writeCgroupProcs } from '../util';
+import { allPids, CgroupError, errCode, exists, mkdirRecording, parseFlatKeyed, readCgroupFile, readOptional, undoCreated, warnDefault, writeCgroupFile, writeCgroupFilesAsync } from '../util';
 import { checkResources } from '../validate';
 import { blkio } from './blkio';
 import type { V1SetEnv, V1Subsystem } from './controller';
@@ -82,14 +82,22 @@ export class V1Manager implements CgroupManager {
   }
 
   async apply(pid: number): Promise<void> {
-    for (const [ctrl, dir] of Object.entries(this.state.paths)) {
+    // Every hierarchy's cgroup.procs in one batch on the thread pool; after a failure the batch
+    // goes on with the hierarchies after it.
+    let pending = Object.entries(this.state.paths);
+    while (pending.length) {
       try {
-        await writeCgroupProcs(dir, pid);
+        await writeCgroupFilesAsync(pending.map(([, dir]) => [path.join(dir, 'cgroup.procs'), String(pid)]));
+        pending = [];
       } catch (e) {
+        const i = (e as { index?: number }).index;
+        if (i === undefined) throw e;
+        const [ctrl, dir] = pending[i];
         // Rootless: a controller whose existing cgroup we may not join is skipped as at create,
         // unless a limit was set there.
         if (!rootlessIgnorable(this.opts, e) || this.limited.has(ctrl)) throw e;
         this.skip(ctrl, dir, e);
+        pending = pending.slice(i + 1);
       }
     }
     this.warnSkipped();
