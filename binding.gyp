@@ -11,6 +11,7 @@
         "addon/native/shimio.cc",
         "addon/native/wait.cc",
         "addon/native/spawn.cc",
+        "addon/native/files.cc",
         "addon/native/common.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

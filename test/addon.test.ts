@@ -219,13 +219,35 @@ test('flockWait: gets the lock once its holder lets go; ETIMEDOUT, and a late lo
   fs.closeSync(again);
 });
 
+test('writeFiles: in order, truncating, one write each; never creates a file; stops at the first failure, which it names by index', async () => {
+  const a = path.join(tmp, 'wf-a');
+  const b = path.join(tmp, 'wf-b');
+  fs.writeFileSync(a, 'a much longer old value');
+  fs.writeFileSync(b, 'old');
+  await n.writeFiles([[a, '1'], [b, '2'], [a, '3']]);
+  assert.is(fs.readFileSync(a, 'utf8'), '3', 'truncated, the later write wins');
+  assert.is(fs.readFileSync(b, 'utf8'), '2');
+  const missing = path.join(tmp, 'wf-missing');
+  const err = await n.writeFiles([[a, '4'], [missing, '5'], [b, '6']]).then(
+    () => null,
+    (e) => e as NodeJS.ErrnoException & { index?: number },
+  );
+  assert.ok(err, 'a missing file is an error');
+  assert.is(err!.code, 'ENOENT');
+  assert.is(err!.index, 1);
+  assert.not.ok(fs.existsSync(missing), 'not created');
+  assert.is(fs.readFileSync(a, 'utf8'), '4', 'before the failure: written');
+  assert.is(fs.readFileSync(b, 'utf8'), '2', 'after the failure: untouched');
+  assert.throws(() => n.writeFiles([[a, 1 as unknown as string]]), /files must be an array of \[path, value\]/);
+});
+
 test('spawnProcess + pidfdReap: fds in place, blocking stdio, own session, empty env, exit status and signal', async () => {
   const out = path.join(tmp, 'spawn.out');
   const fd = fs.openSync(out, 'w');
   const [r, w] = n.pipe();
   // fd 3 of the child is our pipe's write end: its number differs from ours.
   const script = 'echo "$$ $(ps -o sid= -p $$) ${HOME-unset}"; echo three >&3; exit 7';
-  const pid = n.spawnProcess('/bin/sh', ['-c', script], [0, fd, fd, w]);
+  const pid = await n.spawnProcess('/bin/sh', ['-c', script], [0, fd, fd, w]);
   fs.closeSync(w);
   const pidfd = n.pidfdOpen(pid);
   await new Promise((resolve) => n.waitReadable(pidfd, 5000, resolve));
@@ -238,14 +260,19 @@ test('spawnProcess + pidfdReap: fds in place, blocking stdio, own session, empty
   const [self, sid, home] = fs.readFileSync(out, 'utf8').trim().split(/\s+/);
   assert.is(sid, self, 'its own session');
   assert.is(home, 'unset', 'empty environment');
-  const sleeper = n.spawnProcess('/bin/sleep', ['5'], [0, 1, 2]);
+  const sleeper = await n.spawnProcess('/bin/sleep', ['5'], [0, 1, 2]);
   const sfd = n.pidfdOpen(sleeper);
   assert.is(n.pidfdReap(sfd), null, 'still running');
   n.pidfdSendSignal(sfd, 9);
   await new Promise((resolve) => n.waitReadable(sfd, 5000, resolve));
   assert.equal(n.pidfdReap(sfd), { code: null, signal: 9 });
   fs.closeSync(sfd);
-  assert.is(code(() => n.spawnProcess('/nonexistent', [], [0, 1, 2])), 'ENOENT');
+  await n.spawnProcess('/nonexistent', [], [0, 1, 2]).then(
+    () => assert.unreachable('spawn of a missing file'),
+    (e) => assert.is((e as NodeJS.ErrnoException).code, 'ENOENT'),
+  );
+  // Arguments are checked before anything is queued: a closed fd throws at once.
+  assert.is(code(() => n.spawnProcess('/bin/true', [], [0, 1, 2, 999])), 'EBADF');
 });
 
 test('loadDeviceFilter on a real cgroup v2 directory: allow-list, access bits, deny-list, replace', () => {

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { assertRejects } from './helpers/tsrun';
 import { detectLayout, loadCgroupManager, newCgroupManager, type CgroupManager } from '../src/cgroups';
 import type { NewCgroupManagerOptions } from '../src/cgroups';
 import { parseProcCgroup } from '../src/cgroups/layout';
@@ -96,7 +97,7 @@ test('paths: absolute from each root; relative ones cannot climb out', () => {
   if (!fs.existsSync('/run/systemd/system')) assert.throws(() => newCgroupManager({ id: 'x', systemd: true }), /^systemd not running on this host, cannot use systemd cgroups manager$/);
 });
 
-test('create: every resource is written and reads back', () => {
+test('create: every resource is written and reads back', async () => {
   if (!onV1) return;
   const m = mk({
     resources: {
@@ -108,7 +109,7 @@ test('create: every resource is written and reads back', () => {
     },
     warn: () => {},
   });
-  m.create();
+  await m.create();
   const p = m.state.paths;
   for (const d of Object.values(p)) assert.ok(fs.existsSync(d), `${d} exists`);
   assert.is(read(p.memory, 'memory.limit_in_bytes'), String(64 << 20));
@@ -132,7 +133,7 @@ test('create: every resource is written and reads back', () => {
 test('create: cpuset of a new cgroup gets the parent cpus/mems (tasks can join)', async () => {
   if (!onV1) return;
   const m = mk({ cgroupsPath: `/tsrun-cs-${process.pid}/a/b` });
-  m.create();
+  await m.create();
   const parent = read('/sys/fs/cgroup/cpuset', 'cpuset.cpus');
   assert.is(read(m.state.paths.cpuset, 'cpuset.cpus'), parent);
   assert.is(read(path.dirname(m.state.paths.cpuset), 'cpuset.cpus'), parent);
@@ -142,7 +143,7 @@ test('create: cpuset of a new cgroup gets the parent cpus/mems (tasks can join)'
   c.kill('SIGKILL');
 });
 
-test('bad input: clear error naming file and value, and no cgroup dir left behind', () => {
+test('bad input: clear error naming file and value, and no cgroup dir left behind', async () => {
   if (!onV1) return;
   const cases: [NewCgroupManagerOptions['resources'], RegExp][] = [
     [{ cpu: { cpus: '99999' } }, /cpuset\.cpus: write 99999: /],
@@ -159,7 +160,7 @@ test('bad input: clear error naming file and value, and no cgroup dir left behin
     const m = mk({ cgroupsPath: `/tsrun-bad-${process.pid}/c`, resources });
     let err: Error | null = null;
     try {
-      m.create();
+      await m.create();
     } catch (e) {
       err = e as Error;
     }
@@ -172,14 +173,14 @@ test('bad input: clear error naming file and value, and no cgroup dir left behin
   }
 });
 
-test('update: a refused value writes nothing, not even the files set before it', () => {
+test('update: a refused value writes nothing, not even the files set before it', async () => {
   if (!onV1) return;
   const m = mk();
-  m.create();
+  await m.create();
   const before = read(m.state.paths.memory, 'memory.limit_in_bytes');
   // memory.limit_in_bytes is written before memory.swappiness: the range used to fail after it.
-  assert.throws(() => m.update({ memory: { limit: 64 << 20, swappiness: 200 } }), /^linux\.resources\.memory\.swappiness: invalid value:200\. valid memory swappiness range is 0-100$/);
-  assert.throws(() => m.update({ pids: { limit: 5 }, unified: { 'pids.max': '5' } }), /^invalid configuration: cannot use unified on cgroup v1$/);
+  await assertRejects(() => m.update({ memory: { limit: 64 << 20, swappiness: 200 } }), /^linux\.resources\.memory\.swappiness: invalid value:200\. valid memory swappiness range is 0-100$/);
+  await assertRejects(() => m.update({ pids: { limit: 5 }, unified: { 'pids.max': '5' } }), /^invalid configuration: cannot use unified on cgroup v1$/);
   assert.is(read(m.state.paths.memory, 'memory.limit_in_bytes'), before);
   assert.is(read(m.state.paths.pids, 'pids.max'), 'max');
 });
@@ -187,7 +188,7 @@ test('update: a refused value writes nothing, not even the files set before it',
 test('memory limit is enforced and the OOM watcher fires; stats count it', async () => {
   if (!onV1) return;
   const m = mk({ resources: { memory: { limit: 32 << 20, swap: 32 << 20 } } });
-  m.create();
+  await m.create();
   let ooms = 0;
   const stop = m.watchOom(() => ooms++);
   try {
@@ -213,7 +214,7 @@ test('memory limit is enforced and the OOM watcher fires; stats count it', async
 test('pids limit is enforced', async () => {
   if (!onV1) return;
   const m = mk({ resources: { pids: { limit: 4 } } });
-  m.create();
+  await m.create();
   const c = gated('/bin/busybox sh -c "for i in 1 2 3 4 5 6 7 8; do /bin/busybox sleep 3 & done; wait"');
   await m.apply(c.pid!);
   c.go();
@@ -230,7 +231,7 @@ test('pids limit is enforced', async () => {
 test('freeze/thaw, stats non-zero, killAll, update', async () => {
   if (!onV1) return;
   const m = mk({ resources: { memory: { limit: 256 << 20 }, pids: { limit: 100 } } });
-  m.create();
+  await m.create();
   // Busy for a while so CPU usage is measurable.
   const c = gated('/bin/busybox sh -c "i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; exec /bin/busybox sleep 1000"');
   await m.apply(c.pid!);
@@ -249,39 +250,39 @@ test('freeze/thaw, stats non-zero, killAll, update', async () => {
   assert.is(st.pids.limit, 100);
   // update: lower memory with swap (order matters), pids to unlimited.
   if (fs.existsSync(path.join(m.state.paths.memory, 'memory.memsw.limit_in_bytes'))) {
-    m.update({ memory: { limit: 128 << 20, swap: 128 << 20 } });
+    await m.update({ memory: { limit: 128 << 20, swap: 128 << 20 } });
     assert.is(read(m.state.paths.memory, 'memory.memsw.limit_in_bytes'), String(128 << 20));
-    m.update({ memory: { limit: 512 << 20, swap: 1024 << 20 } });
+    await m.update({ memory: { limit: 512 << 20, swap: 1024 << 20 } });
     assert.is(read(m.state.paths.memory, 'memory.memsw.limit_in_bytes'), String(1024 << 20));
-    m.update({ memory: { limit: -1 } });
+    await m.update({ memory: { limit: -1 } });
     assert.is(read(m.state.paths.memory, 'memory.memsw.limit_in_bytes'), read(path.dirname(m.state.paths.memory), 'memory.memsw.limit_in_bytes'));
   }
-  m.update({ pids: { limit: 0 } });
+  await m.update({ pids: { limit: 0 } });
   assert.is(read(m.state.paths.pids, 'pids.max'), 'max');
-  m.update({ cpu: { shares: 2048 } });
+  await m.update({ cpu: { shares: 2048 } });
   assert.is(read(m.state.paths.cpu, 'cpu.shares'), '2048');
   // Below usage: EBUSY turned into a clear message.
-  assert.throws(() => m.update({ memory: { limit: 4096 } }), /memory\.limit_in_bytes: write 4096: unable to set memory limit to 4096 \(current usage/);
+  await assertRejects(() => m.update({ memory: { limit: 4096 } }), /memory\.limit_in_bytes: write 4096: unable to set memory limit to 4096 \(current usage/);
   m.killAll(9);
   const r = await c.done;
   assert.is(r.signal, 'SIGKILL');
 });
 
-test('update that fails half-way: what it had already written is restored (all or nothing)', () => {
+test('update that fails half-way: what it had already written is restored (all or nothing)', async () => {
   if (!onV1) return;
   const m = mk({ resources: { memory: { limit: 64 << 20 }, cpu: { shares: 512 } } });
-  m.create();
+  await m.create();
   // memory comes before cpu in the write order: its new limit is written, then the cpu period
   // (below the kernel's 1 ms minimum) fails.
   const bad = { memory: { limit: 32 << 20 }, cpu: { shares: 1024, period: 10 } };
-  assert.throws(() => withRollback(() => m.update(bad)), /cpu\.cfs_period_us: write 10: invalid argument/);
+  await assertRejects(() => withRollback(() => m.update(bad)), /cpu\.cfs_period_us: write 10: invalid argument/);
   assert.is(read(m.state.paths.memory, 'memory.limit_in_bytes'), String(64 << 20), 'memory limit rolled back');
   assert.is(read(m.state.paths.cpu, 'cpu.shares'), '512', 'cpu shares rolled back');
   // Control: without the journal the same failure leaves the new memory limit behind.
-  assert.throws(() => m.update(bad));
+  await assertRejects(() => m.update(bad), /cpu\.cfs_period_us: write 10: invalid argument/);
   assert.is(read(m.state.paths.memory, 'memory.limit_in_bytes'), String(32 << 20), 'without rollback the first write stays');
   // And a good update goes through whole.
-  withRollback(() => m.update({ memory: { limit: 48 << 20 }, cpu: { shares: 256 } }));
+  await withRollback(() => m.update({ memory: { limit: 48 << 20 }, cpu: { shares: 256 } }));
   assert.is(read(m.state.paths.memory, 'memory.limit_in_bytes'), String(48 << 20));
   assert.is(read(m.state.paths.cpu, 'cpu.shares'), '256');
 });
@@ -289,7 +290,7 @@ test('update that fails half-way: what it had already written is restored (all o
 test('destroy: every dir removed (unified too), idempotent; busy cgroup only emptied when asked', async () => {
   if (!onV1) return;
   const m = mk();
-  m.create();
+  await m.create();
   const c = gated('sleep 1000');
   await m.apply(c.pid!);
   let err: Error | null = null;

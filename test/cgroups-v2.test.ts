@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { assertRejects } from './helpers/tsrun';
 import { detectLayout, newCgroupManager, setDeviceFilterLoader, type CgroupManager, type DeviceRule } from '../src/cgroups';
 import type { NewCgroupManagerOptions } from '../src/cgroups';
 import { layoutOf, parseCgroupMounts } from '../src/cgroups/layout';
@@ -111,7 +112,7 @@ test('[fake tree] paths: relative = under the parent of our cgroup, absolute = u
   assert.is(abs.state.layout, 'v2');
 });
 
-test('[fake tree] create: controllers enabled in parents, every resource written with v2 names and values', () => {
+test('[fake tree] create: controllers enabled in parents, every resource written with v2 names and values', async () => {
   setDeviceFilterLoader(recordingLoader);
   recorded = [];
   const { m, root, dir } = fake('pod/c1', {
@@ -126,7 +127,7 @@ test('[fake tree] create: controllers enabled in parents, every resource written
       devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 4, minor: 64, access: 'rw' }],
     },
   });
-  m.create();
+  await m.create();
   assert.is(read(root, 'cgroup.subtree_control'), '+cpuset +cpu +io +memory +hugetlb +pids +rdma');
   assert.is(read(path.join(root, 'pod'), 'cgroup.subtree_control'), '+cpuset +cpu +io +memory +hugetlb +pids +rdma');
   assert.is(read(dir, 'cgroup.subtree_control'), '', 'the leaf enables nothing');
@@ -154,30 +155,30 @@ test('[fake tree] create: controllers enabled in parents, every resource written
   assert.is(recorded[0].rules.length, 2 + 11, 'bundle rules then runc default allow list');
 });
 
-test('[fake tree] quota -1 → "max period"; pids 0 → max; memory -1 → max with swap max', () => {
+test('[fake tree] quota -1 → "max period"; pids 0 → max; memory -1 → max with swap max', async () => {
   setDeviceFilterLoader(recordingLoader);
   const { m, dir } = fake('c2');
-  m.create();
-  m.update({ cpu: { quota: -1, period: 200000 }, pids: { limit: 0 }, memory: { limit: -1 } });
+  await m.create();
+  await m.update({ cpu: { quota: -1, period: 200000 }, pids: { limit: 0 }, memory: { limit: -1 } });
   assert.is(read(dir, 'cpu.max'), 'max 200000');
   assert.is(read(dir, 'pids.max'), 'max');
   assert.is(read(dir, 'memory.max'), 'max');
   assert.is(read(dir, 'memory.swap.max'), 'max');
-  m.update({ memory: { limit: 100, swap: 100 } });
+  await m.update({ memory: { limit: 100, swap: 100 } });
   assert.is(read(dir, 'memory.swap.max'), '0', 'swap == limit disables swap');
 });
 
-test('[fake tree] update: a refused value writes nothing, not even the files set before it', () => {
+test('[fake tree] update: a refused value writes nothing, not even the files set before it', async () => {
   setDeviceFilterLoader(recordingLoader);
   const { m, dir } = fake('c3');
-  m.create();
+  await m.create();
   // cpu and cpuset come before memory in the writes: a swap below memory used to fail after them.
-  assert.throws(() => m.update({ cpu: { shares: 1024, cpus: '0' }, memory: { limit: 100, swap: 50 } }), /memory\+swap limit \(50\) should be >= memory limit \(100\)/);
-  assert.throws(() => m.update({ pids: { limit: 5 }, unified: { '../x': '1' } }), /must be a file name/);
+  await assertRejects(() => m.update({ cpu: { shares: 1024, cpus: '0' }, memory: { limit: 100, swap: 50 } }), /memory\+swap limit \(50\) should be >= memory limit \(100\)/);
+  await assertRejects(() => m.update({ pids: { limit: 5 }, unified: { '../x': '1' } }), /must be a file name/);
   for (const f of ['cpu.weight', 'cpuset.cpus', 'memory.max', 'memory.swap.max', 'pids.max']) assert.is(read(dir, f), '', `${f} written by a refused update`);
 });
 
-test('[fake tree] bad input: clear errors naming the value (cleanup is checked on the real kernel)', () => {
+test('[fake tree] bad input: clear errors naming the value (cleanup is checked on the real kernel)', async () => {
   setDeviceFilterLoader(recordingLoader);
   const cases: [NewCgroupManagerOptions['resources'], RegExp][] = [
     [{ memory: { limit: 100, swap: 50 } }, /memory\+swap limit \(50\) should be >= memory limit \(100\)/],
@@ -190,20 +191,20 @@ test('[fake tree] bad input: clear errors naming the value (cleanup is checked o
     const root = fakeTree('');
     const m = newCgroupManager({ id: 'c1', layout: 'v2', fsRoot: root, selfCgroup: '0::/\n', cgroupsPath: '/new/c', resources, warn: () => {} });
     // The new dirs have no kernel files: add the ones these cases need once mkdir happened.
-    const origMkdir = fs.mkdirSync;
-    (fs as any).mkdirSync = (p: fs.PathLike, o?: any) => {
-      const r = origMkdir(p, o);
+    const origMkdir = fs.promises.mkdir;
+    (fs.promises as any).mkdir = async (p: fs.PathLike, o?: any) => {
+      const r = await origMkdir(p, o);
       for (const f of IFACE) fs.writeFileSync(path.join(String(p), f), '');
       fs.writeFileSync(path.join(String(p), 'cgroup.controllers'), CONTROLLERS);
       return r;
     };
     let err: Error | null = null;
     try {
-      m.create();
+      await m.create();
     } catch (e) {
       err = e as Error;
     } finally {
-      (fs as any).mkdirSync = origMkdir;
+      (fs.promises as any).mkdir = origMkdir;
     }
     assert.ok(err, `must fail: ${JSON.stringify(resources)}`);
     assert.match(err!.message, re);
@@ -212,7 +213,7 @@ test('[fake tree] bad input: clear errors naming the value (cleanup is checked o
   }
 });
 
-test('[fake tree] no eBPF loader: a clear error (TODO(native) until src/native/addon.ts provides loadDeviceFilter)', () => {
+test('[fake tree] no eBPF loader: a clear error (TODO(native) until src/native/addon.ts provides loadDeviceFilter)', async () => {
   setDeviceFilterLoader(null);
   let native = false;
   try {
@@ -220,13 +221,13 @@ test('[fake tree] no eBPF loader: a clear error (TODO(native) until src/native/a
   } catch {}
   if (native) return console.log('  native loadDeviceFilter is present: the missing-loader error path is not reachable');
   const { m } = fake('c3');
-  assert.throws(() => m.create(), /device rules on cgroup v2 need the native eBPF loader/);
+  await assertRejects(() => m.create(), /device rules on cgroup v2 need the native eBPF loader/);
 });
 
 test('[fake tree] stats, freeze, OOM watch, mountSteps', async () => {
   setDeviceFilterLoader(recordingLoader);
   const { m, dir } = fake('c4');
-  m.create();
+  await m.create();
   fs.writeFileSync(path.join(dir, 'cpu.stat'), 'usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 3\nnr_throttled 1\nthrottled_usec 20\n');
   fs.writeFileSync(path.join(dir, 'memory.current'), '4096\n');
   fs.writeFileSync(path.join(dir, 'memory.max'), 'max\n');
@@ -285,7 +286,7 @@ function realManager(resources: NewCgroupManagerOptions['resources'], cgroupsPat
 test('[real kernel] create, limits read back, memory OOM + watcher, pids, freeze, stats, destroy', async () => {
   if (!realV2) return console.log('  skipped: not a cgroup v2 host');
   const m = realManager({ memory: { limit: 32 << 20, swap: 32 << 20 }, pids: { limit: 8 }, cpu: { shares: 1024, quota: 50000, period: 100000 } });
-  m.create();
+  await m.create();
   const dir = m.state.paths[''];
   assert.is(read(dir, 'memory.max'), String(32 << 20));
   assert.is(read(dir, 'pids.max'), '8');
@@ -313,7 +314,7 @@ test('[real kernel] create, limits read back, memory OOM + watcher, pids, freeze
   assert.ok((st.cpu.usage.total ?? 0) > 0, 'cpu usage > 0');
   assert.ok((st.memory.usage.usage ?? 0) > 0, 'memory usage > 0');
   assert.is(st.pids.limit, 8);
-  m.update({ pids: { limit: 0 }, memory: { limit: 64 << 20, swap: 128 << 20 } });
+  await m.update({ pids: { limit: 0 }, memory: { limit: 64 << 20, swap: 128 << 20 } });
   assert.is(read(dir, 'pids.max'), 'max');
   assert.is(read(dir, 'memory.max'), String(64 << 20));
   m.killAll(9);
@@ -323,10 +324,10 @@ test('[real kernel] create, limits read back, memory OOM + watcher, pids, freeze
   await m.destroy();
 });
 
-test('[real kernel] bad value: error names file and value; nothing left behind', () => {
+test('[real kernel] bad value: error names file and value; nothing left behind', async () => {
   if (!realV2) return console.log('  skipped: not a cgroup v2 host');
   const m = realManager({ cpu: { cpus: '99999' } }, `/tsrun-v2bad-${process.pid}/c`);
-  assert.throws(() => m.create(), /cpuset\.cpus: write 99999: /);
+  await assertRejects(() => m.create(), /cpuset\.cpus: write 99999: /);
   assert.not.ok(fs.existsSync(m.state.paths['']));
   assert.not.ok(fs.existsSync(path.dirname(m.state.paths[''])));
 });

@@ -18,27 +18,31 @@ import { Sandbox, waitFor } from './helpers/tsrun';
 const N = 20;
 
 /**
- * The longest stretch of synchronous JavaScript in one callback (timer, I/O, promise reaction):
- * how long the library keeps everything else in the process waiting at a time.
+ * The longest stretches of synchronous JavaScript in one callback (timer, I/O, promise reaction):
+ * how long the library keeps everything else in the process waiting at a time. `top[0]` is the
+ * longest, `top[k]` the k+1-th longest.
  */
-function longestCallback() {
+function longestCallbacks(keep = 5) {
   let depth = 0;
   let start = 0;
-  let max = 0;
+  const top: number[] = [];
   const hook = createHook({
     before() {
       if (depth++ === 0) start = performance.now();
     },
     after() {
-      if (--depth === 0) max = Math.max(max, performance.now() - start);
+      if (--depth !== 0) return;
+      const d = performance.now() - start;
+      if (top.length === keep && d <= top[keep - 1]) return;
+      top.push(d);
+      top.sort((a, b) => b - a);
+      top.length = Math.min(top.length, keep);
     },
   });
   return {
     enable: () => hook.enable(),
     disable: () => hook.disable(),
-    get maxMs() {
-      return max;
-    },
+    top,
   };
 }
 
@@ -82,7 +86,7 @@ test(`${N} containers at once: create, start, exec, exit statuses, kill, delete`
         fs.closeSync(devNull);
       }
     }
-    const longest = longestCallback();
+    const longest = longestCallbacks();
     longest.enable();
     delay.enable();
     const results = await Promise.all(
@@ -142,13 +146,27 @@ test(`${N} containers at once: create, start, exec, exit statuses, kill, delete`
     assert.equal(listenersOf(), before, 'no handler left on process');
     const maxMs = delay.max / 1e6;
     const p99 = delay.percentile(99) / 1e6;
-    console.log(`    ${N} concurrent lifecycles: longest synchronous callback ${longest.maxMs.toFixed(1)} ms; timer lateness p50 ${(delay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${maxMs.toFixed(1)} ms`);
-    // Measured on this 2-core machine shared with other test runs (load 3): 15-18 ms mostly, one
-    // run of 49 ms; before tsrun-init was spawned without libuv's fork, 29-64 ms. What is left is
-    // mostly wall time in the kernel, not JavaScript (--cpu-prof): opening and writing cgroup.procs
-    // in the cgroup manager's apply (up to ~12 ms inside open/write on cgroup v1) and being
-    // descheduled. Not tightened further until it is measured on an idle machine.
-    assert.ok(longest.maxMs < 50, `one callback blocked the event loop for ${longest.maxMs.toFixed(1)} ms`);
+    console.log(`    ${N} concurrent lifecycles: longest synchronous callbacks ${longest.top.slice(0, 5).map((d) => d.toFixed(1)).join(' ')} ms; timer lateness p50 ${(delay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${maxMs.toFixed(1)} ms`);
+    // Measured on this 2-core hybrid-cgroup VM (10 s windows, 5-11 runs each; "load" is the
+    // 1-minute load average, other sessions' tests and VMs included):
+    //   before (every cgroup and state write, the init's spawn synchronous): idle-ish (load 1-2.6)
+    //   12-27 ms (8.8-16.6 when measured idle earlier), load 4.4 19-51 ms; timer lateness p99 66-183 ms. --cpu-prof: the longest were
+    //   all createContainer's stretch from the lock to the seccomp/bind-sources await (12-14 ms),
+    //   46% of it the cgroup's mkdir, cpuset and device writes, 14% the state files, 12% reading
+    //   mountinfo twice.
+    //   after (those on libuv's thread pool, src/cgroups/util.ts, addon writeFiles/spawnProcess):
+    //   idle (load 0.2-1) 7.3-11 ms in 10 of 11 runs, one 20.8; load 2.2 8.3-21 ms; load 4-5
+    //   11-36 ms; timer lateness p99 18-43 ms idle, 37-65 ms at load 2 (but its p50 rose from 2-3
+    //   to 3-11 ms: not looked into yet).
+    // What is left is mostly not our JavaScript: the longest callbacks are sampled for a fraction
+    // of their wall time (the main thread descheduled, by this test's own 20 containers as well),
+    // or blocked 4-8 ms inside one thread-pool post (fs.promises readdir/open; about 1 post in 1000
+    // under load, most likely libuv's queue lock held by a descheduled pool thread). The longest
+    // that ran on the CPU throughout (~5 ms) are exec's: loading its state, deriving the status,
+    // building the plan, before the spawn. The bound holds the worst run seen under load 4-5
+    // with some margin; ~5 ms would need an idle machine and fewer pool posts still (batched
+    // mkdirs, exec's sync reads).
+    assert.ok(longest.top[0] < 40, `one callback blocked the event loop for ${longest.top[0].toFixed(1)} ms`);
     assert.equal(warnings, [], 'no warnings');
   } finally {
     for (const sb of [...sandboxes, ...extra]) sb.cleanup();

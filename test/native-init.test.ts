@@ -97,7 +97,7 @@ class Sandbox {
   }
 
   /** Spawns the init with stdout/stderr going to files, sends the plan. */
-  start(plan: CreatePlan | ExecPlan, extraFds: number[] = []) {
+  async start(plan: CreatePlan | ExecPlan, extraFds: number[] = []) {
     const n = this.outputs++;
     const outPath = path.join(this.dir, `stdout-${n}`);
     const errPath = path.join(this.dir, `stderr-${n}`);
@@ -106,7 +106,7 @@ class Sandbox {
     const err = fs.openSync(errPath, 'w');
     let init: InitProcess;
     try {
-      init = spawnInit({ stdio: [nul, out, err], extraFds });
+      init = await spawnInit({ stdio: [nul, out, err], extraFds });
     } finally {
       for (const fd of [nul, out, err]) fs.closeSync(fd);
     }
@@ -142,7 +142,7 @@ class Sandbox {
 
   /** Runs a create plan with waitForExit to the end. */
   async run(plan: CreatePlan | ExecPlan, extraFds: number[] = []) {
-    const h = this.start(plan, extraFds);
+    const h = await this.start(plan, extraFds);
     const msgs = await this.collect(h.init);
     const exit = msgs.find((m) => m.type === 'exit') as { status: number } | undefined;
     const error = msgs.find((m) => m.type === 'error') as { message: string } | undefined;
@@ -201,7 +201,7 @@ sandboxTest('echo: output, exit status 0, pid reported before exit', async (s) =
 sandboxTest('exit codes and signals are reported', async (s) => {
   assert.is((await s.run(s.plan(['sh', '-c', 'exit 3']))).status, 3);
   // pid 1 cannot be killed from inside its namespace: the signal comes from here.
-  const h = s.start(s.plan(['sleep', '30']));
+  const h = await s.start(s.plan(['sleep', '30']));
   const msgs = await s.collect(h.init, (e) => e.type === 'ready');
   process.kill((msgs[0] as { pid: number }).pid, 'SIGKILL');
   const rest = await s.collect(h.init);
@@ -319,7 +319,7 @@ sandboxTest('the waiting init: memfd exe, RSS under 4 MB, runs only after the fi
   const fifo = path.join(s.dir, 'exec.fifo');
   assert.is(spawnSync('mkfifo', ['-m', '0600', fifo]).status, 0);
   const plan = s.plan(['sh', '-c', 'echo started'], { execFifo: fifo, waitForExit: false });
-  const h = s.start(plan);
+  const h = await s.start(plan);
   const msgs = await s.collect(h.init, (e) => e.type === 'ready');
   assert.equal(msgs.map((m) => m.type), ['pid', 'ready']);
   const pid = (msgs[0] as { pid: number }).pid;
@@ -354,7 +354,7 @@ sandboxTest('user namespace: uid/gid maps written, root inside; the init is not 
   // As the runtime makes it (src/container/create.ts): 0600 and root's, no chown for the
   // container's root. Stage 0 opens it before the user namespace exists; the init inherits the fd.
   assert.is(fs.statSync(fifo).mode & 0o777, 0o600);
-  const h = s.start(plan);
+  const h = await s.start(plan);
   const msgs = await s.collect(h.init, (e) => e.type === 'ready');
   assert.equal(msgs.map((m) => m.type), ['pid', 'ready'], JSON.stringify(msgs));
   const pid = (msgs[0] as { pid: number }).pid;
@@ -399,7 +399,7 @@ sandboxTest('createContainer hook gets the state on stdin; a slow hook times out
 });
 
 sandboxTest('exec mode: joins a running container\'s namespaces', async (s) => {
-  const c = s.start(s.plan(['sleep', '100'], { hostname: 'execbox', waitForExit: false }));
+  const c = await s.start(s.plan(['sleep', '100'], { hostname: 'execbox', waitForExit: false }));
   const msgs = await s.collect(c.init, (e) => e.type === 'ready');
   const initPid = (msgs[0] as { pid: number }).pid;
   assert.is(msgs[1].type, 'ready');

@@ -148,7 +148,7 @@ async function runInit(plan: unknown, ms = 15000): Promise<Outcome> {
   const nul = fs.openSync('/dev/null', 'r+');
   let init;
   try {
-    init = spawnInit({ stdio: [nul, nul, nul], extraFds: [] });
+    init = await spawnInit({ stdio: [nul, nul, nul], extraFds: [] });
   } finally {
     fs.closeSync(nul);
   }
@@ -387,7 +387,7 @@ test('every field of the schema: a plan breaking it is refused with its pointer,
   const waiting = { ...goodCreatePlan(), waitForExit: false, process: { ...create.process, args: ['sleep', '300'] }, mountSteps: [create.mountSteps[0]], devices: [], devSymlinks: [], startContainerHooks: [] } as CreatePlan;
   const started = await (async () => {
     const nul = fs.openSync('/dev/null', 'r+');
-    const init = spawnInit({ stdio: [nul, nul, nul], extraFds: [] });
+    const init = await spawnInit({ stdio: [nul, nul, nul], extraFds: [] });
     fs.closeSync(nul);
     init.sendPlan(waiting);
     let pid = 0;

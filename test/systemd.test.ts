@@ -211,7 +211,7 @@ test('manager: the unit starts with the init in PIDs, then the files; update = S
     const m = newCgroupManager({ id: 'c1', systemd: true, cgroupsPath: 'system.slice:tsrun:c1', resources: { memory: { limit: 1 << 20 }, pids: { limit: 9 } }, layout: 'v2', fsRoot: h.root, annotations: { 'org.systemd.property.TimeoutStopSec': 'uint64 5' } });
     assert.equal(m.state.systemd, { unit: 'tsrun-c1.scope', slice: 'system.slice', user: false, extra: [['TimeoutStopUSec', 't', { u64: '5000000' }]] });
     assert.is(m.state.paths[''], path.join(h.root, 'system.slice/tsrun-c1.scope'));
-    m.create();
+    await m.create();
     assert.equal(h.calls, [], 'nothing happens before the pid is known');
     assert.is(m.isFrozen(), false);
     assert.equal(m.pids(), []);
@@ -233,12 +233,12 @@ test('manager: the unit starts with the init in PIDs, then the files; update = S
     assert.equal(sent.get('TimeoutStopUSec'), ['t', 5000000n]);
     // A later command loads the manager from the saved state (JSON round trip).
     const again = loadCgroupManager(JSON.parse(JSON.stringify(m.state)), { fsRoot: h.root });
-    again.update({ memory: { limit: 2 << 20 } });
+    await again.update({ memory: { limit: 2 << 20 } });
     assert.is(h.calls[h.calls.length - 1], 'set tsrun-c1.scope true MemoryMax=2097152');
     assert.is(fs.readFileSync(path.join(m.state.paths[''], 'memory.max'), 'utf8'), '2097152');
     // A value the files refuse (no real-time limits on v2) leaves the unit's properties alone too.
     const before = h.calls.length;
-    assert.throws(() => again.update({ cpu: { shares: 1024, realtimeRuntime: 1000 } }), /real-time scheduling limits are not supported on cgroup v2/);
+    await assertRejects(() => again.update({ cpu: { shares: 1024, realtimeRuntime: 1000 } }), /real-time scheduling limits are not supported on cgroup v2/);
     assert.equal(h.calls.slice(before), [], 'no SetUnitProperties (CPUWeight) for a refused update');
     assert.ok(h.units.has('tsrun-c1.scope'), 'control: the unit is there before destroy');
     await again.destroy();
@@ -331,7 +331,7 @@ test('rootless: the user\'s manager over its bus; the unit in user.slice below t
       assert.equal(m.state.systemd, { unit: 'tsrun-c4.scope', slice: 'user.slice', user: true });
       assert.is(m.state.paths[''], path.join(h.root, USER_MANAGER_CG, 'user.slice/tsrun-c4.scope'));
       assert.equal(h.calls, ['get ControlGroup'], 'the manager\'s cgroup is asked before anything exists');
-      m.create();
+      await m.create();
       setDeviceFilterLoader(() => {});
       try {
         await m.apply(4343);
@@ -343,7 +343,7 @@ test('rootless: the user\'s manager over its bus; the unit in user.slice below t
       assert.is(fs.readFileSync(path.join(m.state.paths[''], 'memory.max'), 'utf8'), '1048576');
       assert.is(fs.readFileSync(path.join(m.state.paths[''], 'cgroup.procs'), 'utf8'), '4343');
       const again = loadCgroupManager(JSON.parse(JSON.stringify(m.state)), { fsRoot: h.root });
-      again.update({ memory: { limit: 2 << 20 } });
+      await again.update({ memory: { limit: 2 << 20 } });
       await again.destroy();
       assert.not.ok(h.units.has('tsrun-c4.scope'));
       assert.not.ok(fs.existsSync(m.state.paths['']));
@@ -393,7 +393,7 @@ test('rootless without a user bus: create fails with runc\'s words before any D-
   }
 });
 
-test('v1/hybrid: the unit\'s directory in every hierarchy (this host\'s mounts); unified refused; rootless refused on v1', () => {
+test('v1/hybrid: the unit\'s directory in every hierarchy (this host\'s mounts); unified refused; rootless refused on v1', async () => {
   const layout = detectLayout();
   if (layout === 'v2') {
     console.log('    systemd: this host is cgroup v2: the v1 path layout case did NOT run here');
@@ -409,7 +409,7 @@ test('v1/hybrid: the unit\'s directory in every hierarchy (this host\'s mounts);
   assert.equal(props, [['MemoryLimit', 't', 1048576n]]);
   assert.throws(() => newCgroupManager({ id: 'c3', systemd: true, layout, rootless: true }), /cannot use rootless systemd cgroups manager on cgroup v1/);
   const u = newCgroupManager({ id: 'c3', systemd: true, layout, resources: { unified: { 'memory.max': '1' } } });
-  assert.throws(() => u.create(), /^linux\.resources\.unified: invalid configuration: cannot use unified on cgroup v1$/);
+  await assertRejects(() => u.create(), /^linux\.resources\.unified: invalid configuration: cannot use unified on cgroup v1$/);
 });
 
 test('CLI on a host without systemd: create/run --systemd-cgroup fail with runc\'s one line, nothing left; features and --help tell the truth', () => {

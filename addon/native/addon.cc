@@ -169,6 +169,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tsrun::InitShimIo(env, exports);
   tsrun::InitWait(env, exports);
   tsrun::InitSpawn(env, exports);
+  tsrun::InitFiles(env, exports);
   return exports;
 }
 

@@ -7,7 +7,7 @@
  */
 import * as path from 'node:path';
 import { DEFAULT_ALLOWED_DEVICES } from './devices';
-import { detectLayout, findV2Mount, parseCgroupMounts, parseProcCgroup, readMountinfo, readSelfCgroup, type CgroupLayout } from './layout';
+import { detectLayout, findV2Mount, layoutOf, parseCgroupMounts, parseProcCgroup, readMountinfo, readSelfCgroup, type CgroupLayout, type CgroupMount } from './layout';
 import type { CgroupManager, CgroupState, ManagerOptions } from './manager';
 import type { LinuxResources } from './types';
 import { isRunningSystemd, NOT_RUNNING_SYSTEMD, extraFromAnnotations, SystemdManager, userManagerCgroup } from './systemd';
@@ -41,11 +41,21 @@ export interface NewCgroupManagerOptions {
 }
 
 /** Where the cgroup2 hierarchy is mounted: the given root (tests), else /proc/self/mountinfo's. */
-function v2MountRoot(fsRoot: string | undefined): string {
+function v2MountRoot(fsRoot: string | undefined, mounts: () => CgroupMount[]): string {
   if (fsRoot) return fsRoot;
-  const m = findV2Mount(parseCgroupMounts(readMountinfo()));
+  const m = findV2Mount(mounts());
   if (!m) throw new Error('cgroup v2: no cgroup2 mount in /proc/self/mountinfo');
   return m.mountpoint;
+}
+
+/**
+ * /proc/self/mountinfo parsed once per manager, when first needed: the layout and every
+ * hierarchy's path come from the same reading (each reading of a big mountinfo costs a
+ * daemon's event loop a noticeable share of a millisecond).
+ */
+function hostMounts(): () => CgroupMount[] {
+  let mounts: CgroupMount[] | undefined;
+  return () => (mounts ??= parseCgroupMounts(readMountinfo()));
 }
 
 export function newCgroupManager(opts: NewCgroupManagerOptions): CgroupManager {
@@ -55,7 +65,8 @@ export function newCgroupManager(opts: NewCgroupManagerOptions): CgroupManager {
   if (inner === '' || inner === '/') {
     throw new Error(`linux.cgroupsPath: ${JSON.stringify(given || opts.id)} is not a valid cgroup path (it must name a cgroup below the root)`);
   }
-  const layout = opts.layout ?? detectLayout();
+  const mounts = hostMounts();
+  const layout = opts.layout ?? layoutOf(mounts());
   const self = parseProcCgroup(opts.selfCgroup ?? readSelfCgroup());
   const mopts: ManagerOptions & { fsRoot?: string } = {
     resources: opts.resources,
@@ -65,10 +76,10 @@ export function newCgroupManager(opts: NewCgroupManagerOptions): CgroupManager {
     fsRoot: opts.fsRoot,
   };
   if (layout === 'v2') {
-    const root = (mopts.fsRoot = v2MountRoot(opts.fsRoot));
+    const root = (mopts.fsRoot = v2MountRoot(opts.fsRoot, mounts));
     return new V2Manager({ layout, paths: { '': v2Path(root, self[''] ?? '/', inner) } }, mopts);
   }
-  const paths = v1Paths(parseCgroupMounts(readMountinfo()), self, inner, layout);
+  const paths = v1Paths(mounts(), self, inner, layout);
   if (Object.keys(paths).length === 0) throw new Error('cgroup v1: no cgroup hierarchy is mounted');
   return new V1Manager({ layout, paths }, mopts);
 }
@@ -82,7 +93,8 @@ function newSystemdManager(opts: NewCgroupManagerOptions): CgroupManager {
   if (!opts.fsRoot && !opts.layout && !isRunningSystemd()) throw new CgroupError(NOT_RUNNING_SYSTEMD);
   const n = parseSystemdCgroupsPath(opts.cgroupsPath, opts.id, opts.rootless);
   const extra = extraFromAnnotations(opts.annotations);
-  const layout = opts.layout ?? detectLayout();
+  const mounts = hostMounts();
+  const layout = opts.layout ?? layoutOf(mounts());
   if (layout !== 'v2' && opts.rootless) throw new CgroupError('cannot use rootless systemd cgroups manager on cgroup v1');
   let inner = n.cgroup;
   // Rootless: the user's manager (over the user bus), whose slices live below its own cgroup
@@ -91,13 +103,13 @@ function newSystemdManager(opts: NewCgroupManagerOptions): CgroupManager {
   if (opts.rootless) inner = path.posix.join(userManagerCgroup(), inner);
   const state: CgroupState = { layout, paths: {}, systemd: { unit: n.unit, slice: n.slice, user: !!opts.rootless, ...(extra ? { extra } : {}) } };
   if (layout === 'v2') {
-    const root = v2MountRoot(opts.fsRoot);
+    const root = v2MountRoot(opts.fsRoot, mounts);
     state.paths = { '': v2Path(root, '/', inner) };
     const mopts = { resources: opts.resources, rootless: opts.rootless, warn: opts.warn, fsRoot: root };
     return new SystemdManager(state, new V2Manager(state, mopts), mopts);
   }
   const self = parseProcCgroup(opts.selfCgroup ?? readSelfCgroup());
-  state.paths = v1Paths(parseCgroupMounts(readMountinfo()), self, inner, layout);
+  state.paths = v1Paths(mounts(), self, inner, layout);
   if (!state.paths.devices) throw new CgroupError('cgroup v1: the devices hierarchy is not mounted (the systemd driver needs it)');
   const mopts = { resources: opts.resources, warn: opts.warn };
   return new SystemdManager(state, new V1Manager(state, mopts), mopts);

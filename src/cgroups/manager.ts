@@ -29,9 +29,11 @@ export interface DestroyOptions {
 
 export interface CgroupManager {
   readonly state: CgroupState;
-  create(): void;
+  /** mkdir and the limits, on the thread pool; a failure removes what it made. */
+  create(): Promise<void>;
   apply(pid: number): Promise<void>;
-  update(resources: LinuxResources): void;
+  /** New limits, in the same order of writes as create; under withRollback all or nothing. */
+  update(resources: LinuxResources): Promise<void>;
   freeze(): Promise<void>;
   thaw(): Promise<void>;
   isFrozen(): boolean;
@@ -85,7 +87,7 @@ export async function removeDirs(dirs: string[], killAll: (() => void) | null, t
     lastErr = new Map();
     for (let i = 0; i < pending.length; ) {
       try {
-        rmdirTree(pending[i]);
+        await rmdirTree(pending[i]);
         pending.splice(i, 1);
       } catch (e) {
         lastErr.set(pending[i], e);

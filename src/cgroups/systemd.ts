@@ -196,7 +196,7 @@ export class SystemdManager implements CgroupManager {
   }
 
   /** Nothing exists before the init's pid is known (a scope cannot be empty): checks only. */
-  create(): void {
+  async create(): Promise<void> {
     const r = this.opts.resources ?? {};
     checkResources(r, this.v2 ? 'v2' : 'v1', true);
     // The conversions fail here, before the init is spawned, for what the properties cannot carry.
@@ -225,7 +225,7 @@ export class SystemdManager implements CgroupManager {
     props.push(...decodeProps(this.unit.extra));
     this.startUnit(unit, props, user);
     // What systemd does not express (and the device filter, as runc does both) goes to the files.
-    this.fsMgr.create();
+    await this.fsMgr.create();
     // v1: the hierarchies systemd does not manage (cpuset, freezer, ...) get the pid from us; on v2
     // (and in the ones systemd manages) it is already there.
     await this.fsMgr.apply(pid);
@@ -256,7 +256,7 @@ export class SystemdManager implements CgroupManager {
     }
   }
 
-  update(resources: LinuxResources): void {
+  async update(resources: LinuxResources): Promise<void> {
     // Before the unit's properties change: a refused value changes nothing.
     checkResources(resources, this.v2 ? 'v2' : 'v1', false);
     const props = this.props(resources, resources.devices !== undefined);
@@ -267,7 +267,7 @@ export class SystemdManager implements CgroupManager {
         throw new CgroupError(`unable to set unit properties: ${(e as Error).message}`);
       }
     }
-    this.fsMgr.update(resources);
+    await this.fsMgr.update(resources);
   }
 
   freeze(): Promise<void> {

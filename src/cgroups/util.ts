@@ -2,6 +2,8 @@
  * Small cgroupfs helpers shared by the v1 and v2 managers: writes whose errors name the file and
  * the value (the one thing a user needs to fix a bad config), tolerant readers, runc's CleanPath.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { channel } from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -53,95 +55,114 @@ export class CgroupError extends Error {
   }
 }
 
-/**
- * Writes one value to a cgroup file in a single write(2) (cgroupfs parses each write as a whole).
- * Never creates the file: a missing interface file is an error, not an empty regular file.
- * Errors read "<file>: write <value>: <errno text>".
- */
-/** While an update runs: the value each file had before its first write in it. */
-let journal: { file: string; before: string }[] | null = null;
+/** "<file>: write <value>: <errno text>": what every failed write of a cgroup file says. */
+function writeError(file: string, value: string, e: unknown): CgroupError {
+  return new CgroupError(`${file}: write ${value}: ${errnoText(e)}`, errCode(e));
+}
+
+/** While an update runs: the value each file had before its first write in it (per update). */
+type Journal = { file: string; before: string }[];
+const journals = new AsyncLocalStorage<Journal>();
 
 /**
  * Runs `fn` (an update's writes) so that a failure half-way restores, in reverse order, every
  * single-value file it had already written (runc's Set re-applies the old config for the same
  * reason: a container must not end up half-updated). Multi-line files (throttle lists, device
  * rules) are not journaled: their writes are changes, not values; device rules have their own
- * transition.
+ * transition. The journal belongs to this call's async context, so that concurrent updates of
+ * different containers in one process (the shim) never restore one another's files.
  */
-export function withRollback<T>(fn: () => T): T {
-  if (journal) return fn();
-  journal = [];
-  const written = journal;
+export async function withRollback<T>(fn: () => Promise<T>): Promise<T> {
+  if (journals.getStore()) return fn();
+  const written: Journal = [];
   try {
-    return fn();
+    return await journals.run(written, fn);
   } catch (e) {
     for (const { file, before } of written.reverse()) {
       try {
-        writeFileRaw(file, before);
+        await writeCgroupFileAsync(file, before);
       } catch {
         // Best effort: the error that matters is the one that stopped the update.
       }
     }
     throw e;
-  } finally {
-    journal = null;
   }
 }
 
-function writeFileRaw(file: string, value: string): void {
-  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
-  try {
-    fs.writeSync(fd, value);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
+/**
+ * Writes one value to a cgroup file in a single write(2) (cgroupfs parses each write as a whole),
+ * synchronously: for kill and freeze. Never creates the file: a missing interface file is an
+ * error, not an empty regular file. Errors read "<file>: write <value>: <errno text>".
+ */
 export function writeCgroupFile(file: string, value: string): void {
-  if (journal && !journal.some((j) => j.file === file)) {
-    let before: string | undefined;
-    try {
-      // Write-only files (devices.allow/deny, cgroup.kill…) cannot be read: nothing to restore.
-      before = readOptional(file)?.trim();
-    } catch {}
-    if (before !== undefined && before !== '' && !before.includes('\n')) journal.push({ file, before });
-  }
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
   } catch (e) {
-    throw new CgroupError(`${file}: write ${value}: ${errnoText(e)}`, errCode(e));
+    throw writeError(file, value, e);
   }
   try {
     fs.writeSync(fd, value);
   } catch (e) {
-    throw new CgroupError(`${file}: write ${value}: ${errnoText(e)}`, errCode(e));
+    throw writeError(file, value, e);
   } finally {
     fs.closeSync(fd);
   }
 }
 
 /**
- * Moves a process into a cgroup: its pid into `cgroup.procs`, on libuv's thread pool. The kernel
- * migrates the task during the write (with cpusets, on a loaded host, many ms): a daemon's event
- * loop must not wait for it. Same errors as writeCgroupFile.
+ * Writes of a cgroup's create and update (and of a process into cgroup.procs), in order, on
+ * libuv's thread pool as one piece of work (addon/native/files.cc): cgroupfs writes take the
+ * kernel's cgroup locks, and with 20 containers being made at once they took a large share of
+ * a millisecond each; a daemon's event loop must not wait for them. Same file semantics and
+ * errors as writeCgroupFile; stops at the first failure. Under withRollback each file's value is
+ * journaled first.
  */
-export async function writeCgroupProcs(dir: string, pid: number): Promise<void> {
-  const file = path.join(dir, 'cgroup.procs');
-  const value = String(pid);
-  let fh: fs.promises.FileHandle;
-  try {
-    fh = await fs.promises.open(file, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
-  } catch (e) {
-    throw new CgroupError(`${file}: write ${value}: ${errnoText(e)}`, errCode(e));
+export async function writeCgroupFilesAsync(files: [file: string, value: string][]): Promise<void> {
+  if (files.length === 0) return;
+  const journal = journals.getStore();
+  if (journal) {
+    for (const [file] of files) {
+      if (journal.some((j) => j.file === file)) continue;
+      let before: string | undefined;
+      try {
+        // Write-only files (devices.allow/deny, cgroup.kill…) cannot be read: nothing to restore.
+        before = readOptional(file)?.trim();
+      } catch {}
+      if (before !== undefined && before !== '' && !before.includes('\n')) journal.push({ file, before });
+    }
   }
+  // Loaded when first written, not when src/cgroups is imported (CLI start-up: see index.ts).
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { native } = require('../native/addon') as typeof import('../native/addon');
+  if (writeChannel.hasSubscribers) writeChannel.publish({ phase: 'write', files: files.length });
   try {
-    await fh.write(value);
+    await native().writeFiles(files);
   } catch (e) {
-    throw new CgroupError(`${file}: write ${value}: ${errnoText(e)}`, errCode(e));
+    const i = (e as { index?: number }).index;
+    if (i === undefined) throw e;
+    // `index`: how many of the files were written before the one that failed.
+    throw Object.assign(writeError(files[i][0], files[i][1], e), { index: i });
   } finally {
-    await fh.close();
+    if (writeChannel.hasSubscribers) writeChannel.publish({ phase: 'written' });
   }
+}
+
+/** One file: writeCgroupFilesAsync of one. */
+export function writeCgroupFileAsync(file: string, value: string): Promise<void> {
+  return writeCgroupFilesAsync([[file, value]]);
+}
+
+/** TSRUN_TRACE's probe (src/cli/trace-probes.ts) of the thread pool's cgroup writes. */
+export const CGROUP_WRITE_CHANNEL = 'tsrun:cgroup-write';
+const writeChannel = channel(CGROUP_WRITE_CHANNEL);
+
+/**
+ * Moves a process into a cgroup: its pid into `cgroup.procs`, on the thread pool. The kernel
+ * migrates the task during the write (with cpusets, on a loaded host, many ms).
+ */
+export function writeCgroupProcs(dir: string, pid: number): Promise<void> {
+  return writeCgroupFileAsync(path.join(dir, 'cgroup.procs'), String(pid));
 }
 
 export function readCgroupFile(file: string): string {
@@ -246,19 +267,31 @@ export function allPids(dir: string, procsFile = 'cgroup.procs'): number[] {
 
 /**
  * rmdir a cgroup dir and its sub-cgroups (children first; a cgroup dir only holds kernel files,
- * which rmdir removes with it). ENOENT is success (idempotent).
+ * which rmdir removes with it). ENOENT is success (idempotent). On the thread pool: a cgroupfs
+ * rmdir takes the kernel's cgroup lock, and delete removes one directory per hierarchy. The
+ * directory is only listed when the rmdir says it is not empty (a sub-cgroup: EBUSY, or a
+ * process still in it, which the caller retries): one trip to the pool in the common case.
  */
-export function rmdirTree(dir: string): void {
+export async function rmdirTree(dir: string): Promise<void> {
+  try {
+    await fs.promises.rmdir(dir);
+    return;
+  } catch (e) {
+    const code = errCode(e);
+    if (code === 'ENOENT') return;
+    if (code !== 'EBUSY' && code !== 'ENOTEMPTY') throw e;
+  }
   let entries: fs.Dirent[];
   try {
-    entries = fs.readdirSync(dir, { withFileTypes: true });
+    entries = await fs.promises.readdir(dir, { withFileTypes: true });
   } catch (e) {
     if (errCode(e) === 'ENOENT') return;
     throw e;
   }
-  for (const e of entries) if (e.isDirectory()) rmdirTree(path.join(dir, e.name));
+  const subs = entries.filter((e) => e.isDirectory());
+  for (const e of subs) await rmdirTree(path.join(dir, e.name));
   try {
-    fs.rmdirSync(dir);
+    await fs.promises.rmdir(dir);
   } catch (e) {
     if (errCode(e) !== 'ENOENT') throw e;
   }
@@ -266,32 +299,33 @@ export function rmdirTree(dir: string): void {
 
 /**
  * mkdir -p that records which directories it created (so a failed create removes exactly those,
- * never a parent that existed before).
+ * never a parent that existed before), parents first. On the thread pool (cgroupfs mkdir takes
+ * the kernel's cgroup lock). The common case costs one mkdir: the parents are only looked at when
+ * the kernel says one is missing.
  */
-export function mkdirRecording(dir: string, created: string[], mode = 0o755): void {
-  const missing: string[] = [];
-  let d = dir;
-  while (!exists(d)) {
-    missing.unshift(d);
-    const parent = path.dirname(d);
-    if (parent === d) break;
-    d = parent;
+export async function mkdirRecording(dir: string, created: string[], mode = 0o755): Promise<void> {
+  try {
+    await fs.promises.mkdir(dir, { mode });
+    created.push(dir);
+    return;
+  } catch (e) {
+    if (errCode(e) === 'EEXIST') return;
+    if (errCode(e) !== 'ENOENT' || path.dirname(dir) === dir) throw new CgroupError(`mkdir ${dir}: ${errnoText(e)}`, errCode(e));
   }
-  for (const m of missing) {
-    try {
-      fs.mkdirSync(m, { mode });
-      created.push(m);
-    } catch (e) {
-      if (errCode(e) !== 'EEXIST') throw new CgroupError(`mkdir ${m}: ${errnoText(e)}`, errCode(e));
-    }
+  await mkdirRecording(path.dirname(dir), created, mode);
+  try {
+    await fs.promises.mkdir(dir, { mode });
+    created.push(dir);
+  } catch (e) {
+    if (errCode(e) !== 'EEXIST') throw new CgroupError(`mkdir ${dir}: ${errnoText(e)}`, errCode(e));
   }
 }
 
 /** Removes the recorded directories, deepest first, ignoring what cannot be removed. */
-export function undoCreated(created: string[]): void {
+export async function undoCreated(created: string[]): Promise<void> {
   for (const d of [...created].reverse()) {
     try {
-      rmdirTree(d);
+      await rmdirTree(d);
     } catch {}
   }
 }

@@ -13,6 +13,7 @@
  *   fifo / fifo-end                start: the exec fifo opened for the release … the fifos removed
  */
 import { subscribe } from 'node:diagnostics_channel';
+import { CGROUP_WRITE_CHANNEL } from '../cgroups/util';
 import { INIT_SPAWN_CHANNEL } from '../native/init-process';
 import type { Mark } from './trace';
 
@@ -103,6 +104,28 @@ export function installProbes(marks: Mark[]): void {
     };
   };
   for (const n of ['openSync', 'mkdirSync', 'rmdirSync', 'rmSync', 'readFileSync', 'writeFileSync', 'writeSync', 'readSync', 'closeSync'] as const) wrapFs(n);
+
+  // The thread pool's versions: cgroup mkdirs, rmdirs and state files go through fs.promises, a
+  // cgroup's writes through the addon (src/cgroups/util.ts publishes them). A cgroup operation is
+  // a span from the call until it settles (the CLI awaits each one in turn).
+  const fsp = fs.promises as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+  const cgroupEnd = () => marks.push(['cgroup-end', now()]);
+  for (const name of ['mkdir', 'rmdir', 'readdir', 'open', 'rename'] as const) {
+    const orig = fsp[name];
+    fsp[name] = function (this: unknown, ...a: unknown[]) {
+      const p = pathOf(a[0]);
+      if (/\/\.?(state|intent)\.json[^/]*$/.test(p)) marks.push(['state', now()]);
+      if (!p.startsWith('/sys/fs/cgroup/')) return orig.apply(this, a);
+      mark('cgroup');
+      const r = orig.apply(this, a);
+      r.then(cgroupEnd, cgroupEnd);
+      return r;
+    };
+  }
+  subscribe(CGROUP_WRITE_CHANNEL, (msg) => {
+    if ((msg as { phase: string }).phase === 'write') mark('cgroup');
+    else cgroupEnd();
+  });
 
   // The init's spawn (published by src/native/init-process.ts) and its sync socket; hooks' spawns.
   subscribe(INIT_SPAWN_CHANNEL, (msg) => {

@@ -141,9 +141,9 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     });
     // Intent before effect: what delete -f must remove is on disk before any of it exists.
     saved.cgroup = cgroup.state;
-    writeIntent(ctx.root, { id, cgroup: cgroup.state });
-    writeState(ctx.root, saved);
-    cgroup.create();
+    await writeIntent(ctx.root, { id, cgroup: cgroup.state });
+    await writeState(ctx.root, saved);
+    await cgroup.create();
     // Rootless without permission (and without limits): no cgroup at all (the manager warned).
     const noCgroup = () => Object.keys(cgroup!.state.paths).length === 0;
     // A skipped cgroup still knows what a cgroup mount shows the container (our own cgroup).
@@ -151,7 +151,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     if (noCgroup()) {
       saved.cgroup = null;
       cgroup = null;
-      writeState(ctx.root, saved);
+      await writeState(ctx.root, saved);
     }
     // runc's checks of a cgroup that existed before: a frozen one would hang the init for ever in
     // its first write (refused); processes already in it only get runc's warning.
@@ -219,7 +219,7 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
       stdio = [devNull, devNull, devNull];
     }
     try {
-      init = spawnInit({ stdio, extraFds });
+      init = await spawnInit({ stdio, extraFds });
     } finally {
       if (devNull >= 0) fs.closeSync(devNull);
     }
@@ -270,8 +270,8 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
     saved.started = !!runMode;
     delete saved.creatorPid;
     delete saved.creatorStartTime;
-    writeState(ctx.root, saved);
-    if (opts.pidFile) writePidFile(opts.pidFile, initPid);
+    await writeState(ctx.root, saved);
+    if (opts.pidFile) await writePidFile(opts.pidFile, initPid);
     if (!waitForExit) init.detach();
     const consoleMaster = consoleServer ? await consoleServer.master() : undefined;
     return { saved, init: waitForExit ? init : undefined, consoleMaster };

@@ -187,7 +187,7 @@ export async function startExec(ctx: RuntimeContext, opts: ExecOptions): Promise
   }
   let init: InitProcess;
   try {
-    init = spawnInit({ stdio, extraFds });
+    init = await spawnInit({ stdio, extraFds });
   } finally {
     if (devNull >= 0) fs.closeSync(devNull);
   }
@@ -209,7 +209,7 @@ export async function startExec(ctx: RuntimeContext, opts: ExecOptions): Promise
       } else if (msg.type === 'ready' || msg.type === 'eof') {
         // The process exec'd: its copy of the sync socket closed on exec.
         if (!pid) throw new RuntimeError('exec failed: the process did not start', EXEC_FAILED_STATUS);
-        if (opts.pidFile) writePidFile(opts.pidFile, pid);
+        if (opts.pidFile) await writePidFile(opts.pidFile, pid);
         if (opts.detach) {
           init.detach();
           return { pid, exited: Promise.resolve(0) };
@@ -218,7 +218,7 @@ export async function startExec(ctx: RuntimeContext, opts: ExecOptions): Promise
       } else if (msg.type === 'exit') {
         // Done before we heard it run: the status is already known.
         if (!pid) throw new RuntimeError('exec failed: the process did not start', EXEC_FAILED_STATUS);
-        if (opts.pidFile && !fs.existsSync(opts.pidFile)) writePidFile(opts.pidFile, pid);
+        if (opts.pidFile && !fs.existsSync(opts.pidFile)) await writePidFile(opts.pidFile, pid);
         return { pid, exited: Promise.resolve(msg.status) };
       }
     }

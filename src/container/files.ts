@@ -36,9 +36,9 @@ function checkName(name: string): void {
   }
 }
 
-function writeAll(fd: number, data: string | Buffer): void {
+async function writeAll(fh: fs.promises.FileHandle, data: string | Buffer): Promise<void> {
   const buf = typeof data === 'string' ? Buffer.from(data) : data;
-  for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
+  for (let off = 0; off < buf.length; ) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
 }
 
 export interface AtomicFileOptions {
@@ -57,38 +57,39 @@ export interface AtomicFileOptions {
  * Creates `<dir>/<name>` with `data`, atomically: readers see the old file or the complete new one.
  * Nothing existing is ever opened or followed: the temp file is created exclusively (a planted
  * temp name makes this fail with "open <tmp>: file exists"), and only what we created is removed
- * when something fails.
+ * when something fails. On libuv's thread pool: a daemon writes state files for many containers
+ * at once, and its event loop must not wait for the file system.
  */
-export function createFileAtomically(dir: string, name: string, data: string | Buffer, opts: AtomicFileOptions): void {
+export async function createFileAtomically(dir: string, name: string, data: string | Buffer, opts: AtomicFileOptions): Promise<void> {
   checkName(name);
   const tmpName = opts.tempName ?? `.${name}`;
   checkName(tmpName);
   const tmp = path.join(dir, tmpName);
-  let fd: number;
+  let fh: fs.promises.FileHandle;
   try {
-    fd = fs.openSync(tmp, CREATE_EXCL, opts.mode);
+    fh = await fs.promises.open(tmp, CREATE_EXCL, opts.mode);
   } catch (e) {
     throw fileError('open', tmp, e);
   }
   let done = false;
   try {
     try {
-      writeAll(fd, data);
-      if (opts.sync !== false) fs.fsyncSync(fd);
+      await writeAll(fh, data);
+      if (opts.sync !== false) await fh.sync();
     } catch (e) {
       throw fileError('write', tmp, e);
     } finally {
-      fs.closeSync(fd);
+      await fh.close();
     }
     try {
-      fs.renameSync(tmp, path.join(dir, name));
+      await fs.promises.rename(tmp, path.join(dir, name));
     } catch (e) {
       throw fileError('rename', tmp, e);
     }
     done = true;
   } finally {
     // Ours: O_EXCL created it. unlink never follows a symlink, whatever replaced it since.
-    if (!done) fs.rmSync(tmp, { force: true });
+    if (!done) await fs.promises.rm(tmp, { force: true });
   }
 }
 
@@ -105,7 +106,8 @@ export function createFileExclusive(file: string, data: string | Buffer, mode: n
   }
   let done = false;
   try {
-    writeAll(fd, data);
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    for (let off = 0; off < buf.length; ) off += fs.writeSync(fd, buf, off, buf.length - off);
     done = true;
   } catch (e) {
     throw fileError('write', file, e);
@@ -206,7 +208,7 @@ export function ensurePrivateDir(dir: string, opts: PrivateDirOptions): boolean 
  * does, so a planted `.<name>` (file or symlink) fails the command with "file exists" instead of
  * having root write through it.
  */
-export function writePidFile(file: string, pid: number): void {
+export function writePidFile(file: string, pid: number): Promise<void> {
   const abs = path.resolve(file);
-  createFileAtomically(path.dirname(abs), path.basename(abs), String(pid), { mode: 0o644 });
+  return createFileAtomically(path.dirname(abs), path.basename(abs), String(pid), { mode: 0o644 });
 }

@@ -56,7 +56,7 @@ export async function startContainer(ctx: RuntimeContext, id: string): Promise<v
       throw new RuntimeError(failure.trim().split('\n').pop()!);
     }
     saved.started = true;
-    writeState(ctx.root, saved);
+    await writeState(ctx.root, saved);
   } finally {
     lock.release();
   }

@@ -104,8 +104,8 @@ export function readState(root: string, id: string): SavedState | null {
   return saved;
 }
 
-export function writeIntent(root: string, intent: Intent): void {
-  createFileAtomically(containerDir(root, intent.id), INTENT_FILE, JSON.stringify(intent), { mode: 0o600, sync: false });
+export function writeIntent(root: string, intent: Intent): Promise<void> {
+  return createFileAtomically(containerDir(root, intent.id), INTENT_FILE, JSON.stringify(intent), { mode: 0o600, sync: false });
 }
 
 export function readIntent(root: string, id: string): Intent | null {
@@ -117,12 +117,12 @@ export function readIntent(root: string, id: string): Intent | null {
   }
 }
 
-export function writeState(root: string, state: SavedState): void {
+export function writeState(root: string, state: SavedState): Promise<void> {
   // The directory is private and the writer holds the container's lock; the temp name is unique
   // anyway, so that a temp file left by a killed tsrun never blocks the next write. No fsync (as
   // runc): the state means nothing after a reboot, and the rename alone is atomic for readers.
   const tmpName = `.${STATE_FILE}.${process.pid}.${Math.random().toString(36).slice(2)}`;
-  createFileAtomically(containerDir(root, state.id), STATE_FILE, JSON.stringify(state), { mode: 0o600, tempName: tmpName, sync: false });
+  return createFileAtomically(containerDir(root, state.id), STATE_FILE, JSON.stringify(state), { mode: 0o600, tempName: tmpName, sync: false });
 }
 
 export function listIds(root: string): string[] {

@@ -47,10 +47,10 @@ export async function updateContainer(ctx: RuntimeContext, id: string, resources
     const update = prune(resources) ?? {};
     // A write that fails half-way restores what was already written: all or nothing.
     const cg = cgroupOf(saved, 'update');
-    withRollback(() => cg.update(update as LinuxResources));
+    await withRollback(() => cg.update(update as LinuxResources));
     const linux = (saved.config.linux ??= {});
     linux.resources = mergeResources((linux.resources ?? {}) as Record<string, any>, update) as LinuxResources;
-    writeState(ctx.root, saved);
+    await writeState(ctx.root, saved);
   } finally {
     lock.release();
   }

@@ -6,8 +6,9 @@
  * Location: $TSRUN_NATIVE when set, else <repo root>/build/Release/tsrun_native.node, the repo root
  * being the first directory above this file (or the esbuild bundle in dist/) with a package.json.
  *
- * Every function is synchronous and throws an Error whose message is "<op>: <strerror>" and whose
- * `code` is the errno name ("EAGAIN", "ESRCH"...), like Node's own fs errors.
+ * Functions are synchronous unless they return a promise (work on libuv's thread pool) or take a
+ * callback; errors have the message "<op>: <strerror>" and `code`, the errno name ("EAGAIN",
+ * "ESRCH"...), like Node's own fs errors.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -69,9 +70,16 @@ export interface NativeAddon {
   cancelWait(id: number): void;
   /**
    * posix_spawn(3) (no fork of this process: see addon/native/spawn.cc) of `file` with `fds[i]`
-   * as fd i, blocking stdio, default signals, its own session and an empty environment; its pid.
+   * as fd i, blocking stdio, default signals, its own session and an empty environment; its pid,
+   * once the child has exec'd (on the thread pool). The fds must stay open until then.
    */
-  spawnProcess(file: string, args: string[], fds: number[]): number;
+  spawnProcess(file: string, args: string[], fds: number[]): Promise<number>;
+  /**
+   * Writes each [path, value] in order on the thread pool, in one piece of work (see
+   * addon/native/files.cc): open(O_WRONLY|O_TRUNC), one write(2), close. Rejects at the first
+   * failure with its errno error, `index` naming the pair; the files after it are not written.
+   */
+  writeFiles(files: [string, string][]): Promise<void>;
   /** waitid(P_PIDFD, WEXITED|WNOHANG) of a child: its status once exited (reaped), else null. */
   pidfdReap(pidfd: number): { code: number | null; signal: number | null } | null;
   /**

@@ -60,7 +60,7 @@ function signalName(sig: number): NodeJS.Signals {
   return `SIG${sig}` as NodeJS.Signals;
 }
 
-export function spawnInit(opts: SpawnInitOptions): InitProcess {
+export async function spawnInit(opts: SpawnInitOptions): Promise<InitProcess> {
   const bin = initBinaryPath();
   try {
     fs.accessSync(bin, fs.constants.X_OK);
@@ -75,8 +75,9 @@ export function spawnInit(opts: SpawnInitOptions): InitProcess {
   try {
     // Not child_process.spawn: libuv forks this whole process, for a time that grows with its
     // memory, with the event loop blocked (addon/native/spawn.cc). In its own session and process
-    // group: a Ctrl-C or signal to the CLI's group must not reach it.
-    pid = n.spawnProcess(bin, [String(syncFd)], [...(opts.stdio === 'inherit' ? [0, 1, 2] : opts.stdio), ...opts.extraFds, theirs]);
+    // group: a Ctrl-C or signal to the CLI's group must not reach it. On the thread pool: the
+    // calling thread waits until the child has exec'd.
+    pid = await n.spawnProcess(bin, [String(syncFd)], [...(opts.stdio === 'inherit' ? [0, 1, 2] : opts.stdio), ...opts.extraFds, theirs]);
   } catch (e) {
     fs.closeSync(ours);
     throw new Error(`spawn ${bin} failed: ${(e as Error).message}`);

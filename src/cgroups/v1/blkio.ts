@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import { omitZero } from '../manager';
 import type { BlkioEntry, BlkioStats } from '../types';
-import { exists, readOptional, writeCgroupFile } from '../util';
+import { exists, readOptional, writeCgroupFileAsync } from '../util';
 import type { V1Subsystem } from './controller';
 
 const THROTTLES = [
@@ -14,7 +14,7 @@ const THROTTLES = [
 
 export const blkio: V1Subsystem = {
   name: 'blkio',
-  set(r, env) {
+  async set(r, env) {
     const b = r.blockIO;
     if (!b) return;
     const needs = b.weight || b.leafWeight || b.weightDevice?.length || THROTTLES.some(([key]) => b[key]?.length);
@@ -24,14 +24,14 @@ export const blkio: V1Subsystem = {
     const bfq = !exists(path.join(dir, 'blkio.weight')) && exists(path.join(dir, 'blkio.bfq.weight'));
     const weightFile = bfq ? 'blkio.bfq.weight' : 'blkio.weight';
     const weightDevFile = bfq ? 'blkio.bfq.weight_device' : 'blkio.weight_device';
-    if (b.weight) writeCgroupFile(path.join(dir, weightFile), String(b.weight));
-    if (b.leafWeight) writeCgroupFile(path.join(dir, 'blkio.leaf_weight'), String(b.leafWeight));
+    if (b.weight) await writeCgroupFileAsync(path.join(dir, weightFile), String(b.weight));
+    if (b.leafWeight) await writeCgroupFileAsync(path.join(dir, 'blkio.leaf_weight'), String(b.leafWeight));
     for (const wd of b.weightDevice ?? []) {
-      if (wd.weight) writeCgroupFile(path.join(dir, weightDevFile), `${wd.major}:${wd.minor} ${wd.weight}`);
-      if (wd.leafWeight) writeCgroupFile(path.join(dir, 'blkio.leaf_weight_device'), `${wd.major}:${wd.minor} ${wd.leafWeight}`);
+      if (wd.weight) await writeCgroupFileAsync(path.join(dir, weightDevFile), `${wd.major}:${wd.minor} ${wd.weight}`);
+      if (wd.leafWeight) await writeCgroupFileAsync(path.join(dir, 'blkio.leaf_weight_device'), `${wd.major}:${wd.minor} ${wd.leafWeight}`);
     }
     for (const [key, file] of THROTTLES) {
-      for (const t of b[key] ?? []) writeCgroupFile(path.join(dir, file), `${t.major}:${t.minor} ${t.rate}`);
+      for (const t of b[key] ?? []) await writeCgroupFileAsync(path.join(dir, file), `${t.major}:${t.minor} ${t.rate}`);
     }
   },
   stats(dir, s) {

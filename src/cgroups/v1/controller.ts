@@ -18,13 +18,14 @@ export interface V1SetEnv {
   readonly rootless: boolean;
   warn(msg: string): void;
   /** The manager's pids and freezer, for a device rules change that must be atomic. */
-  freezeForDeviceReset(): (() => void) | null;
+  freezeForDeviceReset(): Promise<(() => Promise<void>) | null>;
 }
 
 export interface V1Subsystem {
   /** Its hierarchy: the key of CgroupState.paths. */
   readonly name: string;
-  set?(r: LinuxResources, env: V1SetEnv): void;
+  /** Writes with writeCgroupFileAsync, in runc's order, one after the other. */
+  set?(r: LinuxResources, env: V1SetEnv): Promise<void>;
   /** Fills in its part of `s` from the container's directory in its hierarchy. */
   stats?(dir: string, s: CgroupStats): void;
 }

@@ -1,23 +1,23 @@
 /** v1 cpu: real-time budget, shares (the kernel's clamp is an error), CFS quota/period/burst, idle, throttling stats. */
 import * as path from 'node:path';
 import { omitZero } from '../manager';
-import { CgroupError, errCode, parseFlatKeyed, parseUint, readCgroupFile, readOptional, writeCgroupFile } from '../util';
+import { CgroupError, errCode, parseFlatKeyed, parseUint, readCgroupFile, readOptional, writeCgroupFileAsync } from '../util';
 import type { V1Subsystem } from './controller';
 
 export const cpu: V1Subsystem = {
   name: 'cpu',
-  set(r, env) {
+  async set(r, env) {
     const c = r.cpu;
     if (!c) return;
     const needsCpu = c.shares || c.quota || c.period || c.burst !== undefined || c.idle !== undefined || c.realtimePeriod || c.realtimeRuntime;
     if (!needsCpu) return;
     const dir = env.need();
     // RT first: a period/runtime pair must fit before tasks may join (runc sets it at Apply).
-    if (c.realtimePeriod) writeCgroupFile(path.join(dir, 'cpu.rt_period_us'), String(c.realtimePeriod));
-    if (c.realtimeRuntime) writeCgroupFile(path.join(dir, 'cpu.rt_runtime_us'), String(c.realtimeRuntime));
+    if (c.realtimePeriod) await writeCgroupFileAsync(path.join(dir, 'cpu.rt_period_us'), String(c.realtimePeriod));
+    if (c.realtimeRuntime) await writeCgroupFileAsync(path.join(dir, 'cpu.rt_runtime_us'), String(c.realtimeRuntime));
     if (c.shares) {
       const f = path.join(dir, 'cpu.shares');
-      writeCgroupFile(f, String(c.shares));
+      await writeCgroupFileAsync(f, String(c.shares));
       // The kernel clamps silently; runc reports the clamp as an error.
       const got = parseUint(readCgroupFile(f));
       if (c.shares > got) throw new CgroupError(`${f}: write ${c.shares}: the maximum allowed cpu-shares is ${got}`);
@@ -26,7 +26,7 @@ export const cpu: V1Subsystem = {
     let retryPeriod = false;
     if (c.period) {
       try {
-        writeCgroupFile(path.join(dir, 'cpu.cfs_period_us'), String(c.period));
+        await writeCgroupFileAsync(path.join(dir, 'cpu.cfs_period_us'), String(c.period));
       } catch (e) {
         // A shorter period can exceed the parent's quota with the old quota: retry after the quota.
         if (errCode(e) !== 'EINVAL' || !c.quota) throw e;
@@ -34,11 +34,11 @@ export const cpu: V1Subsystem = {
       }
     }
     if (c.quota) {
-      writeCgroupFile(path.join(dir, 'cpu.cfs_quota_us'), String(c.quota));
-      if (retryPeriod) writeCgroupFile(path.join(dir, 'cpu.cfs_period_us'), String(c.period));
+      await writeCgroupFileAsync(path.join(dir, 'cpu.cfs_quota_us'), String(c.quota));
+      if (retryPeriod) await writeCgroupFileAsync(path.join(dir, 'cpu.cfs_period_us'), String(c.period));
     }
-    if (c.burst !== undefined && c.burst !== null) writeCgroupFile(path.join(dir, 'cpu.cfs_burst_us'), String(c.burst));
-    if (c.idle !== undefined && c.idle !== null) writeCgroupFile(path.join(dir, 'cpu.idle'), String(c.idle));
+    if (c.burst !== undefined && c.burst !== null) await writeCgroupFileAsync(path.join(dir, 'cpu.cfs_burst_us'), String(c.burst));
+    if (c.idle !== undefined && c.idle !== null) await writeCgroupFileAsync(path.join(dir, 'cpu.idle'), String(c.idle));
   },
   stats(dir, s) {
     const st = parseFlatKeyed(readOptional(path.join(dir, 'cpu.stat')));

@@ -1,15 +1,15 @@
 /** v1 cpuset: cpus and mems (cpus first, as runc), the parents' values for a new cgroup, stats. */
 import * as path from 'node:path';
 import type { CgroupStats } from '../types';
-import { mkdirRecording, parseCpuList, readOptional, writeCgroupFile } from '../util';
+import { mkdirRecording, parseCpuList, readOptional, writeCgroupFileAsync } from '../util';
 import { omitZero } from '../manager';
 import type { V1Subsystem } from './controller';
 
 export const cpuset: V1Subsystem = {
   name: 'cpuset',
-  set(r, env) {
-    if (r.cpu?.cpus !== undefined && r.cpu.cpus !== '') writeCgroupFile(path.join(env.need(), 'cpuset.cpus'), r.cpu.cpus);
-    if (r.cpu?.mems !== undefined && r.cpu.mems !== '') writeCgroupFile(path.join(env.need(), 'cpuset.mems'), r.cpu.mems);
+  async set(r, env) {
+    if (r.cpu?.cpus !== undefined && r.cpu.cpus !== '') await writeCgroupFileAsync(path.join(env.need(), 'cpuset.cpus'), r.cpu.cpus);
+    if (r.cpu?.mems !== undefined && r.cpu.mems !== '') await writeCgroupFileAsync(path.join(env.need(), 'cpuset.mems'), r.cpu.mems);
   },
   stats(dir, s) {
     const n = (f: string) => Number((readOptional(path.join(dir, f)) ?? '0').trim()) || 0;
@@ -34,8 +34,8 @@ export const cpuset: V1Subsystem = {
  * and so may a parent someone made beforehand: every level from the hierarchy root down gets
  * the values of its nearest ancestor that has them, as runc's cpuset ensureParent does.
  */
-export function mkdirCpuset(dir: string, created: string[]): void {
-  mkdirRecording(dir, created);
+export async function mkdirCpuset(dir: string, created: string[]): Promise<void> {
+  await mkdirRecording(dir, created);
   const chain: string[] = [];
   for (let d = dir; readOptional(path.join(d, 'cpuset.cpus')) !== null; d = path.dirname(d)) {
     chain.unshift(d);
@@ -46,7 +46,7 @@ export function mkdirCpuset(dir: string, created: string[]): void {
     for (const d of chain) {
       const mine = (readOptional(path.join(d, f)) ?? '').trim();
       if (mine !== '') inherited = mine;
-      else if (inherited !== '') writeCgroupFile(path.join(d, f), inherited);
+      else if (inherited !== '') await writeCgroupFileAsync(path.join(d, f), inherited);
     }
   }
 }

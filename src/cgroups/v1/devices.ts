@@ -7,12 +7,12 @@
  */
 import * as path from 'node:path';
 import { containerDeviceRules, DeviceEmulator, v1RuleString } from '../devices';
-import { CgroupError, readCgroupFile, writeCgroupFile } from '../util';
+import { CgroupError, readCgroupFile, writeCgroupFileAsync, writeCgroupFilesAsync } from '../util';
 import type { V1Subsystem } from './controller';
 
 export const devices: V1Subsystem = {
   name: 'devices',
-  set(r, env) {
+  async set(r, env) {
     if (!env.creating && !r.devices) return;
     const target = DeviceEmulator.fromRules(containerDeviceRules(r.devices));
     const dir = env.dir;
@@ -27,25 +27,25 @@ export const devices: V1Subsystem = {
       if (steps.length) {
         // An "a" reset passes through allow-all or deny-all: freeze whoever could see it.
         const reset = steps.some((s) => s.type === 'a');
-        const thaw = reset ? env.freezeForDeviceReset() : null;
-        let written = 0;
+        const thaw = reset ? await env.freezeForDeviceReset() : null;
+        const ruleFile = (rule: { allow: boolean }) => path.join(dir, rule.allow ? 'devices.allow' : 'devices.deny');
         try {
-          for (const rule of steps) {
-            writeCgroupFile(path.join(dir, rule.allow ? 'devices.allow' : 'devices.deny'), v1RuleString(rule));
-            written++;
-          }
+          // All of them in one go on the thread pool, in order, up to the first refused.
+          await writeCgroupFilesAsync(steps.map((rule) => [ruleFile(rule), v1RuleString(rule)]));
         } catch (e) {
-          // Stopped after a reset: the cgroup may allow more than either rule set. Fail closed
-          // (deny all), then back to the old rules when devices.list showed them all.
+          // Stopped after a reset (the reset is the first step): the cgroup may allow more than
+          // either rule set. Fail closed (deny all), then back to the old rules when devices.list
+          // showed them all.
+          const written = (e as { index?: number }).index ?? steps.length;
           if (reset && written > 0) {
             try {
-              writeCgroupFile(path.join(dir, 'devices.deny'), 'a');
-              if (!current.isDenyList()) for (const rule of new DeviceEmulator().transition(current)) writeCgroupFile(path.join(dir, 'devices.allow'), v1RuleString(rule));
+              await writeCgroupFileAsync(path.join(dir, 'devices.deny'), 'a');
+              if (!current.isDenyList()) await writeCgroupFilesAsync(new DeviceEmulator().transition(current).map((rule) => [path.join(dir, 'devices.allow'), v1RuleString(rule)]));
             } catch {}
           }
           throw e;
         } finally {
-          thaw?.();
+          await thaw?.();
         }
       }
       // runc's final check: the kernel must show exactly the target (a deny-list only shows its mode).

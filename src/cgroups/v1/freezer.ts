@@ -3,7 +3,7 @@
  * here; the manager uses it for pause/resume, kill --all, and atomic device rule changes.
  */
 import * as path from 'node:path';
-import { CgroupError, readCgroupFile, sleep, writeCgroupFile } from '../util';
+import { CgroupError, readCgroupFile, sleep, writeCgroupFile, writeCgroupFileAsync } from '../util';
 
 const stateFile = (dir: string) => path.join(dir, 'freezer.state');
 
@@ -36,18 +36,18 @@ export async function thaw(dir: string): Promise<void> {
 }
 
 /**
- * Synchronous freeze (update is synchronous) for the length of a device rules change. Returns
- * the thaw; null when the cgroup is already frozen (paused: it stays so).
+ * Freezes for the length of a device rules change (5 s at most, polled without holding up the
+ * event loop). Returns the thaw; null when the cgroup is already frozen (paused: it stays so).
+ * Its writes go through writeCgroupFileAsync, so an update's rollback journal sees them.
  */
-export function freezeSync(dir: string): (() => void) | null {
+export async function freezeForChange(dir: string): Promise<(() => Promise<void>) | null> {
   const file = stateFile(dir);
   if (freezerState(dir) === 'FROZEN') return null;
-  const pause = new Int32Array(new SharedArrayBuffer(4));
   for (let i = 0; i < 500; i++) {
-    if (i % 50 === 0) writeCgroupFile(file, 'FROZEN');
-    if (freezerState(dir) === 'FROZEN') return () => writeCgroupFile(file, 'THAWED');
-    Atomics.wait(pause, 0, 0, 10);
+    if (i % 50 === 0) await writeCgroupFileAsync(file, 'FROZEN');
+    if (freezerState(dir) === 'FROZEN') return () => writeCgroupFileAsync(file, 'THAWED');
+    await sleep(10);
   }
-  writeCgroupFile(file, 'THAWED');
+  await writeCgroupFileAsync(file, 'THAWED');
   throw new CgroupError(`${file}: could not freeze the container (still FREEZING after 5 s) to change its device rules atomically; they were not changed`);
 }

@@ -1,13 +1,13 @@
 /** v1 hugetlb: one limit_in_bytes per page size, and usage stats per size. */
 import * as path from 'node:path';
 import { hugePageSizes, omitZero } from '../manager';
-import { readUintOptional, writeCgroupFile } from '../util';
+import { readUintOptional, writeCgroupFileAsync } from '../util';
 import type { V1Subsystem } from './controller';
 
 export const hugetlb: V1Subsystem = {
   name: 'hugetlb',
-  set(r, env) {
-    for (const h of r.hugepageLimits ?? []) writeCgroupFile(path.join(env.need(), `hugetlb.${h.pageSize}.limit_in_bytes`), String(h.limit));
+  async set(r, env) {
+    for (const h of r.hugepageLimits ?? []) await writeCgroupFileAsync(path.join(env.need(), `hugetlb.${h.pageSize}.limit_in_bytes`), String(h.limit));
   },
   stats(dir, s) {
     for (const size of hugePageSizes()) {

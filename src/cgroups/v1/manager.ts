@@ -11,7 +11,7 @@ import type { CgroupLayout, CgroupMount } from '../layout';
 import { parseCgroupMounts, readMountinfo, V1_CONTROLLERS } from '../layout';
 import { emptyStats, pollCounter, removeDirs, signalPids, type CgroupManager, type CgroupState, type DestroyOptions, type ManagerOptions, rootlessIgnorable } from '../manager';
 import type { CgroupStats, LinuxResources } from '../types';
-import { allPids, CgroupError, errCode, exists, mkdirRecording, parseFlatKeyed, readCgroupFile, readOptional, undoCreated, warnDefault, writeCgroupFile, writeCgroupProcs } from '../util';
+import { allPids, CgroupError, errCode, exists, mkdirRecording, parseFlatKeyed, readCgroupFile, readOptional, undoCreated, warnDefault, writeCgroupFile, writeCgroupFilesAsync } from '../util';
 import { checkResources } from '../validate';
 import { blkio } from './blkio';
 import type { V1SetEnv, V1Subsystem } from './controller';
@@ -19,7 +19,7 @@ import { cpu } from './cpu';
 import { cpuacct } from './cpuacct';
 import { cpuset, mkdirCpuset } from './cpuset';
 import { devices } from './devices';
-import { freeze, freezerState, freezeSync, thaw } from './freezer';
+import { freeze, freezeForChange, freezerState, thaw } from './freezer';
 import { hugetlb } from './hugetlb';
 import { memory } from './memory';
 import { net_cls } from './net_cls';
@@ -60,36 +60,44 @@ export class V1Manager implements CgroupManager {
     return [...new Set(Object.values(this.state.paths))];
   }
 
-  create(): void {
+  async create(): Promise<void> {
     const created: string[] = [];
     try {
       checkResources(this.opts.resources ?? {}, 'v1', true);
       for (const [ctrl, dir] of Object.entries(this.state.paths)) {
         try {
-          if (ctrl === 'cpuset') mkdirCpuset(dir, created);
-          else mkdirRecording(dir, created);
+          if (ctrl === 'cpuset') await mkdirCpuset(dir, created);
+          else await mkdirRecording(dir, created);
         } catch (e) {
           if (!rootlessIgnorable(this.opts, e)) throw e;
           this.skip(ctrl, dir, e);
         }
       }
       this.warnSkipped();
-      this.set(this.opts.resources ?? {}, true);
+      await this.set(this.opts.resources ?? {}, true);
     } catch (e) {
-      undoCreated(created);
+      await undoCreated(created);
       throw e;
     }
   }
 
   async apply(pid: number): Promise<void> {
-    for (const [ctrl, dir] of Object.entries(this.state.paths)) {
+    // Every hierarchy's cgroup.procs in one batch on the thread pool; after a failure the batch
+    // goes on with the hierarchies after it.
+    let pending = Object.entries(this.state.paths);
+    while (pending.length) {
       try {
-        await writeCgroupProcs(dir, pid);
+        await writeCgroupFilesAsync(pending.map(([, dir]) => [path.join(dir, 'cgroup.procs'), String(pid)]));
+        pending = [];
       } catch (e) {
+        const i = (e as { index?: number }).index;
+        if (i === undefined) throw e;
+        const [ctrl, dir] = pending[i];
         // Rootless: a controller whose existing cgroup we may not join is skipped as at create,
         // unless a limit was set there.
         if (!rootlessIgnorable(this.opts, e) || this.limited.has(ctrl)) throw e;
         this.skip(ctrl, dir, e);
+        pending = pending.slice(i + 1);
       }
     }
     this.warnSkipped();
@@ -121,12 +129,12 @@ export class V1Manager implements CgroupManager {
   /** Skipped controllers: the cgroup the container's processes are in instead (our own). */
   private readonly ownCgroup: Record<string, string> = {};
 
-  update(resources: LinuxResources): void {
+  async update(resources: LinuxResources): Promise<void> {
     checkResources(resources, 'v1', false);
-    this.set(resources, false);
+    await this.set(resources, false);
   }
 
-  private set(r: LinuxResources, creating: boolean): void {
+  private async set(r: LinuxResources, creating: boolean): Promise<void> {
     for (const sub of SUBSYSTEMS) {
       if (!sub.set) continue;
       const env: V1SetEnv = {
@@ -137,7 +145,7 @@ export class V1Manager implements CgroupManager {
         warn: this.warn,
         freezeForDeviceReset: () => this.freezeForDeviceReset(),
       };
-      sub.set(r, env);
+      await sub.set(r, env);
     }
   }
 
@@ -147,13 +155,13 @@ export class V1Manager implements CgroupManager {
    * atomic for them. Returns the thaw; null when no process is in the cgroup (create) or it is
    * already frozen (paused: it stays so).
    */
-  private freezeForDeviceReset(): (() => void) | null {
+  private async freezeForDeviceReset(): Promise<(() => Promise<void>) | null> {
     if (this.pids().length === 0) return null;
     const freezer = this.p('freezer');
     if (!freezer) {
       throw new CgroupError('cannot switch the device rules of a running container between allow-list and deny-list without the freezer controller: cgroup v1 would pass through allow-all or deny-all');
     }
-    return freezeSync(freezer);
+    return freezeForChange(freezer);
   }
 
   /** The freezer's directory, or the error that says pause/resume cannot work without one. */

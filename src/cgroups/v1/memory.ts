@@ -2,12 +2,12 @@
 import * as path from 'node:path';
 import { omitZero } from '../manager';
 import type { MemoryEntry } from '../types';
-import { CgroupError, errCode, exists, parseFlatKeyed, parseUint, readCgroupFile, readOptional, readUintOptional, writeCgroupFile } from '../util';
+import { CgroupError, errCode, exists, parseFlatKeyed, parseUint, readCgroupFile, readOptional, readUintOptional, writeCgroupFileAsync } from '../util';
 import type { V1Subsystem } from './controller';
 
 export const memory: V1Subsystem = {
   name: 'memory',
-  set(r, env) {
+  async set(r, env) {
     const m = r.memory;
     if (!m) return;
     const dir = env.need();
@@ -21,10 +21,10 @@ export const memory: V1Subsystem = {
       const usage = readUintOptional(path.join(dir, 'memory.usage_in_bytes')) ?? 0;
       if (mem <= usage) throw new CgroupError(`rejecting memory limit ${mem} below usage ${usage}`);
     }
-    const setMem = () => {
+    const setMem = async () => {
       if (mem === 0) return;
       try {
-        writeCgroupFile(limitFile, String(mem));
+        await writeCgroupFileAsync(limitFile, String(mem));
       } catch (e) {
         if (errCode(e) !== 'EBUSY') throw e;
         // EBUSY: below current usage. Say so, as runc does.
@@ -33,23 +33,23 @@ export const memory: V1Subsystem = {
         throw new CgroupError(`${limitFile}: write ${mem}: unable to set memory limit to ${mem} (current usage: ${usage}, peak usage: ${peak})`, 'EBUSY');
       }
     };
-    const setSwap = () => {
+    const setSwap = async () => {
       if (swap === 0) return;
-      writeCgroupFile(swFile, String(swap));
+      await writeCgroupFileAsync(swFile, String(swap));
     };
     // The kernel demands memory <= memsw at every step: order the two writes accordingly.
     if (mem !== 0 && swap !== 0) {
       const cur = parseUint(readCgroupFile(limitFile));
       if (swap === -1 || cur < swap) {
-        setSwap();
-        setMem();
+        await setSwap();
+        await setMem();
       } else {
-        setMem();
-        setSwap();
+        await setMem();
+        await setSwap();
       }
     } else {
-      setMem();
-      setSwap();
+      await setMem();
+      await setSwap();
     }
     for (const [key, file] of [
       ['kernel', 'memory.kmem.limit_in_bytes'],
@@ -58,7 +58,7 @@ export const memory: V1Subsystem = {
       const v = m[key];
       if (v === undefined || v === 0) continue;
       try {
-        writeCgroupFile(path.join(dir, file), String(v));
+        await writeCgroupFileAsync(path.join(dir, file), String(v));
       } catch (e) {
         // Kernel memory limits are deprecated (and refused since Linux 6.1): warn, do not fail.
         const c = errCode(e);
@@ -67,16 +67,16 @@ export const memory: V1Subsystem = {
         } else throw e;
       }
     }
-    if (m.reservation !== undefined && m.reservation !== 0) writeCgroupFile(path.join(dir, 'memory.soft_limit_in_bytes'), String(m.reservation));
-    if (m.disableOOMKiller) writeCgroupFile(path.join(dir, 'memory.oom_control'), '1');
+    if (m.reservation !== undefined && m.reservation !== 0) await writeCgroupFileAsync(path.join(dir, 'memory.soft_limit_in_bytes'), String(m.reservation));
+    if (m.disableOOMKiller) await writeCgroupFileAsync(path.join(dir, 'memory.oom_control'), '1');
     // (Its range was checked before anything was written: validate.ts.)
-    if (m.swappiness !== undefined && m.swappiness !== null && m.swappiness !== -1) writeCgroupFile(path.join(dir, 'memory.swappiness'), String(m.swappiness));
+    if (m.swappiness !== undefined && m.swappiness !== null && m.swappiness !== -1) await writeCgroupFileAsync(path.join(dir, 'memory.swappiness'), String(m.swappiness));
     if (m.useHierarchy !== undefined) {
       const want = m.useHierarchy ? '1' : '0';
       const file = path.join(dir, 'memory.use_hierarchy');
       // Recent kernels fix use_hierarchy at 1 and refuse any write of 0; writing the value already
       // there is a no-op we can skip.
-      if ((readOptional(file) ?? '').trim() !== want) writeCgroupFile(file, want);
+      if ((readOptional(file) ?? '').trim() !== want) await writeCgroupFileAsync(file, want);
     }
   },
   stats(dir, s) {

@@ -14,7 +14,8 @@ export interface V2SetEnv {
 export interface V2Controller {
   /** The controller's name in cgroup.controllers (or the resources' key it handles). */
   readonly name: string;
-  set?(dir: string, r: LinuxResources, env: V2SetEnv): void;
+  /** Writes with writeCgroupFileAsync, in order, one after the other. */
+  set?(dir: string, r: LinuxResources, env: V2SetEnv): Promise<void>;
   /** Fills in its part of `s` from the container's directory. */
   stats?(dir: string, s: CgroupStats): void;
 }

@@ -2,14 +2,14 @@
 import * as path from 'node:path';
 import { omitZero } from '../manager';
 import type { CgroupStats } from '../types';
-import { parseCpuList, readOptional, writeCgroupFile } from '../util';
+import { parseCpuList, readOptional, writeCgroupFileAsync } from '../util';
 import type { V2Controller } from './controller';
 
 export const cpuset: V2Controller = {
   name: 'cpuset',
-  set(dir, r) {
-    if (r.cpu?.cpus) writeCgroupFile(path.join(dir, 'cpuset.cpus'), r.cpu.cpus);
-    if (r.cpu?.mems) writeCgroupFile(path.join(dir, 'cpuset.mems'), r.cpu.mems);
+  async set(dir, r) {
+    if (r.cpu?.cpus) await writeCgroupFileAsync(path.join(dir, 'cpuset.cpus'), r.cpu.cpus);
+    if (r.cpu?.mems) await writeCgroupFileAsync(path.join(dir, 'cpuset.mems'), r.cpu.mems);
   },
   stats(dir, s) {
     const cpus = readOptional(path.join(dir, 'cpuset.cpus.effective'));

@@ -33,7 +33,7 @@ function deviceFilterLoader(): DeviceFilterLoader | null {
 
 export const devices: V2Controller = {
   name: 'devices',
-  set(dir, r, env) {
+  async set(dir, r, env) {
     if (!env.creating && !r.devices) return;
     const rules = containerDeviceRules(r.devices);
     const loader = deviceFilterLoader();

@@ -1,13 +1,13 @@
 /** v2 hugetlb: one .max per page size, and usage stats per size. */
 import * as path from 'node:path';
 import { hugePageSizes, omitZero } from '../manager';
-import { parseFlatKeyed, readOptional, readUintOptional, writeCgroupFile } from '../util';
+import { parseFlatKeyed, readOptional, readUintOptional, writeCgroupFileAsync } from '../util';
 import type { V2Controller } from './controller';
 
 export const hugetlb: V2Controller = {
   name: 'hugetlb',
-  set(dir, r) {
-    for (const h of r.hugepageLimits ?? []) writeCgroupFile(path.join(dir, `hugetlb.${h.pageSize}.max`), String(h.limit));
+  async set(dir, r) {
+    for (const h of r.hugepageLimits ?? []) await writeCgroupFileAsync(path.join(dir, `hugetlb.${h.pageSize}.max`), String(h.limit));
   },
   stats(dir, s) {
     for (const size of hugePageSizes()) {

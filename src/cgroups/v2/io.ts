@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import { blkioWeightToIOWeight, omitZero } from '../manager';
 import type { BlkioEntry } from '../types';
-import { exists, parseUint, readOptional, writeCgroupFile } from '../util';
+import { exists, parseUint, readOptional, writeCgroupFileAsync } from '../util';
 import type { V2Controller } from './controller';
 
 const THROTTLES = [
@@ -14,7 +14,7 @@ const THROTTLES = [
 
 export const io: V2Controller = {
   name: 'io',
-  set(dir, r, env) {
+  async set(dir, r, env) {
     const b = r.blockIO;
     if (!b) return;
     const file = (f: string) => path.join(dir, f);
@@ -22,17 +22,17 @@ export const io: V2Controller = {
     // with runc's conversion.
     const bfq = exists(file('io.bfq.weight'));
     if (b.weight) {
-      if (bfq) writeCgroupFile(file('io.bfq.weight'), String(b.weight));
-      else writeCgroupFile(file('io.weight'), String(blkioWeightToIOWeight(b.weight)));
+      if (bfq) await writeCgroupFileAsync(file('io.bfq.weight'), String(b.weight));
+      else await writeCgroupFileAsync(file('io.weight'), String(blkioWeightToIOWeight(b.weight)));
     }
     if (b.leafWeight) env.warn('linux.resources.blockIO.leafWeight is ignored on cgroup v2');
     for (const wd of b.weightDevice ?? []) {
       if (!wd.weight) continue;
-      if (bfq) writeCgroupFile(file('io.bfq.weight'), `${wd.major}:${wd.minor} ${wd.weight}`);
-      else writeCgroupFile(file('io.weight'), `${wd.major}:${wd.minor} ${blkioWeightToIOWeight(wd.weight)}`);
+      if (bfq) await writeCgroupFileAsync(file('io.bfq.weight'), `${wd.major}:${wd.minor} ${wd.weight}`);
+      else await writeCgroupFileAsync(file('io.weight'), `${wd.major}:${wd.minor} ${blkioWeightToIOWeight(wd.weight)}`);
     }
     for (const [key, name] of THROTTLES) {
-      for (const t of b[key] ?? []) writeCgroupFile(file('io.max'), `${t.major}:${t.minor} ${name}=${t.rate === 0 ? 'max' : t.rate}`);
+      for (const t of b[key] ?? []) await writeCgroupFileAsync(file('io.max'), `${t.major}:${t.minor} ${name}=${t.rate === 0 ? 'max' : t.rate}`);
     }
   },
   stats(dir, s) {

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { PlanMountStep } from '../../native/init-plan';
 import { emptyStats, pollCounter, removeDirs, signalPids, type CgroupManager, type CgroupState, type DestroyOptions, type ManagerOptions, needsControllers, rootlessIgnorable } from '../manager';
 import type { CgroupStats, LinuxResources } from '../types';
-import { allPids, CgroupError, errCode, exists, parseFlatKeyed, readOptional, undoCreated, warnDefault, writeCgroupFile, writeCgroupProcs } from '../util';
+import { allPids, CgroupError, errCode, exists, parseFlatKeyed, readOptional, undoCreated, warnDefault, writeCgroupFile, writeCgroupFileAsync, writeCgroupProcs } from '../util';
 import { checkResources } from '../validate';
 import type { V2Controller, V2SetEnv } from './controller';
 import { cpu } from './cpu';
@@ -53,20 +53,20 @@ export class V2Manager implements CgroupManager {
     return this.opts.fsRoot ?? '/sys/fs/cgroup';
   }
 
-  create(): void {
+  async create(): Promise<void> {
     checkResources(this.opts.resources ?? {}, 'v2', true);
     const created: string[] = [];
     try {
       try {
-        this.mkdirEnablingControllers(created);
+        await this.mkdirEnablingControllers(created);
       } catch (e) {
         if (!this.rootlessSkip(e, false)) throw e;
-        undoCreated(created);
+        await undoCreated(created);
         return;
       }
-      this.set(this.opts.resources ?? {}, true);
+      await this.set(this.opts.resources ?? {}, true);
     } catch (e) {
-      undoCreated(created);
+      await undoCreated(created);
       throw e;
     }
   }
@@ -75,7 +75,7 @@ export class V2Manager implements CgroupManager {
    * mkdir each level under the root, enabling every available controller in each parent's
    * cgroup.subtree_control on the way (a child only gets the controllers its parent delegates).
    */
-  private mkdirEnablingControllers(created: string[]): void {
+  private async mkdirEnablingControllers(created: string[]): Promise<void> {
     const rel = path.relative(this.root, this.dir);
     if (rel.startsWith('..') || path.isAbsolute(rel)) throw new CgroupError(`cgroup path ${this.dir} is outside the cgroup2 mount ${this.root}`);
     const parts = rel === '' ? [] : rel.split('/');
@@ -88,18 +88,18 @@ export class V2Manager implements CgroupManager {
       const enable = avail.map((c) => `+${c}`).join(' ');
       if (enable) {
         try {
-          writeCgroupFile(path.join(cur, 'cgroup.subtree_control'), enable);
+          await writeCgroupFileAsync(path.join(cur, 'cgroup.subtree_control'), enable);
         } catch {
           for (const c of avail) {
             try {
-              writeCgroupFile(path.join(cur, 'cgroup.subtree_control'), `+${c}`);
+              await writeCgroupFileAsync(path.join(cur, 'cgroup.subtree_control'), `+${c}`);
             } catch {}
           }
         }
       }
       cur = path.join(cur, parts[i]);
       try {
-        fs.mkdirSync(cur, { mode: 0o755 });
+        await fs.promises.mkdir(cur, { mode: 0o755 });
         created.push(cur);
       } catch (e) {
         if (errCode(e) !== 'EEXIST') throw new CgroupError(`mkdir ${cur}: ${(e as Error).message}`, errCode(e));
@@ -136,14 +136,14 @@ export class V2Manager implements CgroupManager {
     return true;
   }
 
-  update(resources: LinuxResources): void {
+  async update(resources: LinuxResources): Promise<void> {
     checkResources(resources, 'v2', false);
-    this.set(resources, false);
+    await this.set(resources, false);
   }
 
-  private set(r: LinuxResources, creating: boolean): void {
+  private async set(r: LinuxResources, creating: boolean): Promise<void> {
     const env: V2SetEnv = { creating, rootless: !!this.opts.rootless, warn: this.warn };
-    for (const c of CONTROLLERS) c.set?.(this.dir, r, env);
+    for (const c of CONTROLLERS) await c.set?.(this.dir, r, env);
   }
 
   freeze(): Promise<void> {

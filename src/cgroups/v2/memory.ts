@@ -1,7 +1,7 @@
 /** v2 memory: swap.max before memory.max (v1's memory+swap converted), memory.low; stats in v1's terms. */
 import * as path from 'node:path';
 import { memorySwapToV2, omitZero } from '../manager';
-import { CgroupError, errCode, exists, parseFlatKeyed, readOptional, readUintOptional, writeCgroupFile } from '../util';
+import { CgroupError, errCode, exists, parseFlatKeyed, readOptional, readUintOptional, writeCgroupFileAsync } from '../util';
 import type { V2Controller } from './controller';
 
 /** "max" as the kernel prints it in a 64-bit counter file, read as a number. */
@@ -9,7 +9,7 @@ const UNLIMITED = 18446744073709551615;
 
 export const memory: V2Controller = {
   name: 'memory',
-  set(dir, r, env) {
+  async set(dir, r, env) {
     const m = r.memory;
     if (!m) return;
     const file = (f: string) => path.join(dir, f);
@@ -27,15 +27,15 @@ export const memory: V2Controller = {
       if (swapStr === '' && swap === 0 && swapIn > 0) swapStr = '0';
       if (swapStr !== '') {
         try {
-          writeCgroupFile(file('memory.swap.max'), swapStr);
+          await writeCgroupFileAsync(file('memory.swap.max'), swapStr);
         } catch (e) {
           // Without swap accounting "max"/"0" are what we have anyway.
           if (!(errCode(e) === 'ENOENT' && (swapStr === 'max' || swapStr === '0'))) throw e;
         }
       }
-      if (mem !== 0) writeCgroupFile(file('memory.max'), num(mem));
+      if (mem !== 0) await writeCgroupFileAsync(file('memory.max'), num(mem));
     }
-    if (m.reservation) writeCgroupFile(file('memory.low'), num(m.reservation));
+    if (m.reservation) await writeCgroupFileAsync(file('memory.low'), num(m.reservation));
     if (m.kernel || m.kernelTCP) env.warn('linux.resources.memory.kernel/kernelTCP are ignored on cgroup v2');
     if (m.swappiness !== undefined && m.swappiness !== -1 && m.swappiness !== null) env.warn('linux.resources.memory.swappiness is ignored on cgroup v2');
     if (m.disableOOMKiller) env.warn('linux.resources.memory.disableOOMKiller is ignored on cgroup v2');

@@ -3,7 +3,7 @@ import type { V2Controller } from './controller';
 
 export const network: V2Controller = {
   name: 'network',
-  set(_dir, r, env) {
+  async set(_dir, r, env) {
     if (r.network && (r.network.classID || r.network.priorities?.length)) env.warn('linux.resources.network is ignored on cgroup v2 (no net_cls/net_prio controllers)');
   },
 };

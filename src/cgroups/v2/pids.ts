@@ -1,13 +1,13 @@
 /** v2 pids: pids.max, and current/limit stats. */
 import * as path from 'node:path';
 import { omitZero, pidsLimitStat, pidsMaxValue } from '../manager';
-import { readOptional, readUintOptional, writeCgroupFile } from '../util';
+import { readOptional, readUintOptional, writeCgroupFileAsync } from '../util';
 import type { V2Controller } from './controller';
 
 export const pids: V2Controller = {
   name: 'pids',
-  set(dir, r) {
-    if (r.pids && r.pids.limit !== undefined) writeCgroupFile(path.join(dir, 'pids.max'), pidsMaxValue(r.pids.limit));
+  async set(dir, r) {
+    if (r.pids && r.pids.limit !== undefined) await writeCgroupFileAsync(path.join(dir, 'pids.max'), pidsMaxValue(r.pids.limit));
   },
   stats(dir, s) {
     const current = readUintOptional(path.join(dir, 'pids.current'));

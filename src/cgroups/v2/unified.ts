@@ -3,18 +3,18 @@
  * resources set). A write that fails says why in runc's words when the key is the cause.
  */
 import * as path from 'node:path';
-import { CgroupError, errCode, readOptional, writeCgroupFile } from '../util';
+import { CgroupError, errCode, readOptional, writeCgroupFileAsync } from '../util';
 import type { V2Controller } from './controller';
 
 export const unified: V2Controller = {
   name: 'unified',
-  set(dir, r) {
+  async set(dir, r) {
     if (!r.unified) return;
     // (The keys were checked to be file names before anything was written: validate.ts.)
     const avail = new Set((readOptional(path.join(dir, 'cgroup.controllers')) ?? '').trim().split(/\s+/));
     for (const [k, v] of Object.entries(r.unified)) {
       try {
-        writeCgroupFile(path.join(dir, k), v);
+        await writeCgroupFileAsync(path.join(dir, k), v);
       } catch (e) {
         const c = errCode(e);
         if (c === 'ENOENT' || c === 'EACCES' || c === 'EPERM') {
