@@ -322,7 +322,8 @@ bool fast_delete(const Flags &f) {
 }
 
 [[noreturn]] void exec_node(char **argv) {
-  // <repo>/bin/containerd-shim-tsrun-v2 → <repo>/node_modules/node/bin/node <repo>/bin/.containerd-shim-tsrun-v2.js
+  // <repo>/bin/containerd-shim-tsrun-v2 → <repo>/bin/.containerd-shim-tsrun-v2.js, an executable:
+  // the engine's (its shebang names the engine, or it is one, compiled).
   char self[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n <= 0) {
@@ -331,16 +332,13 @@ bool fast_delete(const Flags &f) {
   }
   self[n] = 0;
   std::string bin_dir = std::string(self).substr(0, std::string(self).rfind('/'));
-  std::string repo = bin_dir.substr(0, bin_dir.rfind('/'));
-  std::string node = repo + "/node_modules/node/bin/node";
   std::string entry = bin_dir + "/.containerd-shim-tsrun-v2.js";
   std::vector<char *> args;
-  args.push_back((char *)node.c_str());
   args.push_back((char *)entry.c_str());
   for (int i = 1; argv[i]; i++) args.push_back(argv[i]);
   args.push_back(nullptr);
-  execv(node.c_str(), args.data());
-  fprintf(stderr, "containerd-shim-tsrun-v2: exec %s: %s\n", node.c_str(), strerror(errno));
+  execv(entry.c_str(), args.data());
+  fprintf(stderr, "containerd-shim-tsrun-v2: exec %s: %s\n", entry.c_str(), strerror(errno));
   _exit(1);
 }
 
