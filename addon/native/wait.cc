@@ -287,29 +287,27 @@ class Waits {
 
   // On the JavaScript thread: the wait's callback, once.
   void Deliver(Napi::Env env, const Event &e) {
-    {
-      auto it = pending_.find(e.id);
-      if (it == pending_.end()) return;
-      Pending *p = it->second;
-      if (e.kind == Event::kLocked) {
-        // The thread is done with our dup. Closing it never drops a lock the caller holds (its
-        // fd refers to the same open file); after a timeout the caller closed its fd, so this
-        // lets go.
-        close(p->lock_fd);
-        p->lock = false;
-        Unwatch(e.id);
-        Answer(env, p, {e.err ? ErrnoError(env, "flock", e.err).Value() : env.Null()});
-      } else if (p->lock) {
-        // The lock's deadline: the thread cannot be interrupted, and no longer keeps the loop
-        // alive.
-        Answer(env, p, {ErrnoError(env, "flock", ETIMEDOUT).Value()});
-      } else {
-        Answer(env, p, {Napi::Boolean::New(env, e.kind == Event::kReadable)});
-      }
-      if (p->answered && !p->lock) {
-        pending_.erase(e.id);
-        delete p;
-      }
+    auto it = pending_.find(e.id);
+    if (it == pending_.end()) return;
+    Pending *p = it->second;
+    if (e.kind == Event::kLocked) {
+      // The thread is done with our dup. Closing it never drops a lock the caller holds (its
+      // fd refers to the same open file); after a timeout the caller closed its fd, so this
+      // lets go.
+      close(p->lock_fd);
+      p->lock = false;
+      Unwatch(e.id);
+      Answer(env, p, {e.err ? ErrnoError(env, "flock", e.err).Value() : env.Null()});
+    } else if (p->lock) {
+      // The lock's deadline: the thread cannot be interrupted, and no longer keeps the loop
+      // alive.
+      Answer(env, p, {ErrnoError(env, "flock", ETIMEDOUT).Value()});
+    } else {
+      Answer(env, p, {Napi::Boolean::New(env, e.kind == Event::kReadable)});
+    }
+    if (p->answered && !p->lock) {
+      pending_.erase(e.id);
+      delete p;
     }
   }
 
