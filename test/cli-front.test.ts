@@ -136,6 +136,27 @@ if (!process.env.RUNTIME) {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('the CLI is started with the JIT off unless the caller chose (BUN_JSC_useJIT)', () => {
+    const dir = fs.mkdtempSync('/tmp/tsrun-front-');
+    try {
+      // A stand-in CLI beside a copy of the front door: it prints the environment it was given.
+      const front = lonelyFront(dir);
+      fs.writeFileSync(path.join(path.dirname(front), '.tsrun-cli'), '#!/bin/sh\nenv\n', { mode: 0o755 });
+      const env = (extra: Record<string, string>) => {
+        const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'BUN_JSC_useJIT')) as Record<string, string>;
+        const r = spawnSync(front, ['list'], { encoding: 'utf8', env: { ...base, ...extra } });
+        assert.is(r.status, 0, r.stderr);
+        return r.stdout.split('\n').filter((l) => l.startsWith('BUN_JSC_useJIT='));
+      };
+      assert.equal(env({}), ['BUN_JSC_useJIT=0']);
+      assert.equal(env({ BUN_JSC_useJIT: '1' }), ['BUN_JSC_useJIT=1'], "the caller's choice stands");
+      // The real CLI runs with it (and the container does not see it: isolation.test.ts).
+      assert.is(call(FRONT, ['list', '--root', path.join(dir, 'root')]).status, 0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 } else {
   // No test registered: the runner counts this file as skipped, not passed.
   console.log(`    cli-front: RUNTIME=${process.env.RUNTIME} is another runtime; bin/tsrun's front door was NOT tested`);

@@ -183,6 +183,9 @@ sandboxTest('the host environment does not leak into the container', ['env'], (s
   const r = s.tsrun(['run', '-b', s.bundle, s.id], { env: { ...process.env, LEAKY_SECRET: 'x' } });
   assert.is(r.status, 0);
   assert.not.match(r.stdout, 'LEAKY_SECRET');
+  // Nor what bin/tsrun sets for its own engine (BUN_JSC_useJIT, addon/cli/front.cpp; that the CLI
+  // gets it is cli-front.test.ts's check).
+  assert.not.match(r.stdout, 'BUN_JSC');
   assert.match(r.stdout, `TSRUN_TEST_MARKER=${s.marker}`);
 });
 

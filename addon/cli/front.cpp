@@ -6,7 +6,7 @@
 // a state it cannot read or print exactly as the CLI would, a container being created. Errors
 // are therefore always the CLI's, with its wording.
 //
-// What it does is also done by src/container/lifecycle.ts (containerState, deriveStatus,
+// What it does is also done by src/container/state.ts (containerState, deriveStatus,
 // ociState), src/container/state-store.ts (readState, checkRoot) and src/cli/log.ts (the --log
 // file); they must agree. test/cli-front.test.ts compares the two paths byte for byte in every
 // status, and every other test's `state` goes through this one.
@@ -29,8 +29,15 @@ namespace {
 
 char g_self_dir[PATH_MAX];
 
-[[noreturn]] void to_node(char **argv) {
+// The CLI is a short-lived Bun executable: JavaScriptCore's JIT costs more to start (its
+// compiler threads, code it compiles and then never reuses) than it saves in a call that runs
+// for milliseconds; with the interpreter alone every command measured 10-20% faster here
+// (README, "Benchmarks"). Only when the caller has not chosen: BUN_JSC_useJIT=1 turns it back on.
+// The variable reaches no container process (the init starts with an empty environment, hooks
+// with their own env) and is inert for anything but JavaScriptCore.
+[[noreturn]] void to_cli(char **argv) {
   std::string script = std::string(g_self_dir) + "/.tsrun-cli";
+  setenv("BUN_JSC_useJIT", "0", 0);
   execv(script.c_str(), argv);
   std::string msg = "tsrun: exec " + script + ": " + strerror(errno) + "\n";
   (void)!write(2, msg.data(), msg.size());
@@ -284,7 +291,7 @@ int main(int argc, char **argv) {
   if (argc == 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-v") == 0)) {
     std::string text;
     if (read_file_at(AT_FDCWD, std::string(g_self_dir) + "/../dist/cli/version.txt", text) && !text.empty() && write_all(1, text)) return 0;
-    to_node(argv);
+    to_cli(argv);
   }
   std::string root, log;
   bool root_given = false;
@@ -308,21 +315,21 @@ int main(int argc, char **argv) {
       root_given = true;
     } else if (value("--log", log)) {
     } else if (value("--log-format", format)) {
-      if (format != "text" && format != "json") to_node(argv);
+      if (format != "text" && format != "json") to_cli(argv);
     } else if (a == "--systemd-cgroup") {
     } else {
       break;
     }
   }
-  if (i + 2 != argc || strcmp(argv[i], "state") != 0) to_node(argv);
+  if (i + 2 != argc || strcmp(argv[i], "state") != 0) to_cli(argv);
   std::string id = argv[i + 1];
   // The default root is root's; a user's (rootless) default is the CLI's to find.
   if (!root_given) {
-    if (geteuid() != 0) to_node(argv);
+    if (geteuid() != 0) to_cli(argv);
     root = "/run/tsrun";
   }
-  if (root.empty() || !valid_id(id) || (!log.empty() && !touch_log(log))) to_node(argv);
+  if (root.empty() || !valid_id(id) || (!log.empty() && !touch_log(log))) to_cli(argv);
   std::string out;
-  if (!render_state(root, id, out)) to_node(argv);
+  if (!render_state(root, id, out)) to_cli(argv);
   return write_all(1, out) ? 0 : 1;
 }

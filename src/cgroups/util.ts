@@ -62,7 +62,8 @@ function writeError(file: string, value: string, e: unknown): CgroupError {
 
 /** While an update runs: the value each file had before its first write in it (per update). */
 type Journal = { file: string; before: string }[];
-const journals = new AsyncLocalStorage<Journal>();
+// Created on the first update: most CLI calls never write a cgroup file.
+let journals: AsyncLocalStorage<Journal> | undefined;
 
 /**
  * Runs `fn` (an update's writes) so that a failure half-way restores, in reverse order, every
@@ -73,6 +74,7 @@ const journals = new AsyncLocalStorage<Journal>();
  * different containers in one process (the shim) never restore one another's files.
  */
 export async function withRollback<T>(fn: () => Promise<T>): Promise<T> {
+  journals ??= new AsyncLocalStorage<Journal>();
   if (journals.getStore()) return fn();
   const written: Journal = [];
   try {
@@ -120,7 +122,7 @@ export function writeCgroupFile(file: string, value: string): void {
  */
 export async function writeCgroupFilesAsync(files: [file: string, value: string][]): Promise<void> {
   if (files.length === 0) return;
-  const journal = journals.getStore();
+  const journal = journals?.getStore();
   if (journal) {
     for (const [file] of files) {
       if (journal.some((j) => j.file === file)) continue;
@@ -135,7 +137,7 @@ export async function writeCgroupFilesAsync(files: [file: string, value: string]
   // Loaded when first written, not when src/cgroups is imported (CLI start-up: see index.ts).
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { native } = require('../native/addon') as typeof import('../native/addon');
-  if (writeChannel.hasSubscribers) writeChannel.publish({ phase: 'write', files: files.length });
+  if (writeChannel().hasSubscribers) writeChannel().publish({ phase: 'write', files: files.length });
   try {
     await native().writeFiles(files);
   } catch (e) {
@@ -144,7 +146,7 @@ export async function writeCgroupFilesAsync(files: [file: string, value: string]
     // `index`: how many of the files were written before the one that failed.
     throw Object.assign(writeError(files[i][0], files[i][1], e), { index: i });
   } finally {
-    if (writeChannel.hasSubscribers) writeChannel.publish({ phase: 'written' });
+    if (writeChannel().hasSubscribers) writeChannel().publish({ phase: 'written' });
   }
 }
 
@@ -155,7 +157,8 @@ export function writeCgroupFileAsync(file: string, value: string): Promise<void>
 
 /** TSRUN_TRACE's probe (src/cli/trace-probes.ts) of the thread pool's cgroup writes. */
 export const CGROUP_WRITE_CHANNEL = 'tsrun:cgroup-write';
-const writeChannel = channel(CGROUP_WRITE_CHANNEL);
+let cgroupWriteChannel: ReturnType<typeof channel> | undefined;
+const writeChannel = () => (cgroupWriteChannel ??= channel(CGROUP_WRITE_CHANNEL));
 
 /**
  * Moves a process into a cgroup: its pid into `cgroup.procs`, on the thread pool. The kernel

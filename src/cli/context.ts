@@ -63,17 +63,26 @@ export function action<A extends GlobalArgs>(body: (argv: A, ctx: RuntimeContext
 
 /**
  * Output on fd 1 (2) as process.stdout.write (stderr) gives it: synchronous for files, pipes and
- * terminals on Linux; without setting up process.stdout, whose stream costs ~5 ms to load.
- * Anything unusual (EAGAIN on a non-blocking pipe, EPIPE…) goes to the stream as before.
+ * terminals on Linux; without setting up process.stdout, whose stream costs ~5 ms to load (20 ms
+ * on Bun). Anything unusual (EAGAIN on a non-blocking pipe, EPIPE…) goes to the stream, and so
+ * does everything after it on that fd: a later direct write must not overtake what the stream
+ * still buffers (events streams lines for as long as the container runs).
  */
+const viaStream = new Set<number>();
 function writeFd(fd: 1 | 2, text: string): void {
+  const stream = () => (fd === 1 ? process.stdout : process.stderr);
+  if (viaStream.has(fd)) {
+    stream().write(text);
+    return;
+  }
   const buf = Buffer.from(text);
   let off = 0;
   while (off < buf.length) {
     try {
       off += fs.writeSync(fd, buf, off);
     } catch {
-      (fd === 1 ? process.stdout : process.stderr).write(buf.subarray(off));
+      viaStream.add(fd);
+      stream().write(buf.subarray(off));
       return;
     }
   }

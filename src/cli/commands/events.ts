@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { action, type GlobalArgs } from '../context';
+import { action, type GlobalArgs, writeStdout } from '../context';
 
 interface EventsArgs extends GlobalArgs {
   id: string;
@@ -24,7 +24,7 @@ const command: CommandModule<any, any> = {
       .option('stats', { type: 'boolean', default: false, describe: 'print one stats event and exit' }),
   handler: action<EventsArgs>(async (argv, ctx) => {
     const { containerEvents } = await import('../../container/events');
-    const write = (ev: unknown) => process.stdout.write(JSON.stringify(ev) + '\n');
+    const write = (ev: unknown) => writeStdout(JSON.stringify(ev) + '\n');
     await containerEvents(ctx, argv.id, { intervalMs: parseDuration(argv.interval), once: argv.stats, emit: write });
   }),
 };

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { action, type GlobalArgs } from '../context';
+import { action, type GlobalArgs, writeStdout } from '../context';
 
 interface PsArgs extends GlobalArgs {
   id: string;
@@ -21,7 +21,7 @@ const command: CommandModule<any, any> = {
     const { spawnSync } = await import('node:child_process');
     const pids = containerPids(ctx, argv.id);
     if (argv.format === 'json') {
-      process.stdout.write(JSON.stringify(pids.length ? pids : null) + '\n');
+      writeStdout(JSON.stringify(pids.length ? pids : null) + '\n');
       return;
     }
     const extra = [...argv.psArgs, ...((argv as unknown as { '--'?: string[] })['--'] ?? [])].map(String);
@@ -38,7 +38,7 @@ const command: CommandModule<any, any> = {
       const pid = Number(line.trim().split(/\s+/)[pidCol]);
       if (wanted.has(pid)) out.push(line);
     }
-    process.stdout.write(out.join('\n') + '\n');
+    writeStdout(out.join('\n') + '\n');
   }),
 };
 export default command;
