@@ -13,36 +13,71 @@ import * as assert from 'uvu/assert';
 import { Container } from '../src/container/container';
 import type { RuntimeContext } from '../src/container/context';
 import { errorKind } from '../src/container/errors';
+import { native } from '../src/native/addon';
 import { Sandbox, waitFor } from './helpers/tsrun';
 
 const N = 20;
 
 /**
  * The longest stretches of synchronous JavaScript in one callback (timer, I/O, promise reaction):
- * how long the library keeps everything else in the process waiting at a time. `top[0]` is the
- * longest, `top[k]` the k+1-th longest.
+ * how long the library keeps everything else in the process waiting at a time. Two measures:
+ *   - `top`: wall-clock time, what the other callbacks waited;
+ *   - `topHeld`: the part of it the callback itself held the thread, on the CPU or asleep in a
+ *     system call: wall-clock time less the time the thread was runnable but had no CPU (its
+ *     /proc/thread-self/schedstat). This 2-core machine also runs the test's 20 containers and
+ *     whatever else is going on; a callback that waited for a CPU blocked the loop just as much,
+ *     but that is the machine's scheduling, not work the library could move off the loop.
+ * `top[0]` is the longest, `top[k]` the k+1-th longest; `topHeld` entries give both times and the
+ * callback's async resource type; `most.cpu` is the most CPU time of any callback.
  */
 function longestCallbacks(keep = 5) {
   let depth = 0;
   let start = 0;
+  let startSched = { cpu: 0, waited: 0 };
+  let startType = '';
   const top: number[] = [];
+  const topHeld: { held: number; cpu: number; wall: number; type: string }[] = [];
+  const most = { cpu: 0 };
+  const types = new Map<number, string>();
   const hook = createHook({
-    before() {
-      if (depth++ === 0) start = performance.now();
+    init(id, type) {
+      types.set(id, type);
+    },
+    destroy(id) {
+      types.delete(id);
+    },
+    before(id) {
+      if (depth++ !== 0) return;
+      startSched = native().threadSchedTimes();
+      start = performance.now();
+      startType = types.get(id) ?? '?';
     },
     after() {
       if (--depth !== 0) return;
-      const d = performance.now() - start;
-      if (top.length === keep && d <= top[keep - 1]) return;
-      top.push(d);
-      top.sort((a, b) => b - a);
-      top.length = Math.min(top.length, keep);
+      const wall = performance.now() - start;
+      const sched = native().threadSchedTimes();
+      const held = wall - (sched.waited - startSched.waited);
+      const cpu = sched.cpu - startSched.cpu;
+      if (cpu > most.cpu) most.cpu = cpu;
+      if (top.length < keep || wall > top[keep - 1]) {
+        top.push(wall);
+        top.sort((a, b) => b - a);
+        top.length = Math.min(top.length, keep);
+      }
+      if (topHeld.length < keep || held > topHeld[keep - 1].held) {
+        topHeld.push({ held, cpu, wall, type: startType });
+        topHeld.sort((a, b) => b.held - a.held);
+        topHeld.length = Math.min(topHeld.length, keep);
+      }
     },
   });
   return {
     enable: () => hook.enable(),
     disable: () => hook.disable(),
     top,
+    topHeld,
+    /** The most CPU time any one callback used. */
+    most,
   };
 }
 
@@ -146,27 +181,30 @@ test(`${N} containers at once: create, start, exec, exit statuses, kill, delete`
     assert.equal(listenersOf(), before, 'no handler left on process');
     const maxMs = delay.max / 1e6;
     const p99 = delay.percentile(99) / 1e6;
-    console.log(`    ${N} concurrent lifecycles: longest synchronous callbacks ${longest.top.slice(0, 5).map((d) => d.toFixed(1)).join(' ')} ms; timer lateness p50 ${(delay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${maxMs.toFixed(1)} ms`);
+    console.log(`    ${N} concurrent lifecycles: longest synchronous callbacks ${longest.top.slice(0, 5).map((d) => d.toFixed(1)).join(' ')} ms; most CPU in one ${longest.most.cpu.toFixed(1)} ms; held by the callback itself ${longest.topHeld.map((t) => `${t.held.toFixed(1)} (cpu ${t.cpu.toFixed(1)}, wall ${t.wall.toFixed(1)}, ${t.type})`).join(' ')} ms; timer lateness p50 ${(delay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${maxMs.toFixed(1)} ms`);
     // Measured on this 2-core hybrid-cgroup VM (10 s windows, 5-11 runs each; "load" is the
     // 1-minute load average, other sessions' tests and VMs included):
     //   before (every cgroup and state write, the init's spawn synchronous): idle-ish (load 1-2.6)
-    //   12-27 ms (8.8-16.6 when measured idle earlier), load 4.4 19-51 ms; timer lateness p99 66-183 ms. --cpu-prof: the longest were
-    //   all createContainer's stretch from the lock to the seccomp/bind-sources await (12-14 ms),
-    //   46% of it the cgroup's mkdir, cpuset and device writes, 14% the state files, 12% reading
-    //   mountinfo twice.
+    //   12-27 ms wall (8.8-16.6 when measured idle earlier), load 4.4 19-51 ms. --cpu-prof: the
+    //   longest were all createContainer's stretch from the lock to the seccomp/bind-sources await
+    //   (12-14 ms), 46% of it the cgroup's mkdir, cpuset and device writes, 14% the state files,
+    //   12% reading mountinfo twice.
     //   after (those on libuv's thread pool, src/cgroups/util.ts, addon writeFiles/spawnProcess):
-    //   idle (load 0.2-1) 7.3-11 ms in 10 of 11 runs, one 20.8; load 2.2 8.3-21 ms; load 4-5
-    //   11-36 ms; timer lateness p99 18-43 ms idle, 37-65 ms at load 2 (but its p50 rose from 2-3
-    //   to 3-11 ms: not looked into yet).
-    // What is left is mostly not our JavaScript: the longest callbacks are sampled for a fraction
-    // of their wall time (the main thread descheduled, by this test's own 20 containers as well),
-    // or blocked 4-8 ms inside one thread-pool post (fs.promises readdir/open; about 1 post in 1000
-    // under load, most likely libuv's queue lock held by a descheduled pool thread). The longest
-    // that ran on the CPU throughout (~5 ms) are exec's: loading its state, deriving the status,
-    // building the plan, before the spawn. The bound holds the worst run seen under load 4-5
-    // with some margin; ~5 ms would need an idle machine and fewer pool posts still (batched
-    // mkdirs, exec's sync reads).
-    assert.ok(longest.top[0] < 40, `one callback blocked the event loop for ${longest.top[0].toFixed(1)} ms`);
+    //   wall 7.3-11 ms idle in 10 of 11 runs, one 20.8; load 2.2 8.3-21 ms; load 4-5 11-36 ms.
+    //   Split by the thread's schedstat (load ~1, another session's tests running; 5 runs): the
+    //   most CPU any callback used 2.9-4.9 ms; the longest held (CPU plus asleep in a system call)
+    //   4.3-12.4 ms, wall 7.8-71.9 ms: the 71.9 ms callback had ~3 ms of CPU and waited the rest
+    //   for one of the two CPUs. Held well above CPU is a sleep inside a call, most likely on the
+    //   thread pool's queue lock while a descheduled pool thread holds it (4-8 ms, about 1 post in
+    //   1000 under load). The most CPU is exec's stretch before the spawn: loading its state,
+    //   deriving the status, building the plan.
+    // So the bounds: the library's own work in one callback stays within a few ms of CPU (8: ~2x
+    // the worst seen); what it holds the thread for, sleeps included, within 25 ms. Wall-clock
+    // time is printed, not bounded: on this machine it is the scheduler's (runs with another
+    // session's VM measured 70 ms and more).
+    const worstCpu = longest.most.cpu;
+    assert.ok(worstCpu < 8, `one callback kept the event loop's thread on the CPU for ${worstCpu.toFixed(1)} ms`);
+    assert.ok(longest.topHeld[0].held < 25, `one callback held the event loop for ${longest.topHeld[0].held.toFixed(1)} ms (cpu ${longest.topHeld[0].cpu.toFixed(1)})`);
     assert.equal(warnings, [], 'no warnings');
   } finally {
     for (const sb of [...sandboxes, ...extra]) sb.cleanup();

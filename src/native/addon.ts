@@ -60,8 +60,9 @@ export interface NativeAddon {
   pidfdSendSignal(pidfd: number, sig: number): void;
   /**
    * Calls `cb(true)` once `fd` is readable or hung up (a pidfd: its process exited), `cb(false)`
-   * after `timeoutMs` (negative: never). libuv's poll on Node's loop: no thread, nothing read; `fd`
-   * must stay open until `cb` ran. Throws for an fd epoll refuses (a regular file).
+   * after `timeoutMs` (negative: never). The addon's one epoll reactor thread watches a dup of
+   * `fd` (addon/native/wait.cc) and `cb` runs on the JavaScript thread; nothing is read. Throws
+   * for an fd epoll refuses (a regular file).
    */
   waitReadable(fd: number, timeoutMs: number, cb: (readable: boolean) => void): number;
   /** The wait of that id (waitReadable's result) no longer keeps the event loop alive. */
@@ -94,6 +95,11 @@ export interface NativeAddon {
    * when it connected. A Node socket's fd is `(socket as any)._handle.fd`.
    */
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
+  /**
+   * The calling thread's /proc/thread-self/schedstat in ms: `cpu` it ran, `waited` runnable but
+   * without a CPU (diagnostics: how long a callback really kept the event loop).
+   */
+  threadSchedTimes(): { cpu: number; waited: number };
   /** pipe2(O_CLOEXEC): [read end, write end] — a real pipe (libuv's stdio pipes are socketpairs). */
   pipe(): [number, number];
   /** fcntl(F_DUPFD_CLOEXEC): another fd of the same open file. */
