@@ -275,6 +275,22 @@ test('spawnProcess + pidfdReap: fds in place, blocking stdio, own session, empty
   assert.is(code(() => n.spawnProcess('/bin/true', [], [0, 1, 2, 999])), 'EBADF');
 });
 
+test('threadSchedTimes: this thread\'s CPU grows by a busy stretch and not by a sleep; the wait for a CPU is counted apart', async () => {
+  const t0 = n.threadSchedTimes();
+  const until = performance.now() + 30;
+  while (performance.now() < until);
+  const t1 = n.threadSchedTimes();
+  // The stretch was 30 ms of wall clock: on the CPU for most of it, unless descheduled (waited).
+  assert.ok(t1.cpu - t0.cpu + (t1.waited - t0.waited) > 25, `busy: cpu +${(t1.cpu - t0.cpu).toFixed(2)}, waited +${(t1.waited - t0.waited).toFixed(2)}`);
+  assert.ok(t1.waited >= t0.waited);
+  const s0 = n.threadSchedTimes();
+  spawnSync('sleep', ['0.05']);
+  const s1 = n.threadSchedTimes();
+  // 50 ms blocked in a call is neither CPU nor waiting for one (the spawn itself costs a little).
+  assert.ok(s1.cpu - s0.cpu < 20, `asleep: cpu +${(s1.cpu - s0.cpu).toFixed(2)}`);
+  assert.ok(s1.waited - s0.waited < 20, `asleep: waited +${(s1.waited - s0.waited).toFixed(2)}`);
+});
+
 test('loadDeviceFilter on a real cgroup v2 directory: allow-list, access bits, deny-list, replace', () => {
   const root = v2Root();
   if (!root) {
