@@ -13,6 +13,7 @@ import * as assert from 'uvu/assert';
 import { Container } from '../src/container/container';
 import type { RuntimeContext } from '../src/container/context';
 import { errorKind } from '../src/container/errors';
+import { HookError } from '../src/hooks/run';
 import { native } from '../src/native/addon';
 import { Sandbox, waitFor } from './helpers/tsrun';
 
@@ -211,7 +212,7 @@ test(`${N} containers at once: create, start, exec, exit statuses, kill, delete`
   }
 });
 
-test('errors carry a kind: NotFound, AlreadyExists, FailedPrecondition', async () => {
+test('errors carry a kind: NotFound, AlreadyExists, FailedPrecondition, InvalidArgument', async () => {
   const sb = new Sandbox(['sleep', '100'], 'libe');
   const ctx = ctxOf(sb, []);
   const devNull = fs.openSync('/dev/null', 'r+');
@@ -236,8 +237,33 @@ test('errors carry a kind: NotFound, AlreadyExists, FailedPrecondition', async (
     } catch (e) {
       assert.is(errorKind(e), 'FailedPrecondition');
     }
+    try {
+      await c.kill(12345);
+      assert.unreachable();
+    } catch (e) {
+      assert.is(errorKind(e), 'InvalidArgument', `a signal that is none: ${(e as Error).message}`);
+    }
     await c.delete(true);
     assert.is(await c.exited, 137, 'a created init killed by delete reports 137');
+    // A config that does not validate (the bundle's error, from below the library).
+    const bad = new Sandbox(['true'], 'libe');
+    try {
+      (bad.config.process as { args: unknown }).args = 'not a list';
+      bad.writeConfig();
+      try {
+        await Container.create(ctxOf(bad, []), bad.id, bad.bundle, { stdio: [devNull, devNull, devNull], passFds: { fds: [], env: [] } });
+        assert.unreachable();
+      } catch (e) {
+        assert.is(errorKind(e), 'InvalidArgument', `a bad config: ${(e as Error).message}`);
+      }
+      assert.equal(bad.leftovers(), []);
+    } finally {
+      bad.cleanup();
+    }
+    // The kind is a field the error carries, one of the known ones; nothing else counts.
+    assert.is(errorKind(new HookError('hook failed')), 'FailedPrecondition');
+    assert.is(errorKind(Object.assign(new Error('x'), { kind: 'Bogus' })), 'Unknown');
+    assert.is(errorKind(new Error('InvalidArgument')), 'Unknown');
     assert.equal(sb.leftovers(), []);
   } finally {
     fs.closeSync(devNull);

@@ -10,9 +10,11 @@ import * as path from 'node:path';
 import { isBindMount, isIdMapped, parseMountOptions } from './mount-options';
 import { U64_MAX } from './u64';
 import type { IdMapping, Namespace, NamespaceType, Process, Spec } from './types';
+import type { ErrorKind } from '../container/errors';
 
 /** A bad config or process file. `message` is the user-facing text (one line per problem). */
 export class SpecError extends Error {
+  readonly kind: ErrorKind = 'InvalidArgument';
   readonly problems: string[];
   constructor(problems: string | string[]) {
     const list = Array.isArray(problems) ? problems : [problems];

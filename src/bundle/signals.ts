@@ -4,6 +4,7 @@
  * as `RTMIN+n` / `RTMAX-n`. Node's os.constants.signals is not used: it lacks the RT signals and
  * its absence of a name would otherwise be silently a different behaviour from runc's.
  */
+import type { ErrorKind } from '../container/errors';
 
 export const SIGNALS: Readonly<Record<string, number>> = {
   SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGIOT: 6, SIGBUS: 7,
@@ -17,7 +18,9 @@ export const SIGNALS: Readonly<Record<string, number>> = {
 export const SIGRTMIN = 34;
 export const SIGRTMAX = 64;
 
-export class SignalError extends Error {}
+export class SignalError extends Error {
+  readonly kind: ErrorKind = 'InvalidArgument';
+}
 
 /**
  * Parses a signal as runc's kill does: a decimal number, or a name with or without the SIG

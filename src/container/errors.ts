@@ -45,13 +45,16 @@ export const errNotPaused = () => new RuntimeError('container not paused', 1, 'F
 export const errState = (message: string) => new RuntimeError(message, 1, 'FailedPrecondition');
 export const errInvalid = (message: string) => new RuntimeError(message, 1, 'InvalidArgument');
 
-/** The kind of any error: ours carry one; a bad config (ConfigError) is an invalid argument. */
+const KINDS: ReadonlySet<string> = new Set<ErrorKind>(['NotFound', 'AlreadyExists', 'FailedPrecondition', 'InvalidArgument', 'Unavailable', 'Internal', 'Unknown']);
+
+/**
+ * The kind of any error: ours carry one. So do the errors of the modules below the library (a
+ * config, seccomp profile or signal that does not validate: InvalidArgument; a hook that failed:
+ * FailedPrecondition), as a `kind` field of their own: this module does not import them (they
+ * are not loaded by every command), and neither the text nor the class's name is matched.
+ */
 export function errorKind(e: unknown): ErrorKind {
   if (e instanceof RuntimeError) return e.kind;
-  // A config, seccomp profile or signal that does not validate; a hook that failed is the
-  // caller's precondition.
-  const name = e && typeof e === 'object' ? (e as Error).constructor?.name : '';
-  if (name === 'SpecError' || name === 'SeccompError' || name === 'SignalError') return 'InvalidArgument';
-  if (name === 'HookError') return 'FailedPrecondition';
-  return 'Unknown';
+  const kind = e instanceof Error ? (e as { kind?: unknown }).kind : undefined;
+  return typeof kind === 'string' && KINDS.has(kind) ? (kind as ErrorKind) : 'Unknown';
 }

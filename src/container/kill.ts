@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import { loadCgroupManager } from '../cgroups';
 import { native } from '../native/addon';
 import type { RuntimeContext } from './context';
-import { errNotRunning } from './errors';
+import { SIGRTMAX } from '../bundle/signals';
+import { errInvalid, errNotRunning } from './errors';
 import { savedContainerPids } from './pids';
 import { isSameProcessAlive } from './proc';
 import { deriveStatus, loadContainer } from './state';
@@ -29,6 +30,9 @@ export function signalInit(saved: SavedState, signal: number): void {
 }
 
 export async function killContainer(ctx: RuntimeContext, id: string, signal: number, all: boolean): Promise<void> {
+  // A caller of the library passes a number (the CLI parses names: src/bundle/signals.ts); one
+  // that is no signal is the caller's error, said as runc's kill says it, not the kernel's EINVAL.
+  if (!Number.isInteger(signal) || signal < 0 || signal > SIGRTMAX) throw errInvalid(`invalid signal: ${signal}`);
   const saved = loadContainer(ctx.root, id);
   const status = deriveStatus(ctx.root, saved);
   checkTransition(all ? 'killAll' : 'kill', status, id);

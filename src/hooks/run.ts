@@ -6,10 +6,14 @@
  */
 import { spawn } from 'node:child_process';
 import type { Hook } from '../bundle/types';
+import type { ErrorKind } from '../container/errors';
 
 export type HookPhase = 'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop';
 
-export class HookError extends Error {}
+/** A hook that failed or timed out: the caller's precondition (errorKind). */
+export class HookError extends Error {
+  readonly kind: ErrorKind = 'FailedPrecondition';
+}
 
 /**
  * `cwd`: the working directory runc gives the hook — the bundle for the hooks of create and run

@@ -18,6 +18,7 @@ import type { PlanSeccomp } from '../native/init-plan';
 
 import type { SeccompAction } from '../bundle/types';
 import { U64_MAX } from '../bundle/u64';
+import type { ErrorKind } from '../container/errors';
 // The action names are the spec's; the argument types below differ on purpose (bigint values).
 export type { SeccompAction };
 
@@ -57,7 +58,9 @@ export interface CompileOptions {
   arch?: string;
 }
 
-export class SeccompError extends Error {}
+export class SeccompError extends Error {
+  readonly kind: ErrorKind = 'InvalidArgument';
+}
 
 export const ACTIONS: readonly string[] = [
   'SCMP_ACT_KILL',
