@@ -128,10 +128,12 @@ async function start(f: Flags): Promise<void> {
 }
 
 /**
- * ...or a new daemon, which binds the group's socket itself (an inherited listening fd cannot be
- * served on Bun: its net.Server.listen({ fd }) fails with EINVAL) and says so on a pipe: `start`
- * prints only once the socket listens, as containerd requires. A daemon that exits or stalls
- * before that fails the start.
+ * ...or a new daemon, which binds the group's socket itself and says so on a pipe: `start`
+ * prints only once the daemon serves the socket, as containerd requires, and a daemon that exits
+ * or stalls before that fails the start (a stalled one is killed) instead of leaving containerd an
+ * address nobody will answer. (An earlier port to Bun, which inherited the listening fd from
+ * `start`, saw Bun's net.Server.listen({ fd }) fail with EINVAL, oven-sh/bun#22559; a plain
+ * listen({ fd: 3 }) on Bun 1.4.5 works here, so that alone no longer decides it.)
  */
 async function spawnDaemon(f: Flags, bundle: string, socketPath: string): Promise<void> {
   const args = process.argv.slice(2).filter((a) => a !== 'start');
@@ -154,6 +156,10 @@ async function spawnDaemon(f: Flags, bundle: string, socketPath: string): Promis
       ready.once('error', fail);
       daemon.once('error', (e) => reject(new Error(`shim daemon: ${e.message}`)));
     });
+  } catch (e) {
+    // A stalled daemon must not come up later serving a group nobody was told of.
+    daemon.kill('SIGKILL');
+    throw e;
   } finally {
     ready.destroy();
   }
