@@ -118,7 +118,7 @@ async function main() {
         await sleep(500);
         const shims = procs().filter((p) => {
           const a = cmdline(p);
-          // The Node daemon runs bin/.containerd-shim-tsrun-v2.js (the binary is its native front door).
+          // The daemon runs bin/.containerd-shim-tsrun-v2 (the binary is its native front door).
           return a.some((x) => path.basename(x).replace(/^\.|\.js$/g, '') === path.basename(bin)) && a.includes(env.ctrdSock);
         });
         const stage0 = procs().filter((p) => comm(p).startsWith('memfd:tsrun-ini') && shims.includes(ppid(p)));

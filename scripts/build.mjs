@@ -9,7 +9,8 @@
 //   4. esbuild bundles of the CLI (dist/cli/main.js, yargs beside it: see below) and the shim;
 //   5. bin/.tsrun-cli, the CLI compiled by Bun into one executable with its bytecode (or with
 //      TSRUN_CLI_ENGINE=node a launcher whose shebang is the Node 22 binary from node_modules),
-//      and bin/.containerd-shim-tsrun-v2.js on Node 22, behind bin/tsrun and
+//      and bin/.containerd-shim-tsrun-v2, the shim compiled the same way (TSRUN_SHIM_ENGINE=node:
+//      a Node 22 launcher), behind bin/tsrun and
 //      bin/containerd-shim-tsrun-v2: static front doors (addon/cli/front.cpp,
 //      addon/shim/launcher.cpp) that answer their most frequent calls without an engine and exec
 //      the engine entry for everything else.
@@ -234,13 +235,25 @@ for (const k of ${JSON.stringify(keys)}) Object.defineProperty(exports, k, { enu
   writeAtomic(path.join(cliDir, 'version.txt'), execFileSync(path.join(root, 'bin/.tsrun-cli'), ['--version']));
   writeAtomic(path.join(root, 'bin/tsrun'), fs.readFileSync(path.join(root, 'addon/cli/tsrun-front')), 0o755);
 
-  // The shim: one file (a long-lived process, started once per container).
+  // The shim: dist/shim.js, one file, compiled by Bun like the CLI into bin/.containerd-shim-tsrun-v2
+  // (with TSRUN_SHIM_ENGINE=node a Node 22 launcher of that name instead). The same two flags:
+  // containerd starts the shim with its cwd in the bundle, the image author's directory.
   const shimEntry = path.join(root, 'src/shim/main.ts');
   if (fs.existsSync(shimEntry)) {
     await esbuild.build({ ...common, entryPoints: [shimEntry], outfile: path.join(root, 'dist/shim.js') });
+    const shimEngine = process.env.TSRUN_SHIM_ENGINE === 'node' ? 'node' : 'bun';
+    const shimBin = 'bin/.containerd-shim-tsrun-v2';
+    if (shimEngine === 'bun') {
+      if (!fs.existsSync(bunBin)) throw new Error(`${bunBin} missing: run npm install first (or TSRUN_SHIM_ENGINE=node)`);
+      const out = path.join(root, `${shimBin}.tmp-${process.pid}`);
+      run(bunBin, ['build', '--compile', '--bytecode', '--target=bun', '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig', path.join(root, 'dist/shim.js'), '--outfile', out], { stdio: ['ignore', 'ignore', 'inherit'] });
+      fs.renameSync(out, path.join(root, shimBin));
+    } else {
+      writeLauncher(shimBin, path.join(root, 'dist/shim.js'));
+    }
+    fs.rmSync(path.join(root, 'bin/.containerd-shim-tsrun-v2.js'), { force: true }); // the entry's name before the shim ran on Bun
     // bin/containerd-shim-tsrun-v2 is the native front door (addon/shim/launcher.cpp): it answers
-    // start/delete through a running daemon and execs this Node entry for everything else.
-    writeLauncher('bin/.containerd-shim-tsrun-v2.js', path.join(root, 'dist/shim.js'));
+    // start/delete through a running daemon and execs the engine entry above for everything else.
     writeAtomic(path.join(root, 'bin/containerd-shim-tsrun-v2'), fs.readFileSync(path.join(root, 'addon/shim/containerd-shim-tsrun-v2')), 0o755);
   }
 }

@@ -49,10 +49,11 @@ function run(label, cmd, args, opts = {}) {
 // would otherwise match every file for `npm test -- systemd`).
 const matches = (f) => filters.length === 0 || filters.some((w) => path.relative(path.join(root, 'test'), f).includes(w));
 
-function runTestFile(file, env = {}, tag = '') {
+function runTestFile(file, env = {}, tag = '', engine = 'node') {
   const rel = path.relative(path.join(root, 'test'), file);
   const pattern = '^' + rel.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&') + '$';
-  const r = run(rel + tag, node, ['node_modules/uvu/bin.js', '-r', 'esbuild-register', 'test', pattern], { env });
+  // Bun runs a test file itself (TypeScript included; the file's test.run() starts uvu).
+  const r = engine === 'bun' ? run(rel + tag, BUN, [file], { env }) : run(rel + tag, node, ['node_modules/uvu/bin.js', '-r', 'esbuild-register', 'test', pattern], { env });
   const num = (re) => Number((r.stdout.match(re) ?? [])[1] ?? 0);
   const total = num(/Total:\s+(\d+)/);
   const passed = num(/Passed:\s+(\d+)/);
@@ -71,7 +72,13 @@ function runTestFile(file, env = {}, tag = '') {
   console.log(`--- ${rel}${tag}: ${passed} passed, ${failed} failed, ${skipped} skipped in ${r.secs}s`);
 }
 
-for (const file of testFiles(path.join(root, 'test')).filter(matches)) runTestFile(file);
+// The test files that drive shim code in-process also run on Bun, the engine the shim ships on.
+const BUN = path.join(root, 'node_modules/@oven/bun-linux-x64/bin/bun');
+const ON_BUN_TOO = new Set(['shim-ttrpc.test.ts']);
+for (const file of testFiles(path.join(root, 'test')).filter(matches)) {
+  runTestFile(file);
+  if (ON_BUN_TOO.has(path.relative(path.join(root, 'test'), file))) runTestFile(file, {}, ' (bun)', 'bun');
+}
 
 // The security suite again with every sandbox rootless (#15): tsrun run by the unprivileged test
 // user (scripts/rootless-user.sh), the attack targets that user's. `npm test -- security-rootless`.

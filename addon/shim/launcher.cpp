@@ -2,7 +2,7 @@
 // container: `start` (print the group's ttrpc address) and, once the task is gone, `delete`.
 // When the shim daemon already runs, both are a request on its control socket
 // (src/shim/control.ts): answered here without starting a JavaScript engine. Everything else —
-// no daemon yet, the daemon itself, `-v` — runs the Node entry by exec, with the same arguments.
+// no daemon yet, the daemon itself, `-v` — runs the engine entry by exec, with the same arguments.
 //
 // Everything this program does is also done by src/shim/main.ts (the fallback path); the two
 // must agree on: the group rule, the socket address, the control socket path and protocol.
@@ -322,8 +322,8 @@ bool fast_delete(const Flags &f) {
 }
 
 [[noreturn]] void exec_node(char **argv) {
-  // <repo>/bin/containerd-shim-tsrun-v2 → <repo>/bin/.containerd-shim-tsrun-v2.js, an executable:
-  // the engine's (its shebang names the engine, or it is one, compiled).
+  // <repo>/bin/containerd-shim-tsrun-v2 → <repo>/bin/.containerd-shim-tsrun-v2, an executable:
+  // the shim compiled by Bun (or, built with TSRUN_SHIM_ENGINE=node, a script whose shebang is Node).
   char self[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n <= 0) {
@@ -332,7 +332,7 @@ bool fast_delete(const Flags &f) {
   }
   self[n] = 0;
   std::string bin_dir = std::string(self).substr(0, std::string(self).rfind('/'));
-  std::string entry = bin_dir + "/.containerd-shim-tsrun-v2.js";
+  std::string entry = bin_dir + "/.containerd-shim-tsrun-v2";
   std::vector<char *> args;
   args.push_back((char *)entry.c_str());
   for (int i = 1; argv[i]; i++) args.push_back(argv[i]);

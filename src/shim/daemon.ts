@@ -12,13 +12,12 @@ import * as path from 'node:path';
 import { Container } from '../container/container';
 import type { Logger } from '../container/context';
 import { errorKind } from '../container/errors';
-import { native } from '../native/addon';
 import { DEFAULT_ROOT, SHIM_STATE_FILE, callControl, controlSocketPath, listenPrivate, type ControlRequest, type ControlResponse } from './control';
 import { EventPublisher } from './events';
 import { T, encode, timestamp } from './messages';
 import { unmountAll } from './rootfs';
 import { TaskService, type ShimState } from './service';
-import { TtrpcServer } from './ttrpc';
+import { TtrpcServer, socketPeerCredentials } from './ttrpc';
 
 
 function logLine(level: string, msg: string): string {
@@ -89,8 +88,9 @@ export interface DaemonOptions {
   namespace: string;
   id: string;
   debug: boolean;
-  /** The first group's listening socket, inherited from `start`. */
-  listenFd: number;
+  /** Where the daemon tells `start` that the first group's socket listens (one byte, then closed). */
+  readyFd: number;
+  /** The first group's socket, which the daemon binds. */
   socketPath: string;
   /** How long the daemon stays once it serves nothing (0: it exits at once). */
   lingerMs: number;
@@ -100,7 +100,7 @@ export async function serveDaemon(o: DaemonOptions): Promise<void> {
   const bundle = process.cwd();
   const groups = new Map<string, Group>();
   let exiting = false;
-  let firstLog: Logger = fifoLogger(bundle, o.debug);
+  const firstLog = fifoLogger(bundle, o.debug);
   process.on('uncaughtException', (e) => firstLog.error(`uncaught: ${e.stack ?? e}`));
   process.on('unhandledRejection', (e) => firstLog.error(`unhandled rejection: ${(e as Error)?.stack ?? e}`));
   // containerd asks a shim to go with Shutdown; a stray signal must not lose exits.
@@ -124,11 +124,9 @@ export async function serveDaemon(o: DaemonOptions): Promise<void> {
     }, o.lingerMs);
   };
 
-  const addGroup = async (target: number | string, namespace: string, groupBundle: string, debug: boolean, ttrpcAddress: string) => {
-    const log = groups.size === 0 && typeof target === 'number' ? (firstLog as Logger & { close(): void }) : fifoLogger(groupBundle, debug);
+  const addGroup = async (socket: string, namespace: string, groupBundle: string, debug: boolean, ttrpcAddress: string, log: Logger & { close(): void } = fifoLogger(groupBundle, debug)) => {
     const publisher = new EventPublisher(ttrpcAddress, namespace, (m) => log.warn(m));
     const server = new TtrpcServer();
-    const socket = typeof target === 'number' ? o.socketPath : target;
     const group: Group = { socket, server, publisher, log, service: null as unknown as TaskService };
     group.service = new TaskService({
       namespace,
@@ -149,11 +147,7 @@ export async function serveDaemon(o: DaemonOptions): Promise<void> {
     const methods = group.service.methods();
     server.register('containerd.task.v2.Task', methods);
     server.register('containerd.task.v3.Task', methods);
-    if (typeof target === 'string') {
-      await server.listen(await listenPrivate(target));
-    } else {
-      await server.listen(target);
-    }
+    await server.listen(await listenPrivate(socket));
     groups.set(socket, group);
     log.debug(`serving ${namespace} on ${socket}`);
   };
@@ -182,8 +176,7 @@ export async function serveDaemon(o: DaemonOptions): Promise<void> {
     }
     const srv = net.createServer((c) => {
       try {
-        const fd = (c as unknown as { _handle: { fd: number } })._handle.fd;
-        if (native().peerCredentials(fd).uid !== 0) {
+        if (socketPeerCredentials(c).uid !== 0) {
           c.destroy();
           return;
         }
@@ -222,6 +215,13 @@ export async function serveDaemon(o: DaemonOptions): Promise<void> {
     });
   };
 
-  await addGroup(o.listenFd, o.namespace, bundle, o.debug, process.env.TTRPC_ADDRESS ?? '');
+  try {
+    await addGroup(o.socketPath, o.namespace, bundle, o.debug, process.env.TTRPC_ADDRESS ?? '', firstLog);
+  } catch (e) {
+    firstLog.error(`listen on ${o.socketPath}: ${(e as Error).message}`);
+    process.exit(1); // the closed pipe fails `start`
+  }
+  fs.writeSync(o.readyFd, 'x');
+  fs.closeSync(o.readyFd);
   await startControl();
 }

@@ -2,7 +2,8 @@
  * The stdio of a task as containerd hands it over: fifo paths (ctr's and the CRI's default),
  * `file://` and `binary://` log URIs, or a terminal. The container gets real pipes (never Node's
  * socketpairs: `echo > /dev/stdout` fails on a socket) and the shim copies between them and
- * containerd's ends with libuv streams, so nothing ever blocks the event loop or the thread pool.
+ * containerd's ends with non-blocking streams (pipeReader, pipeWriter), so nothing ever blocks the
+ * event loop or a thread.
  *
  * The shim holds a writer of the stdin fifo of its own (as the runc shim does), so containerd
  * closing its end is not an EOF; CloseIO drops that writer, the copy reads what is left and the
@@ -14,6 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { Readable, Writable } from 'node:stream';
 import * as tty from 'node:tty';
 import { native } from '../native/addon';
 
@@ -54,7 +56,7 @@ function openFifo(p: string): number {
 }
 
 /** Ends an output once what was written is flushed (a fifo cannot be shut down like a socket). */
-function finish(s: net.Socket | fs.WriteStream | null): void {
+function finish(s: Writable | null): void {
   if (!s || s.destroyed) return;
   if (s instanceof net.Socket) {
     if (s.writableLength === 0) s.destroy();
@@ -62,8 +64,75 @@ function finish(s: net.Socket | fs.WriteStream | null): void {
   } else s.end();
 }
 
-function pipeStream(fd: number, readable: boolean): net.Socket {
-  return new net.Socket({ fd, readable, writable: !readable });
+/** Bun's API, where the engine is Bun (this file is also run by Node: unit tests, TSRUN_SHIM_ENGINE=node). */
+interface BunFileSink {
+  write(chunk: Uint8Array): number | Promise<number>;
+  flush(): number | Promise<number>;
+  end(): number | Promise<number>;
+}
+const bun = (globalThis as { Bun?: { file(fd: number): { stream(): ReadableStream<Uint8Array>; writer(o: { highWaterMark: number }): BunFileSink } } }).Bun;
+
+/**
+ * The writing end of a pipe or fifo as a stream that owns `fd`: on Node a libuv pipe handle
+ * (net.Socket). On Bun, net.Socket({ fd }) loses what a full pipe does not take (90 kB into a
+ * pipe arrive as 64 kB), so there it is Bun's FileSink, which polls the fd until all is written;
+ * a chunk is done once flushed, so writableLength is what is still on its way. Bun does not close
+ * an fd it was given: the stream does, once it is done.
+ */
+function pipeWriter(fd: number): Writable {
+  if (!bun) return new net.Socket({ fd, readable: false, writable: true });
+  const sink = bun.file(fd).writer({ highWaterMark: 64 * 1024 });
+  return new Writable({
+    highWaterMark: 64 * 1024,
+    write(chunk: Buffer, _encoding, cb) {
+      try {
+        const written = sink.write(chunk);
+        Promise.resolve(written)
+          .then(() => sink.flush())
+          .then(() => cb(), cb);
+      } catch (e) {
+        cb(e as Error);
+      }
+    },
+    final(cb) {
+      Promise.resolve(sink.flush()).then(() => cb(), cb);
+    },
+    destroy(err, cb) {
+      // The fd is closed once the sink lets go of it (what it still holds written, or 2 s).
+      const close = () => {
+        try {
+          fs.closeSync(fd);
+        } catch {}
+      };
+      try {
+        const ended = sink.end();
+        if (typeof ended === 'number') close();
+        else Promise.race([ended, new Promise((r) => setTimeout(r, 2000).unref())]).then(close, close);
+      } catch {
+        close();
+      }
+      cb(err);
+    },
+  });
+}
+
+/**
+ * The reading end of a pipe or fifo as a stream that owns `fd`, never a blocking read on a
+ * thread: on Node a libuv pipe handle (net.Socket). Bun's net.Socket({ fd }) never reads from a
+ * pipe, and its fs.ReadStream does plain read(2)s (EAGAIN on a non-blocking fifo, a blocked
+ * worker on a blocking pipe: with a few idle containers nothing else gets done), so there it is
+ * Bun.file(fd).stream(), which polls the fd in the event loop; Bun does not close an fd it was
+ * given, so the stream closes it once it is done.
+ */
+function pipeReader(fd: number): Readable {
+  if (!bun) return new net.Socket({ fd, readable: true, writable: false });
+  const s = Readable.fromWeb(bun.file(fd).stream() as import('node:stream/web').ReadableStream<Uint8Array>, { highWaterMark: 64 * 1024 });
+  s.once('close', () => {
+    try {
+      fs.closeSync(fd);
+    } catch {}
+  });
+  return s;
 }
 
 /** The scheme of a stdout "path": fifo (a plain path), file:// or binary://. */
@@ -81,16 +150,16 @@ export interface IoOptions {
 export async function openProcessIo(paths: StdioPaths, opts: IoOptions): Promise<ProcessIo> {
   const devNull = () => fs.openSync('/dev/null', 'r+');
   const toClose: number[] = [];
-  const streams: net.Socket[] = [];
+  const streams: Readable[] = [];
   const drains: Promise<void>[] = [];
   let logger: ChildProcess | null = null;
-  let stdinWriter: net.Socket | null = null;
-  let stdinSource: net.Socket | null = null;
+  let stdinWriter: Writable | null = null;
+  let stdinSource: Readable | null = null;
   let master = -1;
   let masterStream: tty.ReadStream | null = null;
   let masterWrite = -1;
 
-  const ended = (s: net.Socket | tty.ReadStream) =>
+  const ended = (s: Readable) =>
     new Promise<void>((resolve) => {
       s.once('end', resolve);
       s.once('close', resolve);
@@ -98,7 +167,7 @@ export async function openProcessIo(paths: StdioPaths, opts: IoOptions): Promise
     });
 
   // Where output goes: a writable stream per stream name (fifo, file or a logger's pipe).
-  const sinks: Record<'stdout' | 'stderr', net.Socket | fs.WriteStream | null> = { stdout: null, stderr: null };
+  const sinks: Record<'stdout' | 'stderr', Writable | null> = { stdout: null, stderr: null };
   const uri = logUri(paths.stdout);
   if (uri && uri.protocol === 'file:') {
     const file = decodeURIComponent(uri.pathname);
@@ -124,7 +193,7 @@ export async function openProcessIo(paths: StdioPaths, opts: IoOptions): Promise
     });
     logger.on('error', (e) => opts.log(`logging binary ${bin}: ${e.message}`));
     for (const fd of [outR, errR, readyW]) fs.closeSync(fd);
-    const ready = pipeStream(readyR, true);
+    const ready = pipeReader(readyR);
     await new Promise<void>((resolve) => {
       ready.on('data', () => {});
       ready.once('end', resolve);
@@ -132,13 +201,13 @@ export async function openProcessIo(paths: StdioPaths, opts: IoOptions): Promise
       ready.once('error', () => resolve());
     });
     ready.destroy();
-    sinks.stdout = pipeStream(outW, false);
-    sinks.stderr = pipeStream(errW, false);
+    sinks.stdout = pipeWriter(outW);
+    sinks.stderr = pipeWriter(errW);
   } else {
-    if (paths.stdout) sinks.stdout = pipeStream(openFifo(paths.stdout), false);
-    if (paths.stderr && !paths.terminal) sinks.stderr = pipeStream(openFifo(paths.stderr), false);
+    if (paths.stdout) sinks.stdout = pipeWriter(openFifo(paths.stdout));
+    if (paths.stderr && !paths.terminal) sinks.stderr = pipeWriter(openFifo(paths.stderr));
   }
-  for (const s of Object.values(sinks)) if (s) (s as net.Socket).on('error', (e: Error) => opts.log(`io: ${e.message}`));
+  for (const s of Object.values(sinks)) if (s) s.on('error', (e: Error) => opts.log(`io: ${e.message}`));
 
   const stdio: [number, number, number] = [-1, -1, -1];
   let stdinKeeper = -1;
@@ -151,7 +220,7 @@ export async function openProcessIo(paths: StdioPaths, opts: IoOptions): Promise
       throw new Error(`${paths.stdin} is not a fifo`);
     }
     stdinKeeper = fs.openSync(paths.stdin, C.O_WRONLY | C.O_NONBLOCK);
-    stdinSource = pipeStream(r, true);
+    stdinSource = pipeReader(r);
     stdinSource.on('error', (e) => opts.log(`stdin: ${e.message}`));
   }
   if (!paths.terminal) {
@@ -159,7 +228,7 @@ export async function openProcessIo(paths: StdioPaths, opts: IoOptions): Promise
       const [r, w] = native().pipe();
       stdio[0] = r;
       toClose.push(r);
-      stdinWriter = pipeStream(w, false);
+      stdinWriter = pipeWriter(w);
       stdinWriter.on('error', () => {});
       const writer = stdinWriter;
       stdinSource.pipe(writer, { end: false });
@@ -181,7 +250,7 @@ export async function openProcessIo(paths: StdioPaths, opts: IoOptions): Promise
       const [r, w] = native().pipe();
       stdio[i] = w;
       toClose.push(w);
-      const src = pipeStream(r, true);
+      const src = pipeReader(r);
       streams.push(src);
       drains.push(ended(src));
       // Both streams write into one sink (file://): neither may end it on its own.

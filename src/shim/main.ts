@@ -6,7 +6,8 @@
  *       or a new group socket of the running daemon, or a new daemon
  *   <shim> ... -id ID -bundle DIR delete
  *       cleans up after a dead shim: kills and removes what is left, prints a DeleteResponse
- *   <shim> ... -id ID            (no action: the daemon `start` spawns, listening socket on fd 3)
+ *   <shim> ... -id ID            (no action: the daemon `start` spawns; it binds the group's
+ *                                 socket ($TSRUN_SHIM_SOCKET) and writes one byte to fd 3 once it listens)
  *
  * This file is what every invocation loads: only Node built-ins and the control client. The
  * daemon and the container library are imported when they are needed (src/shim/daemon.ts).
@@ -18,7 +19,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { DEFAULT_ROOT, SHIM_STATE_FILE, SOCKET_DIR, callControl, controlSocketPath, listenPrivate } from './control';
+import { DEFAULT_ROOT, SHIM_STATE_FILE, SOCKET_DIR, callControl, controlSocketPath } from './control';
 
 // Nothing of Node's may reach containerd's stdout/stderr.
 process.removeAllListeners('warning');
@@ -27,8 +28,10 @@ process.on('warning', () => {});
 declare const __TSRUN_VERSION__: string;
 const VERSION = typeof __TSRUN_VERSION__ === 'string' ? __TSRUN_VERSION__ : 'dev';
 
-/** The daemon's first listening socket, passed by `start`. */
-const LISTEN_FD = 3;
+/** The daemon's readiness pipe: one byte once the first group's socket listens, then closed. */
+const READY_FD = 3;
+/** How long `start` waits for a new daemon to listen. */
+const READY_TIMEOUT_MS = 30_000;
 /** How long an idle daemon waits for the next container before it exits (TSRUN_SHIM_LINGER_MS). */
 const DEFAULT_LINGER_MS = 3000;
 
@@ -124,21 +127,55 @@ async function start(f: Flags): Promise<void> {
   await printAndExit(address);
 }
 
-/** ...or a new daemon, with the group's listening socket: listening before `start` prints. */
+/**
+ * ...or a new daemon, which binds the group's socket itself and says so on a pipe: `start`
+ * prints only once the daemon serves the socket, as containerd requires, and a daemon that exits
+ * or stalls before that fails the start (a stalled one is killed) instead of leaving containerd an
+ * address nobody will answer. (An earlier port to Bun, which inherited the listening fd from
+ * `start`, saw Bun's net.Server.listen({ fd }) fail with EINVAL, oven-sh/bun#22559; a plain
+ * listen({ fd: 3 }) on Bun 1.4.5 works here, so that alone no longer decides it.)
+ */
 async function spawnDaemon(f: Flags, bundle: string, socketPath: string): Promise<void> {
-  const server = await listenPrivate(socketPath);
-  const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
   const args = process.argv.slice(2).filter((a) => a !== 'start');
-  const daemon = spawn(process.execPath, [...process.execArgv, process.argv[1], ...args], {
+  const daemon = spawn(process.execPath, [...daemonEntry(), ...args], {
     cwd: bundle,
     detached: true,
-    stdio: ['ignore', 'ignore', 'ignore', fd],
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
     env: { ...process.env, TSRUN_SHIM_SOCKET: socketPath },
   });
+  const ready = daemon.stdio[READY_FD] as net.Socket;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`shim daemon: not listening on ${socketPath} after ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
+      const fail = () => reject(new Error(`shim daemon exited before it listened on ${socketPath} (its log: the bundle's log fifo)`));
+      ready.once('data', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      ready.once('end', fail);
+      ready.once('error', fail);
+      daemon.once('error', (e) => reject(new Error(`shim daemon: ${e.message}`)));
+    });
+  } catch (e) {
+    // A stalled daemon must not come up later serving a group nobody was told of.
+    daemon.kill('SIGKILL');
+    throw e;
+  } finally {
+    ready.destroy();
+  }
   daemon.unref();
   fs.writeFileSync(path.join(bundle, 'shim.pid'), String(daemon.pid));
-  // No server.close(): closing a server that bound a path unlinks it. The daemon has the socket;
-  // this process just exits once the address is out.
+}
+
+/**
+ * What runs this file again: the engine's arguments and the script (`node|bun file.js`), or
+ * nothing when the script is compiled into the executable (a Bun executable's argv[1] is a path
+ * of its embedded file system, /$bunfs/...).
+ */
+function daemonEntry(): string[] {
+  const script = process.argv[1] ?? '';
+  if (script.startsWith('/$bunfs/')) return [];
+  return [...process.execArgv, script];
 }
 
 /** No runtime state for the container and nothing mounted on the bundle's rootfs. */
@@ -199,7 +236,7 @@ async function main(): Promise<void> {
     case '': {
       const d = await import('./daemon');
       const linger = Number(process.env.TSRUN_SHIM_LINGER_MS ?? DEFAULT_LINGER_MS);
-      return d.serveDaemon({ containerdAddress: f.address, namespace: f.namespace, id: f.id, debug: f.debug, listenFd: LISTEN_FD, socketPath: process.env.TSRUN_SHIM_SOCKET ?? '', lingerMs: Number.isFinite(linger) && linger >= 0 ? linger : DEFAULT_LINGER_MS });
+      return d.serveDaemon({ containerdAddress: f.address, namespace: f.namespace, id: f.id, debug: f.debug, readyFd: READY_FD, socketPath: process.env.TSRUN_SHIM_SOCKET ?? '', lingerMs: Number.isFinite(linger) && linger >= 0 ? linger : DEFAULT_LINGER_MS });
     }
     default:
       throw new Error(`unknown action ${JSON.stringify(f.action)}`);

@@ -415,8 +415,8 @@ export class TtrpcServer {
   }
 
   /**
-   * Serves on a listening socket: an fd already bound and listening (the shim's socket, inherited
-   * from `shim start`), a unix socket path or address ("unix:///run/x.sock", "@abstract"; the file
+   * Serves on a listening socket: an fd already bound and listening (inherited from another
+   * process; the shim's daemon binds its sockets itself, see spawnDaemon), a unix socket path or address ("unix:///run/x.sock", "@abstract"; the file
    * must not exist), or a net.Server (listening or about to). Resolves once listening.
    */
   listen(target: number | string | net.Server): Promise<void> {

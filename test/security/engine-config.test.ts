@@ -3,13 +3,17 @@
  * with its cwd wherever its caller is — often the bundle, which is the image author's. A Bun
  * executable by default reads `.env` files from its cwd into process.env (TSRUN_INIT there would
  * name the binary tsrun spawns as root) and `bunfig.toml` (whose `preload` runs code at start).
- * The CLI is compiled with both turned off (scripts/build.mjs, writeBunCli).
+ * The CLI is compiled with both turned off (scripts/build.mjs, writeBunCli), and so is the
+ * containerd shim, which containerd starts with its cwd in the bundle.
  *
- * Positive control: the same engine, compiling a probe with its defaults, reads both from the
- * same directory.
+ * Positive controls: the same engine, compiling a probe with its defaults, reads both from the
+ * same directory; for the shim, dist/shim.js itself compiled with the defaults.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -47,6 +51,53 @@ withSandbox(test, 'a .env and a bunfig.toml in the cwd configure nothing: tsrun 
   const p = spawnSync(probe, [], { encoding: 'utf8', cwd: s.dir });
   assert.is(p.stdout.trim(), 'from-dotenv', 'control: a default Bun executable reads .env from its cwd');
   assert.ok(fs.existsSync(preloadMarker), 'control: a default Bun executable runs the preload of bunfig.toml in its cwd');
+});
+
+/** A listening unix socket at `p` (the shim's `start` then prints the address, and spawns nothing). */
+function listenAt(p: string): Promise<net.Server> {
+  fs.rmSync(p, { force: true });
+  const srv = net.createServer((c) => c.destroy());
+  return new Promise((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(p, () => resolve(srv));
+  });
+}
+
+test('the shim: a .env and a bunfig.toml in its cwd (the bundle) configure nothing', async () => {
+  const shim = path.join(REPO, 'bin/containerd-shim-tsrun-v2');
+  const engine = path.join(REPO, 'bin/.containerd-shim-tsrun-v2');
+  assert.ok(fs.existsSync(engine), `${engine} missing: build first`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-test-shimcfg-'));
+  const servers: net.Server[] = [];
+  try {
+    const { preloadMarker } = plantEngineConfig(dir);
+    // `start` without -namespace takes $NAMESPACE (containerd sets it): the planted one would
+    // name another socket. Both answer, so `start` only prints the address it computed.
+    fs.appendFileSync(path.join(dir, '.env'), 'NAMESPACE=planted-ns\n');
+    const address = path.join(dir, 'ctrd.sock');
+    const socketOf = (ns: string) => `/run/containerd/s/${createHash('sha256').update(path.join(address, ns, 'c1')).digest('hex')}`;
+    fs.mkdirSync('/run/containerd/s', { recursive: true, mode: 0o711 });
+    for (const ns of ['', 'planted-ns']) servers.push(await listenAt(socketOf(ns)));
+    const env = { ...process.env };
+    delete env.NAMESPACE;
+    const args = ['-address', address, '-publish-binary', '/bin/true', '-id', 'c1', 'start'];
+    const r = spawnSync(shim, args, { encoding: 'utf8', cwd: dir, env, timeout: 30000 });
+    assert.is(r.status, 0, `shim start: ${r.stderr}`);
+    assert.is(r.stdout, `unix://${socketOf('')}`, 'the shim took its namespace from the planted .env');
+    assert.not.ok(fs.existsSync(preloadMarker), 'the planted preload ran in the shim');
+
+    // Control: the same shim compiled with the engine's defaults reads both.
+    const probe = path.join(dir, 'shim-default');
+    const b = spawnSync(BUN, ['build', '--compile', path.join(REPO, 'dist/shim.js'), '--outfile', probe], { encoding: 'utf8', cwd: path.dirname(BUN) });
+    assert.is(b.status, 0, `control: bun build: ${b.stderr}`);
+    const p = spawnSync(probe, args, { encoding: 'utf8', cwd: dir, env, timeout: 30000 });
+    assert.is(p.status, 0, `control: shim start: ${p.stderr}`);
+    assert.is(p.stdout, `unix://${socketOf('planted-ns')}`, 'control: a default-compiled shim takes NAMESPACE from .env in its cwd');
+    assert.ok(fs.existsSync(preloadMarker), 'control: a default-compiled shim runs the preload of bunfig.toml in its cwd');
+  } finally {
+    for (const srv of servers) srv.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

@@ -46,15 +46,17 @@ export function sha256(file: string): string {
 }
 
 /**
- * The host files a CVE-2019-5736-style overwrite would target: the CLI's executable (Bun with the
- * compiled CLI, bin/.tsrun-cli) and the Node binary (the shim's engine), the front door and
- * bundles, the init binary and the N-API addon (real paths: an overwrite goes through symlinks).
+ * The host files a CVE-2019-5736-style overwrite would target: the CLI's and the shim's
+ * executables (Bun with the compiled CLI, bin/.tsrun-cli, and shim, bin/.containerd-shim-tsrun-v2)
+ * and the Node binary (the engine of the tests, and of either with TSRUN_*_ENGINE=node), the front
+ * door and bundles, the init binary and the N-API addon (real paths: an overwrite goes through
+ * symlinks).
  */
 export function runtimeFiles(): string[] {
   const files = [
     path.join(REPO, 'node_modules/node/bin/node'),
     path.join(REPO, 'bin/tsrun'),
-    ...['bin/.tsrun-cli', 'node_modules/@oven/bun-linux-x64/bin/bun'].map((f) => path.join(REPO, f)).filter((f) => fs.existsSync(f)),
+    ...['bin/.tsrun-cli', 'bin/.containerd-shim-tsrun-v2', 'node_modules/@oven/bun-linux-x64/bin/bun'].map((f) => path.join(REPO, f)).filter((f) => fs.existsSync(f)),
     path.join(REPO, 'addon/init/tsrun-init'),
     ...fs.readdirSync(path.join(REPO, 'dist')).filter((f) => f.endsWith('.js')).map((f) => path.join(REPO, 'dist', f)),
     ...fs.readdirSync(path.join(REPO, 'build/Release')).filter((f) => f.endsWith('.node')).map((f) => path.join(REPO, 'build/Release', f)),
