@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <vector>
@@ -147,12 +148,16 @@ Napi::Value PeerCredentials(const Napi::CallbackInfo &info) {
   return o;
 }
 
-// The calling thread's scheduler accounts, in ms (/proc/thread-self/schedstat, kept to the ns):
-// `cpu`, the time it ran, and `waited`, the time it was runnable but waiting for a CPU. A callback
-// that keeps the event loop for longer than both together was asleep in a system call. (getrusage's
+// The calling thread's scheduler accounts, in ms: `cpu`, the time it ran (CLOCK_THREAD_CPUTIME_ID,
+// which brings the running slice up to date; schedstat's own first field lags by up to a tick),
+// and `waited`, the time it was runnable but had no CPU (/proc/thread-self/schedstat's run_delay,
+// settled each time the thread gets a CPU, so current while it runs). A callback that keeps the
+// event loop for longer than both together was asleep in a system call. (getrusage's
 // RUSAGE_THREAD, as process.threadCpuUsage reads it, moves in 4 ms ticks here.)
 Napi::Value ThreadSchedTimes(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
+  struct timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0) ThrowErrno(env, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)", errno);
   int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
   if (fd < 0) ThrowErrno(env, "open /proc/thread-self/schedstat", errno);
   char buf[128];
@@ -166,7 +171,7 @@ Napi::Value ThreadSchedTimes(const Napi::CallbackInfo &info) {
   unsigned long long run_ns = 0, wait_ns = 0;
   if (sscanf(buf, "%llu %llu", &run_ns, &wait_ns) != 2) ThrowCode(env, "/proc/thread-self/schedstat: unexpected content", "EPROTO");
   Napi::Object o = Napi::Object::New(env);
-  o.Set("cpu", Napi::Number::New(env, (double)run_ns / 1e6));
+  o.Set("cpu", Napi::Number::New(env, (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6));
   o.Set("waited", Napi::Number::New(env, (double)wait_ns / 1e6));
   return o;
 }

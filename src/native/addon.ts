@@ -96,8 +96,9 @@ export interface NativeAddon {
    */
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   /**
-   * The calling thread's /proc/thread-self/schedstat in ms: `cpu` it ran, `waited` runnable but
-   * without a CPU (diagnostics: how long a callback really kept the event loop).
+   * The calling thread's scheduler times in ms: `cpu` it ran (CLOCK_THREAD_CPUTIME_ID), `waited`
+   * runnable but without a CPU (/proc/thread-self/schedstat): how long a callback really kept
+   * the event loop (diagnostics, tests).
    */
   threadSchedTimes(): { cpu: number; waited: number };
   /** pipe2(O_CLOEXEC): [read end, write end] — a real pipe (libuv's stdio pipes are socketpairs). */
