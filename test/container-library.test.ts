@@ -25,9 +25,10 @@ const N = 20;
  *   - `top`: wall-clock time, what the other callbacks waited;
  *   - `topHeld`: the part of it the callback itself held the thread, on the CPU or asleep in a
  *     system call: wall-clock time less the time the thread was runnable but had no CPU (its
- *     /proc/thread-self/schedstat). This 2-core machine also runs the test's 20 containers and
- *     whatever else is going on; a callback that waited for a CPU blocked the loop just as much,
- *     but that is the machine's scheduling, not work the library could move off the loop.
+ *     /proc/thread-self/schedstat; a VM host's steal time counts as held). This 2-core machine
+ *     also runs the test's 20 containers and whatever else is going on; a callback that waited
+ *     for a CPU blocked the loop just as much, but that is the machine's scheduling, not work
+ *     the library could move off the loop.
  * `top[0]` is the longest, `top[k]` the k+1-th longest; `topHeld` entries give both times and the
  * callback's async resource type; `most.cpu` is the most CPU time of any callback.
  */
@@ -75,6 +76,12 @@ function longestCallbacks(keep = 5) {
   return {
     enable: () => hook.enable(),
     disable: () => hook.disable(),
+    /** Forgets what was measured so far (the hook stays as it is). */
+    reset: () => {
+      top.length = 0;
+      topHeld.length = 0;
+      most.cpu = 0;
+    },
     top,
     topHeld,
     /** The most CPU time any one callback used. */
@@ -122,11 +129,32 @@ test(`${N} containers at once: create, start, exec, exit statuses, kill, delete`
         fs.closeSync(devNull);
       }
     }
+    // Control: the measurement sees a callback that keeps the thread busy for 12 ms, as CPU and
+    // as held (not as waiting), whatever else the machine does.
+    // (The same hook as the measurement: a second async hook, enabled after this one was
+    // disabled, saw no promise callbacks at all here.)
     const longest = longestCallbacks();
     longest.enable();
+    {
+      const control = longest;
+      await new Promise<void>((resolve) =>
+        setTimeout(() => {
+          const until = performance.now() + 12;
+          while (performance.now() < until);
+          resolve();
+        }, 1),
+      );
+      assert.ok(control.most.cpu > 6, `control: a 12 ms busy callback measured ${control.most.cpu.toFixed(1)} ms of CPU`);
+      assert.ok(control.topHeld[0].held > 6, `control: a 12 ms busy callback measured held ${control.topHeld[0].held.toFixed(1)} ms`);
+      longest.reset();
+    }
     delay.enable();
     const results = await Promise.all(
       sandboxes.map(async (sb, i) => {
+        // Each lifecycle from a callback of its own, as a daemon's requests arrive; without this
+        // the 20 creates' synchronous beginnings (~1.4 ms each: reading and validating the
+        // bundle) run back to back in the one callback that calls map.
+        await Promise.resolve();
         const ctx = ctxOf(sb, warnings);
         const out = fs.openSync(path.join(sb.dir, 'exec.out'), 'w+');
         const devNull = fs.openSync('/dev/null', 'r+');
@@ -193,19 +221,24 @@ test(`${N} containers at once: create, start, exec, exit statuses, kill, delete`
     //   after (those on libuv's thread pool, src/cgroups/util.ts, addon writeFiles/spawnProcess):
     //   wall 7.3-11 ms idle in 10 of 11 runs, one 20.8; load 2.2 8.3-21 ms; load 4-5 11-36 ms.
     //   Split by the thread's schedstat (load ~1, another session's tests running; 5 runs): the
-    //   most CPU any callback used 2.9-4.9 ms; the longest held (CPU plus asleep in a system call)
+    //   most CPU any callback used 2.9-4.9 ms (schedstat's own CPU field then, which lags by up to
+    //   a 4 ms tick; now CLOCK_THREAD_CPUTIME_ID); the longest held (CPU plus asleep in a system call)
     //   4.3-12.4 ms, wall 7.8-71.9 ms: the 71.9 ms callback had ~3 ms of CPU and waited the rest
     //   for one of the two CPUs. Held well above CPU is a sleep inside a call, most likely on the
     //   thread pool's queue lock while a descheduled pool thread holds it (4-8 ms, about 1 post in
-    //   1000 under load). The most CPU is exec's stretch before the spawn: loading its state,
-    //   deriving the status, building the plan.
-    // So the bounds: the library's own work in one callback stays within a few ms of CPU (8: ~2x
-    // the worst seen); what it holds the thread for, sleeps included, within 25 ms. Wall-clock
-    // time is printed, not bounded: on this machine it is the scheduler's (runs with another
-    // session's VM measured 70 ms and more).
+    //   1000 under load). The most CPU was exec's stretch before the spawn (--cpu-prof, earlier):
+    //   loading its state, deriving the status, building the plan.
+    //   With each lifecycle started from a callback of its own (above; before, the hook came on
+    //   in the middle of the callback that started all 20, and their synchronous beginnings went
+    //   unmeasured; together they were one 28 ms callback): most CPU 3.1-4.8 ms, held 3.8-6.7
+    //   ms (6 runs with the cgroup v2 VM running beside them); wall 8.1-40.7 ms.
+    // So the bounds: the library's own work in one callback within a few ms of CPU (8: well
+    // above the worst seen, for a slower machine), what it holds the thread for, sleeps included, within 15 ms (the 12.4 ms seen
+    // under another session's load, with margin). Wall-clock time is printed, not bounded: on
+    // this machine it is the scheduler's (runs with another session's VM measured 70 ms and more).
     const worstCpu = longest.most.cpu;
     assert.ok(worstCpu < 8, `one callback kept the event loop's thread on the CPU for ${worstCpu.toFixed(1)} ms`);
-    assert.ok(longest.topHeld[0].held < 25, `one callback held the event loop for ${longest.topHeld[0].held.toFixed(1)} ms (cpu ${longest.topHeld[0].cpu.toFixed(1)})`);
+    assert.ok(longest.topHeld[0].held < 15, `one callback held the event loop for ${longest.topHeld[0].held.toFixed(1)} ms (cpu ${longest.topHeld[0].cpu.toFixed(1)})`);
     assert.equal(warnings, [], 'no warnings');
   } finally {
     for (const sb of [...sandboxes, ...extra]) sb.cleanup();
