@@ -7,9 +7,9 @@
  * in transitions.ts (runc's state_linux.go); `status` is derived from the world each time
  * (state.ts deriveStatus).
  */
-import { loadCgroupManager } from '../cgroups';
 import type { CgroupStats } from '../cgroups/types';
 import type { Process } from '../bundle/types';
+import { managerOf } from './container-cgroup';
 import type { RuntimeContext } from './context';
 import { createContainer, type CreateOptions } from './create';
 import { deleteContainer } from './delete';
@@ -113,14 +113,14 @@ export class Container {
     const saved = loadContainer(this.ctx.root, this.id);
     checkTransition('stats', deriveStatus(this.ctx.root, saved), this.id);
     if (!saved.cgroup) throw errNotRunning();
-    return loadCgroupManager(saved.cgroup).stats();
+    return managerOf(this.ctx, saved.cgroup).stats();
   }
 
   /** Calls `onOom` at every OOM kill in the container's cgroup; returns the stop function. */
   watchOom(onOom: () => void): () => void {
     const saved = loadContainer(this.ctx.root, this.id);
     if (!saved.cgroup) return () => {};
-    return loadCgroupManager(saved.cgroup).watchOom(onOom);
+    return managerOf(this.ctx, saved.cgroup).watchOom(onOom);
   }
 
   /** Whether the container has a pid namespace of its own (else its processes outlive its init). */

@@ -1,6 +1,6 @@
 /** delete: stopped → (none); with force from any status, killing what still runs (transitions.ts). */
 import * as fs from 'node:fs';
-import { loadCgroupManager } from '../cgroups';
+import { managerOf } from './container-cgroup';
 import { runHooksWarnOnly } from '../hooks/run';
 import type { RuntimeContext } from './context';
 import { errNotExist } from './errors';
@@ -17,7 +17,7 @@ async function destroy(ctx: RuntimeContext, saved: SavedState): Promise<() => Pr
   if (saved.cgroup) {
     // The init is gone; whatever is still in its cgroup is the container's (a shared pid
     // namespace, a half-created container whose creator was killed): it goes too, as in runc.
-    const cg = loadCgroupManager(saved.cgroup);
+    const cg = managerOf(ctx, saved.cgroup);
     try {
       if (cg.isFrozen()) await cg.thaw();
     } catch {}
@@ -32,7 +32,7 @@ async function destroyFromIntent(ctx: RuntimeContext, id: string): Promise<void>
   const intent = readIntent(ctx.root, id);
   if (intent?.cgroup) {
     try {
-      const cg = loadCgroupManager(intent.cgroup);
+      const cg = managerOf(ctx, intent.cgroup);
       if (cg.isFrozen()) await cg.thaw();
       cg.killAll(9);
       await cg.destroy({ killLeftovers: true });
@@ -43,9 +43,9 @@ async function destroyFromIntent(ctx: RuntimeContext, id: string): Promise<void>
   fs.rmSync(containerDir(ctx.root, id), { recursive: true, force: true });
 }
 
-async function killEverything(saved: SavedState): Promise<void> {
+async function killEverything(ctx: RuntimeContext, saved: SavedState): Promise<void> {
   if (saved.cgroup) {
-    const cg = loadCgroupManager(saved.cgroup);
+    const cg = managerOf(ctx, saved.cgroup);
     // SIGKILL is only delivered to frozen tasks once they thaw.
     if (cg.isFrozen()) await cg.thaw();
     cg.killAll(9);
@@ -86,7 +86,7 @@ export async function deleteContainer(ctx: RuntimeContext, id: string, force: bo
     }
     const status = deriveStatus(ctx.root, saved);
     checkTransition(force ? 'forceDelete' : 'delete', status, id);
-    if (status !== 'stopped') await killEverything(saved);
+    if (status !== 'stopped') await killEverything(ctx, saved);
     poststop = await destroy(ctx, saved);
   } finally {
     lock.release();

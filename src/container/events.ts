@@ -39,7 +39,7 @@ export async function containerEvents(ctx: RuntimeContext, id: string, opts: Eve
     }
     return;
   }
-  const cg = cgroupOf(saved);
+  const cg = cgroupOf(ctx, saved);
   if (opts.once) {
     opts.emit({ type: 'stats', id, data: cg.stats() });
     return;

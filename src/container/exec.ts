@@ -6,7 +6,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadCgroupManager } from '../cgroups';
+import { writeCgroupProcs } from '../cgroups/util';
+import { managerOf } from './container-cgroup';
 import { spawnInit, type InitProcess } from '../native/init-process';
 import { execProcessSpec } from '../plan/defaults';
 import { buildExecPlan } from '../plan/plan';
@@ -201,8 +202,9 @@ export async function startExec(ctx: RuntimeContext, opts: ExecOptions): Promise
         // Into the container's cgroup (or --cgroup's sub-cgroups) before stage 0 releases it
         // (stage 0 itself stays out).
         if (saved.cgroup && opts.cgroup?.length) {
-          for (const dir of execCgroupDirs(saved.cgroup.paths, opts.cgroup)) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
-        } else if (saved.cgroup) await loadCgroupManager(saved.cgroup).apply(pid);
+          // On the thread pool, as every cgroup.procs write: a migration can take many ms.
+          for (const dir of execCgroupDirs(saved.cgroup.paths, opts.cgroup)) await writeCgroupProcs(dir, pid);
+        } else if (saved.cgroup) await managerOf(ctx, saved.cgroup).apply(pid);
         init.sendPlaced();
       } else if (msg.type === 'error') {
         throw new InitError(`exec failed: ${msg.message}`, msg.phase, msg.errno ?? 0, EXEC_FAILED_STATUS);

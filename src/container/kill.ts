@@ -1,9 +1,9 @@
 /** kill: a signal to the init (or, with --all, to every process of the container). */
 import * as fs from 'node:fs';
-import { loadCgroupManager } from '../cgroups';
 import { native } from '../native/addon';
 import type { RuntimeContext } from './context';
 import { SIGRTMAX } from '../bundle/signals';
+import { managerOf } from './container-cgroup';
 import { errInvalid, errNotRunning } from './errors';
 import { savedContainerPids } from './pids';
 import { isSameProcessAlive } from './proc';
@@ -42,7 +42,7 @@ export async function killContainer(ctx: RuntimeContext, id: string, signal: num
   }
   if (saved.cgroup) {
     // Also for a stopped container: what is left in its cgroup (a shared pid namespace).
-    loadCgroupManager(saved.cgroup).killAll(signal);
+    managerOf(ctx, saved.cgroup).killAll(signal);
     return;
   }
   // No cgroup (rootless): nothing left to signal once stopped.

@@ -12,7 +12,7 @@ export async function pauseContainer(ctx: RuntimeContext, id: string): Promise<v
   try {
     const saved = loadContainer(ctx.root, id);
     if (checkTransition('pause', deriveStatus(ctx.root, saved), id) === 'unchanged') return;
-    await cgroupOf(saved, 'freeze').freeze();
+    await cgroupOf(ctx, saved, 'freeze').freeze();
   } finally {
     lock.release();
   }
@@ -24,7 +24,7 @@ export async function resumeContainer(ctx: RuntimeContext, id: string): Promise<
   try {
     const saved = loadContainer(ctx.root, id);
     checkTransition('resume', deriveStatus(ctx.root, saved), id);
-    await cgroupOf(saved, 'freeze').thaw();
+    await cgroupOf(ctx, saved, 'freeze').thaw();
   } finally {
     lock.release();
   }

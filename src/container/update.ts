@@ -46,7 +46,7 @@ export async function updateContainer(ctx: RuntimeContext, id: string, resources
     checkTransition('update', deriveStatus(ctx.root, saved), id);
     const update = prune(resources) ?? {};
     // A write that fails half-way restores what was already written: all or nothing.
-    const cg = cgroupOf(saved, 'update');
+    const cg = cgroupOf(ctx, saved, 'update');
     await withRollback(() => cg.update(update as LinuxResources));
     const linux = (saved.config.linux ??= {});
     linux.resources = mergeResources((linux.resources ?? {}) as Record<string, any>, update) as LinuxResources;
