@@ -48,12 +48,6 @@ export async function main(rawArgs: string[]): Promise<void> {
   await parser.parseAsync();
 }
 
-// Once the event loop is empty nothing is left to wait for (output written, children reaped,
-// files closed): exit then. A natural exit would also tear the engine down first, which costs
-// Bun ~2-3 ms per call here (README, "Benchmarks"); process.exit skips that, and still runs the
-// 'exit' handlers (TSRUN_TRACE's record) and the addon's atexit clean-up.
-process.once('beforeExit', () => process.exit());
-
 main(process.argv.slice(2)).catch((e) => {
   writeStderr(`${(e as Error).message}\n`);
   process.exitCode = 1;
