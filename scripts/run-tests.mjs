@@ -20,6 +20,17 @@ const node = path.join(root, 'node_modules/node/bin/node');
 const filters = process.argv.slice(2);
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const failures = [];
+// What each failed file printed about its failures, repeated at the end: a CI log is often read
+// from its tail only, and the details sit in the middle of a 30-minute run.
+const digests = [];
+const stripAnsi = (t) => t.replace(/\x1b\[[0-9;]*m/g, '');
+/** uvu's FAIL blocks (or, for a crash, the output's last lines), at most 40 lines. */
+function failureDigest(stdout, stderr) {
+  const lines = stripAnsi(stdout ?? '').split('\n');
+  const at = lines.findIndex((l) => /\bFAIL\b/.test(l));
+  const picked = at >= 0 ? lines.slice(at, at + 40) : [...lines.slice(-20), ...stripAnsi(stderr ?? '').split('\n').slice(-20)];
+  return picked.filter((l) => l.trim()).join('\n');
+}
 
 if (process.getuid?.() !== 0) {
   console.error('tests run real containers: run them as root');
@@ -39,8 +50,9 @@ function testFiles(dir) {
 function run(label, cmd, args, opts = {}) {
   const started = Date.now();
   process.stdout.write(`\n=== ${label}\n`);
-  const r = spawnSync(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', timeout: opts.timeout ?? 15 * 60_000, env: { ...process.env, ...opts.env } });
+  const r = spawnSync(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: opts.timeout ?? 15 * 60_000, maxBuffer: 256 * 1024 * 1024, env: { ...process.env, ...opts.env } });
   process.stdout.write(r.stdout ?? '');
+  process.stderr.write(r.stderr ?? '');
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   return { ...r, secs };
 }
@@ -68,7 +80,10 @@ function runTestFile(file, env = {}, tag = '', engine = 'node') {
   totals.passed += passed;
   totals.failed += failed;
   totals.skipped += skipped;
-  if (failed) failures.push(`${rel}${tag} (${r.signal ? `killed by ${r.signal}` : `exit ${r.status}`})`);
+  if (failed) {
+    failures.push(`${rel}${tag} (${r.signal ? `killed by ${r.signal}` : `exit ${r.status}`})`);
+    digests.push(`--- ${rel}${tag}\n${failureDigest(r.stdout, r.stderr)}`);
+  }
   console.log(`--- ${rel}${tag}: ${passed} passed, ${failed} failed, ${skipped} skipped in ${r.secs}s`);
 }
 
@@ -142,6 +157,7 @@ for (const ph of vmPhases) {
 }
 
 console.log('');
+if (digests.length) console.log(`what the failed test files printed about it:\n${digests.join('\n')}\n`);
 if (failures.length) console.log(`failed: ${failures.join(', ')}`);
 console.log(`${totals.passed} passed, ${totals.failed} failed` + (totals.skipped ? `, ${totals.skipped} skipped` : ''));
 process.exit(totals.failed ? 1 : 0);
