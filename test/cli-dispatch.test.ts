@@ -1,5 +1,5 @@
 /**
- * The CLI's fast path (src/cli/dispatch.ts fastArgv) against yargs: for every command line it
+ * The CLI's fast path (src/cli/argv.ts fastArgv, through dispatch.ts) against yargs: for every command line it
  * accepts, the handler it picks and the argv it builds are the ones yargs gives; the command lines
  * it must leave to yargs (help, errors, unusual spellings) are refused. No container runs here.
  */
