@@ -190,9 +190,11 @@ else require(${JSON.stringify(target)});
   // Builtins: every `import … from 'node:x'` of the sources goes through one module per builtin
   // (`export * from 'node:x'`, live getters), instead of esbuild's per-importer __toESM copy of
   // all of the builtin's properties (~0.2 ms each, 40 of them). child_process, net and tty are
-  // modules whose exports load the builtin on first use: child_process alone costs ~6 ms to load.
+  // modules whose exports load the builtin on first use: child_process alone costs ~6 ms to load;
+  // async_hooks and diagnostics_channel (~0.1 ms each on Bun), which the cgroup module imports for
+  // what only a daemon or a trace uses, too.
   const cliDir = path.join(root, 'dist/cli');
-  const LAZY_BUILTINS = new Set(['child_process', 'net', 'tty']);
+  const LAZY_BUILTINS = new Set(['child_process', 'net', 'tty', 'async_hooks', 'diagnostics_channel']);
   const cliPlugin = {
     name: 'tsrun-cli',
     setup(b) {
