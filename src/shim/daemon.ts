@@ -221,7 +221,15 @@ export async function serveDaemon(o: DaemonOptions): Promise<void> {
     firstLog.error(`listen on ${o.socketPath}: ${(e as Error).message}`);
     process.exit(1); // the closed pipe fails `start`
   }
-  fs.writeSync(o.readyFd, 'x');
+  try {
+    fs.writeSync(o.readyFd, 'x');
+  } catch (e) {
+    // `start` is gone (EPIPE): it printed no address, so no containerd will ever call this
+    // socket. Serve nothing, and leave no socket file behind in containerd's directory.
+    firstLog.error(`start exited before the shim said it listens on ${o.socketPath} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): exiting`);
+    fs.rmSync(o.socketPath, { force: true });
+    process.exit(1);
+  }
   fs.closeSync(o.readyFd);
   await startControl();
 }
