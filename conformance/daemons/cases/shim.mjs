@@ -724,8 +724,9 @@ export default [
       t.exit(await e.ctr(['container', 'rm', id], { timeoutMs: 15000 }), 0, 'ctr container rm');
       const clean = await waitFor(() => leftovers(e, id, [pid, ...kids]).length === 0, { timeoutMs: 5000 });
       t.eq(clean ? '' : leftovers(e, id, [pid, ...kids]).join('; '), '', `left on the host after the shim was killed and ${id} removed`);
+      // Waited for, not read once: containerd may publish it after the removal returned.
+      const exit = await ev.wait((x) => x.topic === '/tasks/exit' && x.data?.container_id === id);
       const evs = ev.tasks(id);
-      const exit = evs.find((x) => x.topic === '/tasks/exit');
       t.ok(exit, `no /tasks/exit after the shim died: ${fmtEvents(evs)}`);
       // containerd publishes the DeleteResponse that `<shim> delete` printed (255 if it printed none).
       t.eq(exit.data.exit_status, 137, '/tasks/exit exit_status (from the shim\'s delete command)');
