@@ -25,7 +25,7 @@ function daemonArgs(dir: string) {
   return { address, socket, env, args: ['-namespace', 'shimdaemon-test', '-address', address, '-id', 'c1'] };
 }
 
-test('start gone before the daemon says it listens: the daemon exits, no socket is left; control: a start that reads gets a listening daemon', () => {
+test('start gone before the daemon says it listens: the daemon exits, no socket is left; control: a start that reads gets a listening daemon', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-test-shimdaemon-'));
   const n = native();
   let child: ReturnType<typeof spawn> | undefined;
@@ -33,16 +33,15 @@ test('start gone before the daemon says it listens: the daemon exits, no socket 
   try {
     // Control: `start`'s end of the pipe stays open and reads the byte.
     {
-      const [ours, theirs] = n.socketpair();
-      child = spawn(DAEMON, args, { cwd: dir, env, stdio: ['ignore', 'ignore', 'ignore', theirs], detached: true });
-      fs.closeSync(theirs);
-      const killer = setTimeout(() => child?.kill('SIGKILL'), 20_000);
-      const buf = Buffer.alloc(1);
-      const got = fs.readSync(ours, buf, 0, 1, null); // blocking: the byte, or 0 if the daemon died
-      clearTimeout(killer);
-      fs.closeSync(ours);
-      assert.is(got, 1, 'control: the daemon said it listens');
-      assert.is(buf.toString(), 'x');
+      child = spawn(DAEMON, args, { cwd: dir, env, stdio: ['ignore', 'ignore', 'ignore', 'pipe'], detached: true });
+      const ready = child.stdio[3] as NodeJS.ReadableStream;
+      const said = await new Promise<string>((resolve) => {
+        const timer = setTimeout(() => resolve('nothing within 20 s'), 20_000);
+        ready.once('data', (d: Buffer) => (clearTimeout(timer), resolve(d.toString())));
+        ready.once('end', () => (clearTimeout(timer), resolve('end of the pipe: the daemon died')));
+      });
+      (ready as unknown as { destroy(): void }).destroy();
+      assert.is(said, 'x', 'control: the daemon said it listens');
       assert.ok(fs.statSync(socket).isSocket(), 'control: the group socket is there');
       child.kill('SIGKILL');
       child = undefined;
