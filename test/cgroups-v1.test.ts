@@ -11,7 +11,7 @@ import { assertRejects } from './helpers/tsrun';
 import { detectLayout, loadCgroupManager, newCgroupManager, type CgroupManager } from '../src/cgroups';
 import type { NewCgroupManagerOptions } from '../src/cgroups';
 import { parseProcCgroup } from '../src/cgroups/layout';
-import { withRollback } from '../src/cgroups/util';
+import { warmMigrationLock, withRollback } from '../src/cgroups/util';
 import { releaseCgroups } from './helpers/cgroups';
 
 const layout = detectLayout();
@@ -83,6 +83,25 @@ test('paths: default is <own cgroup>/<id> in every hierarchy, unified included o
   if (layout === 'hybrid') assert.is(m.state.paths[''], path.join('/sys/fs/cgroup/unified', self[''], id));
   // Saved state round-trips through JSON.
   assert.equal(loadCgroupManager(JSON.parse(JSON.stringify(m.state))).state, m.state);
+});
+
+test('primeMigration: our own pid into the cgroup we are in (the migration lock warmed), nothing moves; control: the same write into another cgroup moves us', async () => {
+  if (!onV1) return;
+  const m = mk();
+  await m.create();
+  const before = fs.readFileSync('/proc/self/cgroup', 'utf8');
+  try {
+    assert.is(await m.primeMigration(), null, 'the write went through (as root)');
+    assert.is(fs.readFileSync('/proc/self/cgroup', 'utf8'), before, 'nothing moved');
+    assert.is(await loadCgroupManager(m.state).primeMigration(), null, 'a loaded manager: nothing to write');
+    // Control: the same write into the container's cgroup moves this process (and is undone).
+    assert.is(await warmMigrationLock(m.state.paths.pids), null);
+    assert.is.not(fs.readFileSync('/proc/self/cgroup', 'utf8'), before, 'control: a write into another cgroup moves us');
+  } finally {
+    // The container's cgroup is <own>/<id>: back into our own.
+    await warmMigrationLock(path.dirname(m.state.paths.pids));
+  }
+  assert.is(fs.readFileSync('/proc/self/cgroup', 'utf8'), before, 'back where we were');
 });
 
 test('paths: absolute from each root; relative ones cannot climb out', () => {

@@ -13,7 +13,7 @@ import type { LinuxResources } from './types';
 import { isRunningSystemd, NOT_RUNNING_SYSTEMD, extraFromAnnotations, SystemdManager, userManagerCgroup } from './systemd';
 import { parseSystemdCgroupsPath } from './systemd-props';
 import { CgroupError, cleanPath } from './util';
-import { v1Paths, V1Manager } from './v1/manager';
+import { hierarchyPath, v1Paths, V1Manager } from './v1/manager';
 import { setDeviceFilterLoader, v2Path, V2Manager } from './v2/manager';
 
 export type { CgroupLayout } from './layout';
@@ -38,6 +38,19 @@ export interface NewCgroupManagerOptions {
   layout?: CgroupLayout;
   fsRoot?: string;
   selfCgroup?: string;
+}
+
+/**
+ * Our own cgroup in one hierarchy (cgroup2's first: any one takes the kernel's migration lock),
+ * for primeMigration; none with a fake tree (tests).
+ */
+function ownCgroupDir(opts: NewCgroupManagerOptions, mounts: () => CgroupMount[], self: Record<string, string>): string | undefined {
+  if (opts.fsRoot || opts.selfCgroup || opts.layout) return undefined;
+  for (const m of [...mounts()].sort((a, b) => Number(b.fstype === 'cgroup2') - Number(a.fstype === 'cgroup2'))) {
+    const own = m.fstype === 'cgroup2' ? self[''] : m.controllers.map((c) => self[c]).find((p) => p !== undefined);
+    if (own !== undefined) return hierarchyPath(m, '', own);
+  }
+  return undefined;
 }
 
 /** Where the cgroup2 hierarchy is mounted: the given root (tests), else /proc/self/mountinfo's. */
@@ -74,6 +87,7 @@ export function newCgroupManager(opts: NewCgroupManagerOptions): CgroupManager {
     cgroupsPathGiven: given !== '',
     warn: opts.warn,
     fsRoot: opts.fsRoot,
+    ownCgroup: ownCgroupDir(opts, mounts, self),
   };
   if (layout === 'v2') {
     const root = (mopts.fsRoot = v2MountRoot(opts.fsRoot, mounts));

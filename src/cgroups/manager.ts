@@ -32,6 +32,11 @@ export interface CgroupManager {
   /** mkdir and the limits, on the thread pool; a failure removes what it made. */
   create(): Promise<void>;
   apply(pid: number): Promise<void>;
+  /**
+   * Starts warming the kernel's migration lock for apply (util.ts warmMigrationLock), not to be
+   * awaited; nothing for a loaded manager (resolves null) or systemd's.
+   */
+  primeMigration(): Promise<string | null>;
   /** New limits, in the same order of writes as create; under withRollback all or nothing. */
   update(resources: LinuxResources): Promise<void>;
   freeze(): Promise<void>;
@@ -56,6 +61,8 @@ export interface ManagerOptions {
   /** linux.cgroupsPath was given: then no permission error is ever skipped (runc's rule). */
   cgroupsPathGiven?: boolean;
   warn?: (msg: string) => void;
+  /** Our own cgroup in one hierarchy (a new container's manager): what primeMigration writes. */
+  ownCgroup?: string;
 }
 
 /** runc's isIgnorableError: a permission error (EPERM, EACCES, EROFS) of a rootless manager without cgroupsPath. */

@@ -203,6 +203,11 @@ export class SystemdManager implements CgroupManager {
     resourceProps(r, { v2: this.v2, version: () => 244, warn: () => {}, devices: true });
   }
 
+  /** Nothing to overlap: systemd makes the cgroup (under the lock a warm-up holds) once the pid is known. */
+  primeMigration(): Promise<string | null> {
+    return Promise.resolve(null);
+  }
+
   /**
    * StartTransientUnit with the init in PIDs, waited for until its job is done (the unit is
    * active before the init goes on), then the fs managers' part on the unit's directories.

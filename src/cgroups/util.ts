@@ -168,6 +168,24 @@ export function writeCgroupProcs(dir: string, pid: number): Promise<void> {
   return writeCgroupFileAsync(path.join(dir, 'cgroup.procs'), String(pid));
 }
 
+/**
+ * The first write to any cgroup.procs after a quiet spell waits for an RCU grace period: the
+ * kernel takes cgroup_threadgroup_rwsem (one lock for every hierarchy, v1 and v2) for writing,
+ * and its rcu_sync first waits for a grace period (6-16 ms measured on this VM; runc pays it on
+ * its first cgroup.procs write as well). A writer within about a grace period of the last one
+ * does not wait. So a create starts a write that moves nothing (our own pid into the cgroup we
+ * are already in), on the thread pool, as it spawns the init: the container's placement a few ms
+ * later finds the lock warm. It holds cgroup_mutex while it waits, so it starts only after the
+ * container's directories exist (a mkdir would wait behind it). Its outcome is ignored: without
+ * permission there is no warm-up, nothing else (the promise never rejects: null, or why not).
+ */
+export function warmMigrationLock(ownCgroupDir: string): Promise<string | null> {
+  return writeCgroupProcs(ownCgroupDir, process.pid).then(
+    () => null,
+    (e) => (e as Error).message,
+  );
+}
+
 export function readCgroupFile(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8');

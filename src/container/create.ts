@@ -218,6 +218,8 @@ export async function createContainer(ctx: RuntimeContext, opts: CreateOptions, 
       devNull = fs.openSync('/dev/null', 'r+');
       stdio = [devNull, devNull, devNull];
     }
+    // The container's placement, once its pid is known, then finds the migration lock warm.
+    void cgroup?.primeMigration();
     try {
       init = await spawnInit({ stdio, extraFds });
     } finally {

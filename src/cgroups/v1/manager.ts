@@ -11,7 +11,7 @@ import type { CgroupLayout, CgroupMount } from '../layout';
 import { parseCgroupMounts, readMountinfo, V1_CONTROLLERS } from '../layout';
 import { emptyStats, pollCounter, removeDirs, signalPids, type CgroupManager, type CgroupState, type DestroyOptions, type ManagerOptions, rootlessIgnorable } from '../manager';
 import type { CgroupStats, LinuxResources } from '../types';
-import { allPids, CgroupError, errCode, exists, mkdirRecording, parseFlatKeyed, readCgroupFile, readOptional, undoCreated, warnDefault, writeCgroupFile, writeCgroupFilesAsync } from '../util';
+import { allPids, CgroupError, errCode, exists, mkdirRecording, parseFlatKeyed, readCgroupFile, readOptional, undoCreated, warnDefault, warmMigrationLock, writeCgroupFile, writeCgroupFilesAsync } from '../util';
 import { checkResources } from '../validate';
 import { blkio } from './blkio';
 import type { V1SetEnv, V1Subsystem } from './controller';
@@ -79,6 +79,10 @@ export class V1Manager implements CgroupManager {
       await undoCreated(created);
       throw e;
     }
+  }
+
+  primeMigration(): Promise<string | null> {
+    return this.opts.ownCgroup ? warmMigrationLock(this.opts.ownCgroup) : Promise.resolve(null);
   }
 
   async apply(pid: number): Promise<void> {
@@ -325,7 +329,8 @@ export function v1Paths(mounts: CgroupMount[], self: Record<string, string>, inn
   return paths;
 }
 
-function hierarchyPath(m: CgroupMount, inner: string, own: string): string {
+/** `inner` in a hierarchy: absolute from its root, relative (or '') from our own cgroup `own`. */
+export function hierarchyPath(m: CgroupMount, inner: string, own: string): string {
   if (path.posix.isAbsolute(inner)) return path.posix.join(m.mountpoint, inner);
   // Our own cgroup, seen through a mount whose root may itself be a sub-cgroup.
   let rel = own;

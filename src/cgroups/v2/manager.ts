@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import type { PlanMountStep } from '../../native/init-plan';
 import { emptyStats, pollCounter, removeDirs, signalPids, type CgroupManager, type CgroupState, type DestroyOptions, type ManagerOptions, needsControllers, rootlessIgnorable } from '../manager';
 import type { CgroupStats, LinuxResources } from '../types';
-import { allPids, CgroupError, errCode, exists, parseFlatKeyed, readOptional, undoCreated, warnDefault, writeCgroupFile, writeCgroupFileAsync, writeCgroupProcs } from '../util';
+import { allPids, CgroupError, errCode, exists, parseFlatKeyed, readOptional, undoCreated, warnDefault, writeCgroupFile, writeCgroupFileAsync, warmMigrationLock, writeCgroupProcs } from '../util';
 import { checkResources } from '../validate';
 import type { V2Controller, V2SetEnv } from './controller';
 import { cpu } from './cpu';
@@ -105,6 +105,10 @@ export class V2Manager implements CgroupManager {
         if (errCode(e) !== 'EEXIST') throw new CgroupError(`mkdir ${cur}: ${(e as Error).message}`, errCode(e));
       }
     }
+  }
+
+  primeMigration(): Promise<string | null> {
+    return this.opts.ownCgroup ? warmMigrationLock(this.opts.ownCgroup) : Promise.resolve(null);
   }
 
   async apply(pid: number): Promise<void> {
