@@ -12,7 +12,7 @@ import type { CgroupManager, CgroupState, ManagerOptions } from './manager';
 import type { LinuxResources } from './types';
 import { isRunningSystemd, NOT_RUNNING_SYSTEMD, extraFromAnnotations, SystemdManager, userManagerCgroup } from './systemd';
 import { parseSystemdCgroupsPath } from './systemd-props';
-import { CgroupError, cleanPath } from './util';
+import { CgroupError, cleanPath, warmMigrationLock } from './util';
 import { hierarchyPath, v1Paths, V1Manager } from './v1/manager';
 import { setDeviceFilterLoader, v2Path, V2Manager } from './v2/manager';
 
@@ -51,6 +51,20 @@ function ownCgroupDir(opts: NewCgroupManagerOptions, mounts: () => CgroupMount[]
     if (own !== undefined) return hierarchyPath(m, '', own);
   }
   return undefined;
+}
+
+/**
+ * warmMigrationLock for a caller that places a process into an existing container's cgroup
+ * (exec): our own cgroup looked up now (/proc/self/cgroup and mountinfo, a fraction of a ms).
+ * Not to be awaited; resolves null, or why there was no warm-up.
+ */
+export function primeHostMigration(): Promise<string | null> {
+  try {
+    const dir = ownCgroupDir({ id: '' }, hostMounts(), parseProcCgroup(readSelfCgroup()));
+    return dir ? warmMigrationLock(dir) : Promise.resolve('no cgroup hierarchy of our own');
+  } catch (e) {
+    return Promise.resolve((e as Error).message);
+  }
 }
 
 /** Where the cgroup2 hierarchy is mounted: the given root (tests), else /proc/self/mountinfo's. */

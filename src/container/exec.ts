@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { primeHostMigration } from '../cgroups';
 import { writeCgroupProcs } from '../cgroups/util';
 import { managerOf } from './container-cgroup';
 import { spawnInit, type InitProcess } from '../native/init-process';
@@ -153,6 +154,8 @@ export async function startExec(ctx: RuntimeContext, opts: ExecOptions): Promise
   if (opts.process.terminal && !opts.consoleSocket) throw errInvalid('cannot allocate tty if runc will detach without setting console socket');
   if (!opts.process.terminal && opts.consoleSocket) throw errInvalid('cannot use console socket if runc will not detach or allocate tty');
   if (opts.cgroup?.length && saved.cgroup) execCgroupDirs(saved.cgroup.paths, opts.cgroup); // bad --cgroup fails before anything runs
+  // The placement below, once the pid is known, then finds the migration lock warm.
+  if (saved.cgroup) void primeHostMigration();
 
   // Whatever the exec process leaves out (capabilities, no_new_privs, rlimits, labels) is the
   // container's, never the runtime's own: see src/plan/defaults.ts.
