@@ -20,10 +20,16 @@ const node = path.join(root, 'node_modules/node/bin/node');
 const filters = process.argv.slice(2);
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const failures = [];
-// What each failed file printed about its failures, repeated at the end: a CI log is often read
+// What each failed file or suite printed about its failures, repeated at the end: a CI log is often read
 // from its tail only, and the details sit in the middle of a 30-minute run.
 const digests = [];
 const stripAnsi = (t) => t.replace(/\x1b\[[0-9;]*m/g, '');
+/** A suite's or VM phase's lines that say FAIL (uvu's blocks, conformance's table rows), or its last lines. */
+function phaseDigest(stdout, stderr) {
+  const lines = stripAnsi(stdout ?? '').split('\n');
+  const failed = lines.filter((l) => /\bFAIL\b|✘/.test(l));
+  return (failed.length ? failed.slice(0, 40) : [...lines.slice(-20), ...stripAnsi(stderr ?? '').split('\n').slice(-20)]).filter((l) => l.trim()).join('\n');
+}
 /** uvu's FAIL blocks (or, for a crash, the output's last lines), at most 40 lines. */
 function failureDigest(stdout, stderr) {
   const lines = stripAnsi(stdout ?? '').split('\n');
@@ -117,7 +123,10 @@ function runSuite(label, script, name, timeout) {
   totals.passed += c.passed;
   totals.failed += c.failed;
   totals.skipped += c.skipped;
-  if (c.failed) failures.push(name);
+  if (c.failed) {
+    failures.push(name);
+    digests.push(`--- ${name}\n${phaseDigest(r.stdout, r.stderr)}`);
+  }
 }
 
 if (filters.length === 0 || filters.includes('conformance')) runSuite('conformance (bin/tsrun)', 'conformance/run.mjs', 'conformance');
@@ -152,7 +161,10 @@ for (const ph of vmPhases) {
     totals.passed += cc.passed;
     totals.failed += cc.failed;
     totals.skipped += cc.skipped;
-    if (cc.failed) failures.push(ph.title);
+    if (cc.failed) {
+      failures.push(ph.title);
+      digests.push(`--- ${ph.title}\n${phaseDigest(r.stdout, r.stderr)}`);
+    }
   }
 }
 
