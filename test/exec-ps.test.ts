@@ -133,6 +133,7 @@ withRunning('events has an entry of its own (plain events calls), and every othe
     [['events', s.id, '--bogus'], (r) => (assert.is(r.status, 1), assert.match(r.stderr, /^Unknown argument: bogus/))],
     [['events', '--stats', '--stats', s.id], (r) => assert.is(r.status, 0, r.stderr)],
     [['-v', 'events'], (r) => (assert.is(r.status, 0), assert.match(r.stdout, /^tsrun version /))],
+    [['events', s.id, '--version'], (r) => (assert.is(r.status, 0), assert.match(r.stdout, /^tsrun version /))],
     [['exec', s.id, 'echo', 'events'], (r) => (assert.is(r.status, 0, r.stderr), assert.is(r.stdout, 'events\n'))],
   ];
   for (const [args, check] of cases) {

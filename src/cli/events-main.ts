@@ -16,8 +16,9 @@ import { mark, startTrace, tracing } from './trace';
 
 async function eventsMain(args: string[]): Promise<void> {
   mark('main');
-  // -v/--version anywhere is the version (main.ts); an unusual line is yargs' to parse.
-  const fast = args.includes('-v') || args.includes('--version') || commandWord(args) !== 'events' ? null : fastArgv(args, [eventsCmd]);
+  // Only events' options are known here: -v/--version, -h and anything unusual come back null
+  // and are main.ts's to answer.
+  const fast = commandWord(args) === 'events' ? fastArgv(args, [eventsCmd]) : null;
   if (!fast) {
     // Before any trace is set up: the whole CLI has its own (its own copy of trace.ts).
     const wholeCli = (globalThis as { __tsrunMain?: () => void }).__tsrunMain;
