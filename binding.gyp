@@ -12,6 +12,8 @@
         "addon/native/wait.cc",
         "addon/native/spawn.cc",
         "addon/native/files.cc",
+        "addon/native/stats.cc",
+        "addon/common/cgroup_stats.cpp",
         "addon/native/common.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

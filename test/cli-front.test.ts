@@ -1,5 +1,5 @@
 /**
- * bin/tsrun's front door (addon/cli/front.cpp) answers `state` and `--version` without an engine and
+ * bin/tsrun's front door (addon/cli/front.cpp) answers `state`, `events --stats` and `--version` without an engine and
  * execs the engine CLI (bin/.tsrun-cli) for everything else. Its answers must be the CLI's, byte for
  * byte; and what it is not sure of must reach the CLI. A copy of the front door without a engine CLI
  * beside it shows which path served a call: it can only answer what it answers itself (the
@@ -118,6 +118,88 @@ if (!process.env.RUNTIME) {
       fs.writeFileSync(file, JSON.stringify(saved));
       assert.is(call(lonely, ['--root', s.root, 'state', s.id]).status, 0, 'control: the known shape is answered');
       assert.is(s.tsrun(['delete', '-f', s.id]).status, 0);
+      assert.equal(s.leftovers(), []);
+    } finally {
+      s.cleanup();
+    }
+  });
+
+  test('events --stats: the front door prints the CLI\'s line (paused: the counters stand still) and answers it alone, with exact counters; the rest goes to the CLI', async () => {
+    const s = new Sandbox(['sleep', '300'], 'frontstats');
+    try {
+      const lonely = lonelyFront(s.dir);
+      assert.is(s.tsrun(['create', '-b', s.bundle, s.id]).status, 0);
+      assert.is(s.tsrun(['start', s.id]).status, 0);
+      assert.is(s.tsrun(['pause', s.id]).status, 0);
+      const log = path.join(s.dir, 'events.log');
+      for (const args of [
+        ['--root', s.root, 'events', '--stats', s.id],
+        ['--root', s.root, 'events', s.id, '--stats'],
+        ['--root', s.root, '--log', log, '--log-format', 'json', 'events', '--stats', s.id],
+      ]) {
+        // The kernel folds its per-CPU memory counters into memory.stat lazily, frozen or not: a
+        // few tries until two reads in a row see the same numbers.
+        let viaCli = call(ENGINE_CLI, args);
+        let viaFront = call(FRONT, args);
+        for (let i = 0; i < 20 && viaFront.stdout !== viaCli.stdout; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          viaCli = call(ENGINE_CLI, args);
+          viaFront = call(FRONT, args);
+        }
+        assert.is(viaCli.status, 0, viaCli.stderr);
+        assert.is(viaFront.stdout, viaCli.stdout, `${args.join(' ')}: front door and the CLI agree`);
+        const alone = call(lonely, args);
+        assert.is(alone.status, 0, `${args.join(' ')}: the front door answered alone: ${alone.stderr}`);
+        assert.is(JSON.parse(alone.stdout).id, s.id);
+        const ev = JSON.parse(alone.stdout);
+        assert.is(ev.type, 'stats');
+        assert.is(ev.id, s.id);
+        assert.ok(ev.data.pids.current >= 1);
+      }
+      assert.ok(fs.existsSync(log), 'the --log file is created, as the CLI creates it');
+      // The memory limit as the kernel wrote it, every digit: runc prints uint64s exactly, where
+      // a JavaScript number would round it (the control: the value is above 2^53, so it would).
+      const saved = JSON.parse(fs.readFileSync(path.join(s.root, s.id, 'state.json'), 'utf8'));
+      const v2 = saved.cgroup.layout === 'v2';
+      const limitText = fs.readFileSync(v2 ? path.join(saved.cgroup.paths[''], 'memory.max') : path.join(saved.cgroup.paths.memory, 'memory.limit_in_bytes'), 'utf8').trim();
+      const limit = limitText === 'max' ? '18446744073709551615' : limitText;
+      assert.is.not(String(Number(limit)), limit, `control: ${limit} is not exact as a double`);
+      assert.is(/"memory":\{(?:"cache":\d+,)?"usage":\{"limit":(\d+),/.exec(call(lonely, ['--root', s.root, 'events', '--stats', s.id]).stdout)?.[1], limit);
+
+      // Not the front door's: no cgroup (the CLI warns and prints empty statistics), an unusual
+      // command line, another container, a stopped one.
+      const file = path.join(s.root, s.id, 'state.json');
+      const text = fs.readFileSync(file, 'utf8');
+      fs.writeFileSync(file, JSON.stringify({ ...saved, cgroup: null }));
+      assert.is(call(lonely, ['--root', s.root, 'events', '--stats', s.id]).status, 127, 'no cgroup: left to the CLI');
+      const noCgroup = call(FRONT, ['--root', s.root, 'events', '--stats', s.id]);
+      assert.is(noCgroup.status, 0, noCgroup.stderr);
+      assert.match(noCgroup.stderr, /the statistics are empty/);
+      assert.is(JSON.parse(noCgroup.stdout).data.pids.current, undefined);
+      fs.writeFileSync(file, text);
+      assert.is(call(lonely, ['--root', s.root, 'events', '--stats', s.id]).status, 0, 'control: restored, answered alone');
+      for (const args of [
+        ['--root', s.root, 'events', '--stats', '--interval', '1s', s.id],
+        ['--root', s.root, 'events', '--stats', '--stats'],
+        ['--root', s.root, 'events', '--stats', 'nope'],
+        ['--root', s.root, '--debug', 'events', '--stats', s.id],
+      ]) {
+        const alone = call(lonely, args);
+        assert.is(alone.status, 127, `${args.join(' ')}: left to the CLI (${alone.stdout}${alone.stderr})`);
+        const viaFront = call(FRONT, args);
+        const viaCli = call(ENGINE_CLI, args);
+        assert.is(viaFront.status, viaCli.status, args.join(' '));
+        assert.is(viaFront.stderr.replace(/time="[^"]*"/g, 'time=T'), viaCli.stderr.replace(/time="[^"]*"/g, 'time=T'), args.join(' '));
+      }
+      assert.is(s.tsrun(['resume', s.id]).status, 0);
+      assert.is(s.tsrun(['kill', s.id, 'KILL']).status, 0);
+      await waitFor(() => JSON.parse(call(ENGINE_CLI, ['--root', s.root, 'state', s.id]).stdout).status === 'stopped', 10_000, 'stopped');
+      const stopped = ['--root', s.root, 'events', '--stats', s.id];
+      assert.is(call(lonely, stopped).status, 127, 'a stopped container: left to the CLI');
+      const refused = call(FRONT, stopped);
+      assert.is(refused.status, 1);
+      assert.equal(refused, call(ENGINE_CLI, stopped));
+      assert.is(s.tsrun(['delete', s.id]).status, 0);
       assert.equal(s.leftovers(), []);
     } finally {
       s.cleanup();

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Sandbox, TSRUN, selected, waitFor } from './helpers/tsrun';
+import { REPO, Sandbox, TSRUN, selected, waitFor } from './helpers/tsrun';
 import { spawn, spawnSync } from 'node:child_process';
 
 function withRunning(name: string, body: (s: Sandbox) => Promise<void> | void) {
@@ -111,11 +111,13 @@ withRunning('events --stats prints one stats event in runc\'s shape', (s) => {
 
 withRunning('events has an entry of its own (plain events calls), and every other command line with the word "events" is the whole CLI\'s', (s) => {
   const trace = path.join(s.dir, 'trace.jsonl');
+  // The engine CLI itself: bin/tsrun's front door answers a plain `events --stats` without it
+  // (test/cli-front.test.ts), and hands everything else over with the same arguments.
   const traced = (args: string[]) => {
     fs.rmSync(trace, { force: true });
-    const r = s.tsrun(args, { env: { ...process.env, TSRUN_TRACE: trace } });
+    const r = spawnSync(path.join(REPO, 'bin/.tsrun-cli'), ['--root', s.root, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, TSRUN_TRACE: trace } });
     const records = fs.existsSync(trace) ? fs.readFileSync(trace, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
-    return { ...r, records, viaEventsEntry: records.some((x: { marks: [string, number][] }) => x.marks.some(([l]) => l === 'events entry')) };
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr, records, viaEventsEntry: records.some((x: { marks: [string, number][] }) => x.marks.some(([l]) => l === 'events entry')) };
   };
   // Positive control: a plain events call runs in events' own entry, with runc's output.
   const plain = traced(['events', '--stats', s.id]);

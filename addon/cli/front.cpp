@@ -1,7 +1,9 @@
 // bin/tsrun's front door. Clients call `tsrun state <id>` more than anything else (containerd's
 // runc shim, dockerd and podman poll it), and even a fast JavaScript engine takes longer to start
-// here than runc takes for the whole call. So this static program answers the ordinary, successful
-// `state` and `--version` itself, and execs the CLI (bin/.tsrun-cli, same arguments) for
+// here than runc takes for the whole call. Monitoring (containerd's metrics through go-runc, the
+// kubelet's through it) calls `events --stats <id>` once per container and interval. So this static
+// program answers the ordinary, successful `state`, `events --stats` and `--version` itself, and
+// execs the CLI (bin/.tsrun-cli, same arguments) for
 // everything else, including every case it is not sure of: an unusual command line, no state,
 // a state it cannot read or print exactly as the CLI would, a container being created. Errors
 // are therefore always the CLI's, with its wording.
@@ -9,7 +11,8 @@
 // What it does is also done by src/container/state.ts (containerState, deriveStatus,
 // ociState), src/container/state-store.ts (readState, checkRoot) and src/cli/log.ts (the --log
 // file); they must agree. test/cli-front.test.ts compares the two paths byte for byte in every
-// status, and every other test's `state` goes through this one.
+// status, and every other test's `state` goes through this one. The statistics themselves have
+// one reader, addon/common/cgroup_stats.cpp, which the CLI reaches through the N-API addon.
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/cgroup_stats.h"
 #include "../init/json.h"
 
 namespace {
@@ -205,13 +209,13 @@ int open_root(const std::string &root) {
   return fd;
 }
 
-// The OCI state as the CLI prints it (JSON.stringify(state, null, 2)), or false to leave it to the CLI.
-bool render_state(const std::string &root, const std::string &id, std::string &out) {
+// A container's saved state and its status as deriveStatus finds it, or false to leave the
+// call to the CLI (no state, one it cannot read, one being created, a cgroup state it does not know).
+bool load_container(const std::string &root, const std::string &id, JValue &saved, const char *&status) {
   int rootfd = open_root(root);
   if (rootfd < 0) return false;
   std::string text;
   bool read = read_file_at(rootfd, id + "/state.json", text);
-  JValue saved;
   std::string err;
   if (!read || !json_parse(text, saved, err) || saved.type != JValue::Object) {
     close(rootfd);
@@ -236,12 +240,23 @@ bool render_state(const std::string &root, const std::string &id, std::string &o
     close(rootfd);
     return false;
   }
-  const char *status = "running";
+  status = "running";
   struct stat fifo;
   if (!same_process_alive(pid, start)) status = "stopped";
   else if (fstatat(rootfd, (id + "/exec.fifo").c_str(), &fifo, 0) == 0) status = "created";
   else if (cgroup && cgroup->type == JValue::Object && frozen(*cgroup)) status = "paused";
   close(rootfd);
+  return true;
+}
+
+// The OCI state as the CLI prints it (JSON.stringify(state, null, 2)), or false to leave it to the CLI.
+bool render_state(const std::string &root, const std::string &id, std::string &out) {
+  JValue saved;
+  const char *status;
+  if (!load_container(root, id, saved, status)) return false;
+  int64_t pid;
+  integer(saved.get("initPid"), pid);
+  const JValue *config = saved.get("config");
 
   out = "{\n  \"ociVersion\": \"1.2.0\",\n  \"id\": ";
   if (!quote(out, id)) return false;
@@ -274,6 +289,35 @@ bool render_state(const std::string &root, const std::string &id, std::string &o
   return true;
 }
 
+// `events --stats`'s one line, as src/container/events.ts prints it: the stats of a container
+// that is not stopped (checkTransition's "events"), from its cgroup state. Everything else — a
+// stopped container, no cgroup (the CLI warns and prints empty stats), a file that cannot be
+// read — is the CLI's, which answers with its own wording.
+bool render_stats(const std::string &root, const std::string &id, std::string &out) {
+  JValue saved;
+  const char *status;
+  if (!load_container(root, id, saved, status) || strcmp(status, "stopped") == 0) return false;
+  const JValue *cgroup = saved.get("cgroup");
+  if (!cgroup || cgroup->type != JValue::Object) return false;
+  const std::string *layout = string(cgroup->get("layout"));
+  const JValue *paths = cgroup->get("paths");
+  if (!layout || (*layout != "v1" && *layout != "hybrid" && *layout != "v2") || !paths || paths->type != JValue::Object) return false;
+  std::vector<std::pair<std::string, std::string>> dirs;
+  for (const auto &m : paths->members) {
+    if (m.second.type != JValue::String || m.second.text.empty() || m.second.text[0] != '/') return false;
+    for (const auto &d : dirs)
+      if (d.first == m.first) return false;  // JSON.parse keeps the last: the CLI's
+    dirs.emplace_back(m.first, m.second.text);
+  }
+  out = "{\"type\":\"stats\",\"id\":";
+  if (!quote(out, id)) return false;
+  out += ",\"data\":";
+  cgroup_stats::Failure fail;
+  if (!cgroup_stats::render(*layout, dirs, out, fail)) return false;
+  out += "}\n";
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -287,7 +331,7 @@ int main(int argc, char **argv) {
   if (slash) *slash = 0;
 
   // The ordinary command lines: [--root R] [--log F] [--log-format text|json] [--systemd-cgroup]
-  // state <id>, and --version alone. Anything else is the CLI's.
+  // state <id>, events --stats <id>, and --version alone. Anything else is the CLI's.
   if (argc == 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-v") == 0)) {
     std::string text;
     if (read_file_at(AT_FDCWD, std::string(g_self_dir) + "/../dist/cli/version.txt", text) && !text.empty() && write_all(1, text)) return 0;
@@ -321,15 +365,19 @@ int main(int argc, char **argv) {
       break;
     }
   }
-  if (i + 2 != argc || strcmp(argv[i], "state") != 0) to_cli(argv);
-  std::string id = argv[i + 1];
+  // state <id>, or events --stats <id> (either order: go-runc's Stats puts --stats first).
+  bool state = i + 2 == argc && strcmp(argv[i], "state") == 0;
+  bool stats = i + 3 == argc && strcmp(argv[i], "events") == 0 &&
+               (strcmp(argv[i + 1], "--stats") == 0 || strcmp(argv[i + 2], "--stats") == 0);
+  if (!state && !stats) to_cli(argv);
+  std::string id = state ? argv[i + 1] : strcmp(argv[i + 1], "--stats") == 0 ? argv[i + 2] : argv[i + 1];
   // The default root is root's; a user's (rootless) default is the CLI's to find.
   if (!root_given) {
     if (geteuid() != 0) to_cli(argv);
     root = "/run/tsrun";
   }
-  if (root.empty() || !valid_id(id) || (!log.empty() && !touch_log(log))) to_cli(argv);
+  if (root.empty() || !valid_id(id) || id[0] == '-' || (!log.empty() && !touch_log(log))) to_cli(argv);
   std::string out;
-  if (!render_state(root, id, out)) to_cli(argv);
+  if (!(state ? render_state(root, id, out) : render_stats(root, id, out))) to_cli(argv);
   return write_all(1, out) ? 0 : 1;
 }

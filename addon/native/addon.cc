@@ -201,6 +201,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tsrun::InitWait(env, exports);
   tsrun::InitSpawn(env, exports);
   tsrun::InitFiles(env, exports);
+  tsrun::InitStats(env, exports);
   return exports;
 }
 

@@ -1,6 +1,6 @@
 /**
  * The Manager interface shared by the v1/hybrid and v2 implementations, and the parts of them
- * that do not depend on the cgroup version (OOM polling, destroy retries, stats skeleton).
+ * that do not depend on the cgroup version (OOM polling, destroy retries).
  */
 import * as fs from 'node:fs';
 import type { PlanMountStep } from '../native/init-plan';
@@ -44,6 +44,9 @@ export interface CgroupManager {
   isFrozen(): boolean;
   pids(): number[];
   killAll(signal: number): void;
+  /** runc's `events --stats` data as JSON (stats.ts: uint64 counters exact). */
+  statsJson(): string;
+  /** The same, parsed (counters above 2^53 rounded): for the shim's metrics. */
   stats(): CgroupStats;
   watchOom(onOom: () => void): () => void;
   destroy(opts?: DestroyOptions): Promise<void>;
@@ -168,61 +171,9 @@ export function signalPids(pids: number[], signal: number): void {
   }
 }
 
-export function emptyStats(): CgroupStats {
-  return {
-    cpu: { usage: { kernel: 0, user: 0 }, throttling: {} },
-    cpuset: {},
-    memory: { usage: { limit: 0, failcnt: 0 }, swap: { limit: 0, failcnt: 0 }, kernel: { limit: 0, failcnt: 0 }, kernelTCP: { limit: 0, failcnt: 0 } },
-    pids: {},
-    blkio: {},
-    hugetlb: {},
-    intel_rdt: {},
-    network_interfaces: null,
-  };
-}
-
-/** Drops zero/empty members that runc marks omitempty, so our JSON matches runc's. */
-export function omitZero<T extends object>(o: T): T {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) {
-    if (v === 0 || v === undefined || (Array.isArray(v) && v.length === 0)) continue;
-    out[k] = v;
-  }
-  return out as T;
-}
-
-/** /sys/kernel/mm/hugepages/hugepages-2048kB → "2MB" (runc's HugePageSizes naming). */
-export function hugePageSizes(): string[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync('/sys/kernel/mm/hugepages');
-  } catch {
-    return [];
-  }
-  const out: string[] = [];
-  for (const n of names) {
-    const m = /^hugepages-(\d+)kB$/.exec(n);
-    if (!m) continue;
-    let size = Number(m[1]);
-    let unit = 0;
-    const units = ['KB', 'MB', 'GB', 'TB', 'PB'];
-    while (size >= 1024 && size % 1024 === 0 && unit < units.length - 1) {
-      size /= 1024;
-      unit++;
-    }
-    out.push(`${size}${units[unit]}`);
-  }
-  return out;
-}
-
 /** pids.max (the same file on v1 and v2): 0 or less is no limit. */
 export function pidsMaxValue(limit: number): string {
   return limit > 0 ? String(limit) : 'max';
-}
-
-/** A pids.max read back as the stats' limit: "max" (or no file) is 0, runc's "no limit". */
-export function pidsLimitStat(max: string | null): number {
-  return max === null || max.trim() === 'max' ? 0 : Number(max);
 }
 
 /** One rdma.max line (the same syntax on v1 and v2): "<device> hca_handle=N hca_object=N". */

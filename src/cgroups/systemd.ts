@@ -297,6 +297,10 @@ export class SystemdManager implements CgroupManager {
     this.fsMgr.killAll(signal);
   }
 
+  statsJson(): string {
+    return this.fsMgr.statsJson();
+  }
+
   stats(): CgroupStats {
     return this.fsMgr.stats();
   }

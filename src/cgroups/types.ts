@@ -97,7 +97,7 @@ export interface HugetlbStats {
 
 export interface CgroupStats {
   cpu: CpuStats;
-  cpuset: CpusetStats | Record<string, never>;
+  cpuset: CpusetStats;
   memory: MemoryStats;
   pids: PidsStats;
   blkio: BlkioStats;

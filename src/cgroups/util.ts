@@ -29,6 +29,7 @@ const ERRNO_TEXT: Record<string, string> = {
   EAGAIN: 'resource temporarily unavailable',
   E2BIG: 'argument list too long',
   EFBIG: 'file too large',
+  EISDIR: 'is a directory',
 };
 
 export function errnoText(e: unknown): string {

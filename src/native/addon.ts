@@ -101,6 +101,12 @@ export interface NativeAddon {
    * the event loop (diagnostics, tests).
    */
   threadSchedTimes(): { cpu: number; waited: number };
+  /**
+   * A container's cgroup statistics as runc's `events --stats` data, JSON (src/cgroups/stats.ts).
+   * layout 'v1'/'hybrid' reads paths[<controller>], 'v2' paths[''], 'none' nothing. A file that
+   * exists but cannot be read: Error "<file>: read: <strerror>", syscall "<file>: read", code.
+   */
+  cgroupStats(layout: 'v1' | 'hybrid' | 'v2' | 'none', paths: Record<string, string>): string;
   /** pipe2(O_CLOEXEC): [read end, write end] — a real pipe (libuv's stdio pipes are socketpairs). */
   pipe(): [number, number];
   /** fcntl(F_DUPFD_CLOEXEC): another fd of the same open file. */

@@ -1,8 +1,8 @@
 /**
- * One cgroup v1 subsystem (runc's fs.subsystem): what it writes of linux.resources, and what it
- * contributes to the stats. The manager (manager.ts) walks SUBSYSTEMS in runc's Set order.
+ * One cgroup v1 subsystem (runc's fs.subsystem): what it writes of linux.resources. The manager
+ * (manager.ts) walks SUBSYSTEMS in runc's Set order. The stats have their own reader (stats.ts).
  */
-import type { CgroupStats, LinuxResources } from '../types';
+import type { LinuxResources } from '../types';
 
 /** What a subsystem gets from the manager for one set. */
 export interface V1SetEnv {
@@ -26,6 +26,4 @@ export interface V1Subsystem {
   readonly name: string;
   /** Writes with writeCgroupFileAsync, in runc's order, one after the other. */
   set?(r: LinuxResources, env: V1SetEnv): Promise<void>;
-  /** Fills in its part of `s` from the container's directory in its hierarchy. */
-  stats?(dir: string, s: CgroupStats): void;
 }

@@ -1,7 +1,6 @@
-/** v1 cpu: real-time budget, shares (the kernel's clamp is an error), CFS quota/period/burst, idle, throttling stats. */
+/** v1 cpu: real-time budget, shares (the kernel's clamp is an error), CFS quota/period/burst, idle. */
 import * as path from 'node:path';
-import { omitZero } from '../manager';
-import { CgroupError, errCode, parseFlatKeyed, parseUint, readCgroupFile, readOptional, writeCgroupFileAsync } from '../util';
+import { CgroupError, errCode, parseUint, readCgroupFile, writeCgroupFileAsync } from '../util';
 import type { V1Subsystem } from './controller';
 
 export const cpu: V1Subsystem = {
@@ -39,9 +38,5 @@ export const cpu: V1Subsystem = {
     }
     if (c.burst !== undefined && c.burst !== null) await writeCgroupFileAsync(path.join(dir, 'cpu.cfs_burst_us'), String(c.burst));
     if (c.idle !== undefined && c.idle !== null) await writeCgroupFileAsync(path.join(dir, 'cpu.idle'), String(c.idle));
-  },
-  stats(dir, s) {
-    const st = parseFlatKeyed(readOptional(path.join(dir, 'cpu.stat')));
-    s.cpu.throttling = omitZero({ periods: st.nr_periods ?? 0, throttledPeriods: st.nr_throttled ?? 0, throttledTime: st.throttled_time ?? 0 });
   },
 };

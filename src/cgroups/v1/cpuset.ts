@@ -1,8 +1,6 @@
-/** v1 cpuset: cpus and mems (cpus first, as runc), the parents' values for a new cgroup, stats. */
+/** v1 cpuset: cpus and mems (cpus first, as runc), the parents' values for a new cgroup. */
 import * as path from 'node:path';
-import type { CgroupStats } from '../types';
-import { mkdirRecording, parseCpuList, readOptional, writeCgroupFileAsync } from '../util';
-import { omitZero } from '../manager';
+import { mkdirRecording, readOptional, writeCgroupFileAsync } from '../util';
 import type { V1Subsystem } from './controller';
 
 export const cpuset: V1Subsystem = {
@@ -10,22 +8,6 @@ export const cpuset: V1Subsystem = {
   async set(r, env) {
     if (r.cpu?.cpus !== undefined && r.cpu.cpus !== '') await writeCgroupFileAsync(path.join(env.need(), 'cpuset.cpus'), r.cpu.cpus);
     if (r.cpu?.mems !== undefined && r.cpu.mems !== '') await writeCgroupFileAsync(path.join(env.need(), 'cpuset.mems'), r.cpu.mems);
-  },
-  stats(dir, s) {
-    const n = (f: string) => Number((readOptional(path.join(dir, f)) ?? '0').trim()) || 0;
-    s.cpuset = {
-      ...omitZero({ cpus: parseCpuList(readOptional(path.join(dir, 'cpuset.cpus'))) }),
-      cpu_exclusive: n('cpuset.cpu_exclusive'),
-      ...omitZero({ mems: parseCpuList(readOptional(path.join(dir, 'cpuset.mems'))) }),
-      mem_hardwall: n('cpuset.mem_hardwall'),
-      mem_exclusive: n('cpuset.mem_exclusive'),
-      memory_migrate: n('cpuset.memory_migrate'),
-      memory_spread_page: n('cpuset.memory_spread_page'),
-      memory_spread_slab: n('cpuset.memory_spread_slab'),
-      memory_pressure: n('cpuset.memory_pressure'),
-      sched_load_balance: n('cpuset.sched_load_balance'),
-      sched_relax_domain_level: n('cpuset.sched_relax_domain_level'),
-    } as CgroupStats['cpuset'];
   },
 };
 

@@ -1,22 +1,22 @@
 /**
  * cgroup v1 (and hybrid: v1 controllers + the cgroup2 "unified" hierarchy, which only tracks
  * processes) through cgroupfs, like runc's libcontainer/cgroups/fs: the manager makes and joins
- * the directories, and each subsystem module writes its part of linux.resources and reads its
- * part of the stats.
+ * the directories, and each subsystem module writes its part of linux.resources. The stats come
+ * from the one native reader (stats.ts).
  */
 import * as path from 'node:path';
 import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT } from '../../bundle/mount-options';
 import type { PlanMountStep } from '../../native/init-plan';
 import type { CgroupLayout, CgroupMount } from '../layout';
 import { parseCgroupMounts, readMountinfo, V1_CONTROLLERS } from '../layout';
-import { emptyStats, pollCounter, removeDirs, signalPids, type CgroupManager, type CgroupState, type DestroyOptions, type ManagerOptions, rootlessIgnorable } from '../manager';
+import { pollCounter, removeDirs, signalPids, type CgroupManager, type CgroupState, type DestroyOptions, type ManagerOptions, rootlessIgnorable } from '../manager';
+import { cgroupStatsJson, parseStats } from '../stats';
 import type { CgroupStats, LinuxResources } from '../types';
 import { allPids, CgroupError, errCode, exists, mkdirRecording, parseFlatKeyed, readCgroupFile, readOptional, undoCreated, warnDefault, warmMigrationLock, writeCgroupFile, writeCgroupFilesAsync } from '../util';
 import { checkResources } from '../validate';
 import { blkio } from './blkio';
 import type { V1SetEnv, V1Subsystem } from './controller';
 import { cpu } from './cpu';
-import { cpuacct } from './cpuacct';
 import { cpuset, mkdirCpuset } from './cpuset';
 import { devices } from './devices';
 import { freeze, freezeForChange, freezerState, thaw } from './freezer';
@@ -28,7 +28,7 @@ import { pids } from './pids';
 import { rdma } from './rdma';
 
 /** runc's order of subsystems: Set writes them in this order (cpuset before devices and memory...). */
-const SUBSYSTEMS: readonly V1Subsystem[] = [cpuset, devices, memory, cpu, cpuacct, pids, blkio, hugetlb, net_cls, net_prio, rdma];
+const SUBSYSTEMS: readonly V1Subsystem[] = [cpuset, devices, memory, cpu, pids, blkio, hugetlb, net_cls, net_prio, rdma];
 
 export class V1Manager implements CgroupManager {
   readonly state: CgroupState;
@@ -236,13 +236,12 @@ export class V1Manager implements CgroupManager {
     }
   }
 
+  statsJson(): string {
+    return cgroupStatsJson(this.state.layout, this.state.paths);
+  }
+
   stats(): CgroupStats {
-    const s = emptyStats();
-    for (const sub of SUBSYSTEMS) {
-      const dir = this.p(sub.name);
-      if (dir && sub.stats) sub.stats(dir, s);
-    }
-    return s;
+    return parseStats(this.statsJson());
   }
 
   watchOom(onOom: () => void): () => void {

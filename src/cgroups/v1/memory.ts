@@ -1,8 +1,6 @@
-/** v1 memory: limit and memsw in the order the kernel accepts, kmem, soft limit, OOM, stats. */
+/** v1 memory: limit and memsw in the order the kernel accepts, kmem, soft limit, OOM. */
 import * as path from 'node:path';
-import { omitZero } from '../manager';
-import type { MemoryEntry } from '../types';
-import { CgroupError, errCode, exists, parseFlatKeyed, parseUint, readCgroupFile, readOptional, readUintOptional, writeCgroupFileAsync } from '../util';
+import { CgroupError, errCode, exists, parseUint, readCgroupFile, readOptional, readUintOptional, writeCgroupFileAsync } from '../util';
 import type { V1Subsystem } from './controller';
 
 export const memory: V1Subsystem = {
@@ -78,24 +76,5 @@ export const memory: V1Subsystem = {
       // there is a no-op we can skip.
       if ((readOptional(file) ?? '').trim() !== want) await writeCgroupFileAsync(file, want);
     }
-  },
-  stats(dir, s) {
-    if (!exists(path.join(dir, 'memory.stat'))) return;
-    const raw = parseFlatKeyed(readOptional(path.join(dir, 'memory.stat')));
-    const entry = (prefix: string): MemoryEntry => {
-      const u = readUintOptional(path.join(dir, `${prefix}.usage_in_bytes`));
-      const limit = readUintOptional(path.join(dir, `${prefix}.limit_in_bytes`)) ?? 0;
-      const failcnt = readUintOptional(path.join(dir, `${prefix}.failcnt`)) ?? 0;
-      const max = readUintOptional(path.join(dir, `${prefix}.max_usage_in_bytes`)) ?? 0;
-      return { limit, ...omitZero({ usage: u ?? 0, max }), failcnt };
-    };
-    s.memory = {
-      ...omitZero({ cache: raw.cache ?? 0 }),
-      usage: entry('memory'),
-      swap: entry('memory.memsw'),
-      kernel: entry('memory.kmem'),
-      kernelTCP: entry('memory.kmem.tcp'),
-      raw,
-    };
   },
 };

@@ -2,7 +2,7 @@
  * One cgroup v2 controller's part of linux.resources (runc's fs2 setXxx/statXxx): every one
  * writes to the container's single directory. The manager (manager.ts) walks CONTROLLERS in order.
  */
-import type { CgroupStats, LinuxResources } from '../types';
+import type { LinuxResources } from '../types';
 
 export interface V2SetEnv {
   /** At create (device rules are always written then), not update. */
@@ -16,6 +16,4 @@ export interface V2Controller {
   readonly name: string;
   /** Writes with writeCgroupFileAsync, in order, one after the other. */
   set?(dir: string, r: LinuxResources, env: V2SetEnv): Promise<void>;
-  /** Fills in its part of `s` from the container's directory. */
-  stats?(dir: string, s: CgroupStats): void;
 }

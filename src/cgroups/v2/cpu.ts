@@ -1,7 +1,7 @@
-/** v2 cpu: idle, weight (from shares), cpu.max and its burst; usage and throttling stats. */
+/** v2 cpu: idle, weight (from shares), cpu.max and its burst. */
 import * as path from 'node:path';
-import { omitZero, sharesToWeight } from '../manager';
-import { errCode, parseFlatKeyed, readOptional, writeCgroupFileAsync } from '../util';
+import { sharesToWeight } from '../manager';
+import { errCode, writeCgroupFileAsync } from '../util';
 import type { V2Controller } from './controller';
 
 export const cpu: V2Controller = {
@@ -30,10 +30,5 @@ export const cpu: V2Controller = {
       await writeCgroupFileAsync(file('cpu.max'), v);
     }
     if (burstPending) await writeCgroupFileAsync(file('cpu.max.burst'), String(c.burst));
-  },
-  stats(dir, s) {
-    const st = parseFlatKeyed(readOptional(path.join(dir, 'cpu.stat')));
-    s.cpu.usage = { ...omitZero({ total: (st.usage_usec ?? 0) * 1000 }), kernel: (st.system_usec ?? 0) * 1000, user: (st.user_usec ?? 0) * 1000 };
-    s.cpu.throttling = omitZero({ periods: st.nr_periods ?? 0, throttledPeriods: st.nr_throttled ?? 0, throttledTime: (st.throttled_usec ?? 0) * 1000 });
   },
 };

@@ -1,8 +1,7 @@
-/** v2 io: BFQ's or the converted io.weight, io.max throttles; byte and operation stats from io.stat. */
+/** v2 io: BFQ's or the converted io.weight, io.max throttles. */
 import * as path from 'node:path';
-import { blkioWeightToIOWeight, omitZero } from '../manager';
-import type { BlkioEntry } from '../types';
-import { exists, parseUint, readOptional, writeCgroupFileAsync } from '../util';
+import { blkioWeightToIOWeight } from '../manager';
+import { exists, writeCgroupFileAsync } from '../util';
 import type { V2Controller } from './controller';
 
 const THROTTLES = [
@@ -34,24 +33,5 @@ export const io: V2Controller = {
     for (const [key, name] of THROTTLES) {
       for (const t of b[key] ?? []) await writeCgroupFileAsync(file('io.max'), `${t.major}:${t.minor} ${name}=${t.rate === 0 ? 'max' : t.rate}`);
     }
-  },
-  stats(dir, s) {
-    const text = readOptional(path.join(dir, 'io.stat'));
-    if (text === null) return;
-    const bytes: BlkioEntry[] = [];
-    const ios: BlkioEntry[] = [];
-    for (const line of text.split('\n')) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 2) continue;
-      const [major, minor] = f[0].split(':').map(Number);
-      const kv: Record<string, number> = {};
-      for (const x of f.slice(1)) {
-        const [k, v] = x.split('=');
-        kv[k] = parseUint(v ?? '0');
-      }
-      bytes.push(omitZero({ major, minor, op: 'Read', value: kv.rbytes ?? 0 }), omitZero({ major, minor, op: 'Write', value: kv.wbytes ?? 0 }));
-      ios.push(omitZero({ major, minor, op: 'Read', value: kv.rios ?? 0 }), omitZero({ major, minor, op: 'Write', value: kv.wios ?? 0 }));
-    }
-    s.blkio = omitZero({ ioServiceBytesRecursive: bytes, ioServicedRecursive: ios });
   },
 };

@@ -1,12 +1,14 @@
 /**
  * cgroup v2 (unified hierarchy) through cgroupfs, like runc's libcontainer/cgroups/fs2: the
  * manager makes the directory (enabling controllers on the way) and joins it, and each
- * controller module writes its part of linux.resources and reads its part of the stats.
+ * controller module writes its part of linux.resources. The stats come from the one native
+ * reader (stats.ts).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { PlanMountStep } from '../../native/init-plan';
-import { emptyStats, pollCounter, removeDirs, signalPids, type CgroupManager, type CgroupState, type DestroyOptions, type ManagerOptions, needsControllers, rootlessIgnorable } from '../manager';
+import { pollCounter, removeDirs, signalPids, type CgroupManager, type CgroupState, type DestroyOptions, type ManagerOptions, needsControllers, rootlessIgnorable } from '../manager';
+import { cgroupStatsJson, parseStats } from '../stats';
 import type { CgroupStats, LinuxResources } from '../types';
 import { allPids, CgroupError, errCode, exists, parseFlatKeyed, readOptional, undoCreated, warnDefault, writeCgroupFile, writeCgroupFileAsync, warmMigrationLock, writeCgroupProcs } from '../util';
 import { checkResources } from '../validate';
@@ -187,10 +189,12 @@ export class V2Manager implements CgroupManager {
     }
   }
 
+  statsJson(): string {
+    return cgroupStatsJson('v2', { '': this.dir });
+  }
+
   stats(): CgroupStats {
-    const s = emptyStats();
-    for (const c of CONTROLLERS) c.stats?.(this.dir, s);
-    return s;
+    return parseStats(this.statsJson());
   }
 
   watchOom(onOom: () => void): () => void {

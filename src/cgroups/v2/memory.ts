@@ -1,11 +1,8 @@
-/** v2 memory: swap.max before memory.max (v1's memory+swap converted), memory.low; stats in v1's terms. */
+/** v2 memory: swap.max before memory.max (v1's memory+swap converted), memory.low. */
 import * as path from 'node:path';
-import { memorySwapToV2, omitZero } from '../manager';
-import { CgroupError, errCode, exists, parseFlatKeyed, readOptional, readUintOptional, writeCgroupFileAsync } from '../util';
+import { memorySwapToV2 } from '../manager';
+import { CgroupError, errCode, readUintOptional, writeCgroupFileAsync } from '../util';
 import type { V2Controller } from './controller';
-
-/** "max" as the kernel prints it in a 64-bit counter file, read as a number. */
-const UNLIMITED = 18446744073709551615;
 
 export const memory: V2Controller = {
   name: 'memory',
@@ -39,25 +36,5 @@ export const memory: V2Controller = {
     if (m.kernel || m.kernelTCP) env.warn('linux.resources.memory.kernel/kernelTCP are ignored on cgroup v2');
     if (m.swappiness !== undefined && m.swappiness !== -1 && m.swappiness !== null) env.warn('linux.resources.memory.swappiness is ignored on cgroup v2');
     if (m.disableOOMKiller) env.warn('linux.resources.memory.disableOOMKiller is ignored on cgroup v2');
-  },
-  stats(dir, s) {
-    const file = (f: string) => path.join(dir, f);
-    const raw = parseFlatKeyed(readOptional(file('memory.stat')));
-    if (!exists(file('memory.current'))) return;
-    const usage = readUintOptional(file('memory.current')) ?? 0;
-    const limit = readUintOptional(file('memory.max')) ?? 0;
-    const peak = readUintOptional(file('memory.peak')) ?? 0;
-    const events = parseFlatKeyed(readOptional(file('memory.events')));
-    const swapCur = readUintOptional(file('memory.swap.current'));
-    const swapMax = readUintOptional(file('memory.swap.max'));
-    s.memory = {
-      ...omitZero({ cache: raw.file ?? 0 }),
-      usage: { limit, ...omitZero({ usage, max: peak }), failcnt: events.max ?? 0 },
-      // v1 reports memory+swap: keep that meaning for runc compatibility.
-      swap: { limit: swapMax === undefined ? 0 : swapMax >= UNLIMITED || limit >= UNLIMITED ? UNLIMITED : swapMax + limit, ...omitZero({ usage: (swapCur ?? 0) + usage }), failcnt: 0 },
-      kernel: { limit: 0, failcnt: 0 },
-      kernelTCP: { limit: 0, failcnt: 0 },
-      raw,
-    };
   },
 };

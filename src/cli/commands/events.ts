@@ -24,7 +24,7 @@ const command: CommandModule<any, any> = {
       .option('stats', { type: 'boolean', default: false, describe: 'print one stats event and exit' }),
   handler: action<EventsArgs>(async (argv, ctx) => {
     const { containerEvents } = await import('../../container/events');
-    const write = (ev: unknown) => writeStdout(JSON.stringify(ev) + '\n');
+    const write = (line: string) => writeStdout(line + '\n');
     await containerEvents(ctx, argv.id, { intervalMs: parseDuration(argv.interval), once: argv.stats, emit: write });
   }),
 };
