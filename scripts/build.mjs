@@ -158,22 +158,18 @@ load(${JSON.stringify(target)});
   // runs. TSRUN_CLI_ENGINE=node builds the Node launcher above instead (to compare them).
   const cliEngine = process.env.TSRUN_CLI_ENGINE === 'node' ? 'node' : 'bun';
   const bunBin = path.join(root, 'node_modules/@oven/bun-linux-x64/bin/bun');
-  const writeBunCli = (bin, target, eventsTarget) => {
+  const writeBunCli = (bin, target) => {
     if (!fs.existsSync(bunBin)) throw new Error(`${bunBin} missing: run npm install first (or TSRUN_CLI_ENGINE=node)`);
     const validators = path.join(root, 'dist/schemas/validators.js');
     const entry = path.join(cliDir, 'bun-entry.js');
     // The validators by a literal path, so that the executable holds them (with their bytecode);
     // evaluated only when a command validates. yargs.js stays a file beside main.js, read only
-    // for --help, errors and unusual command lines. A command line with the word "events" starts
-    // in events.js (src/cli/events-main.ts), which hands anything but a plain events call over
-    // to main.js through __tsrunMain.
+    // for --help, errors and unusual command lines.
     writeAtomic(entry, `'use strict';
 // TSRUN_TRACE (src/cli/trace.ts): when the engine handed over to JavaScript.
 if (process.env.TSRUN_TRACE) globalThis.__tsrunLaunch = performance.now();
 globalThis.__tsrunRequire = (file) => (file === ${JSON.stringify(validators)} ? require(${JSON.stringify(validators)}) : require(file));
-globalThis.__tsrunMain = () => require(${JSON.stringify(target)});
-if (process.argv.includes('events')) require(${JSON.stringify(eventsTarget)});
-else require(${JSON.stringify(target)});
+require(${JSON.stringify(target)});
 `);
     const out = path.join(root, `${bin}.tmp-${process.pid}`);
     run(bunBin, ['build', '--compile', '--bytecode', '--target=bun', '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig', entry, '--outfile', out], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -226,8 +222,6 @@ for (const k of ${JSON.stringify(keys)}) Object.defineProperty(exports, k, { enu
     [{ entryPoints: [path.join(root, 'node_modules/yargs/yargs.cjs')] }, 'yargs.js'],
     // import() becomes require(): Node's ESM loader never starts (yargs.js, node:net, node:tty).
     [{ entryPoints: [path.join(root, 'src/cli/main.ts')], plugins: [cliPlugin], supported: { 'dynamic-import': false } }, 'main.js'],
-    // events' own entry (the Bun executable only; the Node launcher runs main.js for everything).
-    [{ entryPoints: [path.join(root, 'src/cli/events-main.ts')], plugins: [cliPlugin], supported: { 'dynamic-import': false } }, 'events.js'],
   ];
   for (const [opts, name] of outputs) {
     const r = await esbuild.build({ ...common, ...opts, outfile: path.join(cliDir, name), write: false });
@@ -238,7 +232,7 @@ for (const k of ${JSON.stringify(keys)}) Object.defineProperty(exports, k, { enu
   fs.rmSync(path.join(root, 'dist/tsrun.js.map'), { force: true });
   // bin/tsrun is the native front door (addon/cli/front.cpp): it answers `state` and `--version`
   // itself and execs this launcher for everything else. --version's text is the CLI's own.
-  if (cliEngine === 'bun') writeBunCli('bin/.tsrun-cli', path.join(cliDir, 'main.js'), path.join(cliDir, 'events.js'));
+  if (cliEngine === 'bun') writeBunCli('bin/.tsrun-cli', path.join(cliDir, 'main.js'));
   else writeCliLauncher('bin/.tsrun-cli', path.join(cliDir, 'main.js'));
   writeAtomic(path.join(cliDir, 'version.txt'), execFileSync(path.join(root, 'bin/.tsrun-cli'), ['--version']));
   writeAtomic(path.join(root, 'bin/tsrun'), fs.readFileSync(path.join(root, 'addon/cli/tsrun-front')), 0o755);

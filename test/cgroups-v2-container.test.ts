@@ -4,12 +4,13 @@
  * pause through cgroup.freeze, nothing left in the cgroup tree afterwards. On any other host the
  * file says plainly that it did not run and counts nothing as passed.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { detectLayout } from '../src/cgroups';
-import { sandboxTest, type SandboxBody, waitFor } from './helpers/tsrun';
+import { lonelyFront, REPO, sandboxTest, type SandboxBody, waitFor } from './helpers/tsrun';
 
 const layout = detectLayout();
 
@@ -38,6 +39,27 @@ if (layout !== 'v2') {
     const r = s.tsrun(['run', '-b', s.bundle, s.id], { timeout: 120_000 });
     assert.is(r.status, 0, r.stderr);
     assert.equal(r.stdout.trim().split('\n'), ['null-ok', 'kmsg-denied']);
+    assert.equal(s.leftovers(), []);
+  });
+
+  withSandbox('events --stats: the limits and counters of the container\'s cgroup, from the front door alone as from the engine CLI', ['sh', '-c', 'sleep 1000 & sleep 1000'], (s) => {
+    s.config.linux.resources = { memory: { limit: 64 * 1024 * 1024 }, pids: { limit: 50 } };
+    s.writeConfig();
+    assert.is(s.tsrun(['run', '-d', '-b', s.bundle, s.id], { timeout: 120_000 }).status, 0);
+    const args = ['--root', s.root, 'events', '--stats', s.id];
+    const alone = spawnSync(lonelyFront(s.dir), args, { encoding: 'utf8', timeout: 60_000 });
+    const viaCli = spawnSync(path.join(REPO, 'bin/.tsrun-cli'), args, { encoding: 'utf8', timeout: 60_000 });
+    for (const [what, r] of [['front door alone', alone], ['engine CLI', viaCli]] as const) {
+      assert.is(r.status, 0, `${what}: ${r.stderr}`);
+      const d = JSON.parse(r.stdout).data;
+      assert.is(d.memory.usage.limit, 64 * 1024 * 1024, what);
+      assert.ok(d.memory.usage.usage > 0, what);
+      assert.is(d.pids.limit, 50, what);
+      assert.ok(d.pids.current >= 2, `${what}: ${d.pids.current}`);
+      assert.ok(d.cpu.usage.total > 0, what);
+      assert.ok(Array.isArray(d.cpuset.cpus) && d.cpuset.cpus.length > 0, what);
+    }
+    assert.is(s.tsrun(['delete', '-f', s.id], { timeout: 60_000 }).status, 0);
     assert.equal(s.leftovers(), []);
   });
 

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { REPO, Sandbox, TSRUN, selected, waitFor } from './helpers/tsrun';
+import { Sandbox, TSRUN, selected, waitFor } from './helpers/tsrun';
 import { spawn, spawnSync } from 'node:child_process';
 
 function withRunning(name: string, body: (s: Sandbox) => Promise<void> | void) {
@@ -107,43 +107,6 @@ withRunning('events --stats prints one stats event in runc\'s shape', (s) => {
   assert.is(ev.id, s.id);
   assert.ok(ev.data.pids.current >= 1);
   assert.ok(ev.data.memory.usage.usage > 0);
-});
-
-withRunning('events has an entry of its own (plain events calls), and every other command line with the word "events" is the whole CLI\'s', (s) => {
-  const trace = path.join(s.dir, 'trace.jsonl');
-  // The engine CLI itself: bin/tsrun's front door answers a plain `events --stats` without it
-  // (test/cli-front.test.ts), and hands everything else over with the same arguments.
-  const traced = (args: string[]) => {
-    fs.rmSync(trace, { force: true });
-    const r = spawnSync(path.join(REPO, 'bin/.tsrun-cli'), ['--root', s.root, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, TSRUN_TRACE: trace } });
-    const records = fs.existsSync(trace) ? fs.readFileSync(trace, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : [];
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr, records, viaEventsEntry: records.some((x: { marks: [string, number][] }) => x.marks.some(([l]) => l === 'events entry')) };
-  };
-  // Positive control: a plain events call runs in events' own entry, with runc's output.
-  const plain = traced(['events', '--stats', s.id]);
-  assert.is(plain.status, 0, plain.stderr);
-  assert.is(JSON.parse(plain.stdout).type, 'stats');
-  assert.is(plain.records.length, 1, 'one trace record');
-  assert.ok(plain.viaEventsEntry, 'events --stats ran in events\' own entry');
-  const unknown = traced(['events', '--stats', 'no-such-id']);
-  assert.is(unknown.status, 1);
-  assert.is(unknown.stderr, 'container does not exist\n');
-  assert.ok(unknown.viaEventsEntry);
-  // Handed over to the whole CLI, which answers as it always did (one trace record: its own).
-  const cases: [string[], (r: ReturnType<typeof traced>) => void][] = [
-    [['events', '-h'], (r) => (assert.is(r.status, 0), assert.ok(r.stdout.startsWith('tsrun events <id>'), r.stdout))],
-    [['events', s.id, '--bogus'], (r) => (assert.is(r.status, 1), assert.match(r.stderr, /^Unknown argument: bogus/))],
-    [['events', '--stats', '--stats', s.id], (r) => assert.is(r.status, 0, r.stderr)],
-    [['-v', 'events'], (r) => (assert.is(r.status, 0), assert.match(r.stdout, /^tsrun version /))],
-    [['events', s.id, '--version'], (r) => (assert.is(r.status, 0), assert.match(r.stdout, /^tsrun version /))],
-    [['exec', s.id, 'echo', 'events'], (r) => (assert.is(r.status, 0, r.stderr), assert.is(r.stdout, 'events\n'))],
-  ];
-  for (const [args, check] of cases) {
-    const r = traced(args);
-    check(r);
-    assert.not.ok(r.viaEventsEntry, `${args.join(' ')}: not events' entry`);
-    assert.ok(r.records.length <= 1, `${args.join(' ')}: one trace record at most (${r.records.length})`);
-  }
 });
 
 test('events streams an oom event when a process of the container is OOM-killed', async () => {

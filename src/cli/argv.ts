@@ -9,8 +9,7 @@
  * which then prints exactly the help or error it always did. test/cli-dispatch.test.ts checks the
  * two agree.
  *
- * No command module is imported here: the caller passes the commands it knows (dispatch.ts all of
- * them; events-main.ts only `events`, so that its calls load nothing else).
+ * No command module is imported here: the caller passes the commands it knows (dispatch.ts).
  */
 import type { Argv, CommandModule } from 'yargs';
 

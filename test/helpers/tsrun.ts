@@ -14,6 +14,21 @@ export const REPO = path.resolve(__dirname, '../..');
 export const TSRUN = process.env.RUNTIME ?? process.env.TSRUN_BIN ?? path.join(REPO, 'bin/tsrun');
 
 /**
+ * A copy of bin/tsrun's front door in `dir` with no engine CLI beside it: only the calls the front
+ * door answers itself succeed; the others fail with exit 127 ("exec …/.tsrun-cli"). What tells
+ * which path served a call.
+ */
+export function lonelyFront(dir: string): string {
+  const bin = path.join(dir, 'lonely/bin');
+  fs.mkdirSync(bin, { recursive: true });
+  fs.copyFileSync(path.join(REPO, 'bin/tsrun'), path.join(bin, 'tsrun'));
+  fs.chmodSync(path.join(bin, 'tsrun'), 0o755);
+  fs.mkdirSync(path.join(dir, 'lonely/dist/cli'), { recursive: true });
+  fs.copyFileSync(path.join(REPO, 'dist/cli/version.txt'), path.join(dir, 'lonely/dist/cli/version.txt'));
+  return path.join(bin, 'tsrun');
+}
+
+/**
  * addon/init/tsrun-init made as its sources now are (make does nothing when it is up to date), for
  * the tests that drive the init directly; NODE: this Node 22 regenerates the plan code if stale.
  */
