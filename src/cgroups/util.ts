@@ -239,19 +239,6 @@ export function parseFlatKeyed(text: string | null): Record<string, number> {
   return out;
 }
 
-/** "0-3,5,7-8" → [0,1,2,3,5,7,8]. */
-export function parseCpuList(s: string | null): number[] {
-  const out: number[] = [];
-  if (!s) return out;
-  for (const part of s.trim().split(',')) {
-    if (!part) continue;
-    const [a, b] = part.split('-').map((x) => Number(x));
-    if (!Number.isInteger(a)) continue;
-    for (let i = a; i <= (Number.isInteger(b) ? b : a); i++) out.push(i);
-  }
-  return out;
-}
-
 /**
  * runc's utils.CleanPath: lexical clean, and a relative path can never climb above its base
  * ("../../x" → "x") — cgroupsPath comes from an untrusted bundle.
