@@ -15,6 +15,7 @@ import { assertRejects } from './helpers/tsrun';
 import { detectLayout, newCgroupManager, setDeviceFilterLoader, type CgroupManager, type DeviceRule } from '../src/cgroups';
 import type { NewCgroupManagerOptions } from '../src/cgroups';
 import { layoutOf, parseCgroupMounts } from '../src/cgroups/layout';
+import { parseStats } from '../src/cgroups/stats';
 import { blkioWeightToIOWeight, memorySwapToV2, sharesToWeight } from '../src/cgroups/manager';
 import { releaseCgroups } from './helpers/cgroups';
 
@@ -236,7 +237,7 @@ test('[fake tree] stats, freeze, OOM watch, mountSteps', async () => {
   fs.writeFileSync(path.join(dir, 'pids.current'), '3\n');
   fs.writeFileSync(path.join(dir, 'pids.max'), '10\n');
   fs.writeFileSync(path.join(dir, 'io.stat'), '8:0 rbytes=100 wbytes=200 rios=1 wios=2 dbytes=0 dios=0\n');
-  const st = m.stats();
+  const st = parseStats(m.statsJson());
   assert.equal(st.cpu.usage, { total: 1500000, kernel: 500000, user: 1000000 });
   assert.equal(st.cpu.throttling, { periods: 3, throttledPeriods: 1, throttledTime: 20000 });
   assert.is(st.memory.usage.usage, 4096);
@@ -310,7 +311,7 @@ test('[real kernel] create, limits read back, memory OOM + watcher, pids, freeze
   assert.ok(m.isFrozen());
   await m.thaw();
   assert.not.ok(m.isFrozen());
-  const st = m.stats();
+  const st = parseStats(m.statsJson());
   assert.ok((st.cpu.usage.total ?? 0) > 0, 'cpu usage > 0');
   assert.ok((st.memory.usage.usage ?? 0) > 0, 'memory usage > 0');
   assert.is(st.pids.limit, 8);

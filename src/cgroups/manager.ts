@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import type { PlanMountStep } from '../native/init-plan';
 import type { CgroupLayout } from './layout';
-import type { CgroupStats, LinuxRdma, LinuxResources } from './types';
+import type { LinuxRdma, LinuxResources } from './types';
 import { errCode, errnoText, rmdirTree, sleep } from './util';
 
 export interface CgroupState {
@@ -44,10 +44,8 @@ export interface CgroupManager {
   isFrozen(): boolean;
   pids(): number[];
   killAll(signal: number): void;
-  /** runc's `events --stats` data as JSON (stats.ts: uint64 counters exact). */
+  /** runc's `events --stats` data as JSON (stats.ts: uint64 counters exact; parseStats for numbers). */
   statsJson(): string;
-  /** The same, parsed (counters above 2^53 rounded): for the shim's metrics. */
-  stats(): CgroupStats;
   watchOom(onOom: () => void): () => void;
   destroy(opts?: DestroyOptions): Promise<void>;
   mountSteps(destination: string, flags: number, newCgroupNamespace: boolean): PlanMountStep[];

@@ -14,7 +14,7 @@ import type { SystemdAddon, SystemdBusTarget } from '../native/addon';
 import type { PlanMountStep } from '../native/init-plan';
 import type { CgroupManager, CgroupState, DestroyOptions, ManagerOptions } from './manager';
 import { annotationProps, resourceProps, type UnitProperty } from './systemd-props';
-import type { CgroupStats, LinuxResources } from './types';
+import type { LinuxResources } from './types';
 import { CgroupError, errCode, sleep, warnDefault } from './util';
 import { checkResources } from './validate';
 
@@ -299,10 +299,6 @@ export class SystemdManager implements CgroupManager {
 
   statsJson(): string {
     return this.fsMgr.statsJson();
-  }
-
-  stats(): CgroupStats {
-    return this.fsMgr.stats();
   }
 
   watchOom(onOom: () => void): () => void {

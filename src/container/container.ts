@@ -7,6 +7,7 @@
  * in transitions.ts (runc's state_linux.go); `status` is derived from the world each time
  * (state.ts deriveStatus).
  */
+import { parseStats } from '../cgroups/stats';
 import type { CgroupStats } from '../cgroups/types';
 import type { Process } from '../bundle/types';
 import { managerOf } from './container-cgroup';
@@ -113,7 +114,7 @@ export class Container {
     const saved = loadContainer(this.ctx.root, this.id);
     checkTransition('stats', deriveStatus(this.ctx.root, saved), this.id);
     if (!saved.cgroup) throw errNotRunning();
-    return managerOf(this.ctx, saved.cgroup).stats();
+    return parseStats(managerOf(this.ctx, saved.cgroup).statsJson());
   }
 
   /** Calls `onOom` at every OOM kill in the container's cgroup; returns the stop function. */

@@ -10,8 +10,8 @@ import type { PlanMountStep } from '../../native/init-plan';
 import type { CgroupLayout, CgroupMount } from '../layout';
 import { parseCgroupMounts, readMountinfo, V1_CONTROLLERS } from '../layout';
 import { pollCounter, removeDirs, signalPids, type CgroupManager, type CgroupState, type DestroyOptions, type ManagerOptions, rootlessIgnorable } from '../manager';
-import { cgroupStatsJson, parseStats } from '../stats';
-import type { CgroupStats, LinuxResources } from '../types';
+import { cgroupStatsJson } from '../stats';
+import type { LinuxResources } from '../types';
 import { allPids, CgroupError, errCode, exists, mkdirRecording, parseFlatKeyed, readCgroupFile, readOptional, undoCreated, warnDefault, warmMigrationLock, writeCgroupFile, writeCgroupFilesAsync } from '../util';
 import { checkResources } from '../validate';
 import { blkio } from './blkio';
@@ -238,10 +238,6 @@ export class V1Manager implements CgroupManager {
 
   statsJson(): string {
     return cgroupStatsJson(this.state.layout, this.state.paths);
-  }
-
-  stats(): CgroupStats {
-    return parseStats(this.statsJson());
   }
 
   watchOom(onOom: () => void): () => void {

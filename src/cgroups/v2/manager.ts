@@ -8,8 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { PlanMountStep } from '../../native/init-plan';
 import { pollCounter, removeDirs, signalPids, type CgroupManager, type CgroupState, type DestroyOptions, type ManagerOptions, needsControllers, rootlessIgnorable } from '../manager';
-import { cgroupStatsJson, parseStats } from '../stats';
-import type { CgroupStats, LinuxResources } from '../types';
+import { cgroupStatsJson } from '../stats';
+import type { LinuxResources } from '../types';
 import { allPids, CgroupError, errCode, exists, parseFlatKeyed, readOptional, undoCreated, warnDefault, writeCgroupFile, writeCgroupFileAsync, warmMigrationLock, writeCgroupProcs } from '../util';
 import { checkResources } from '../validate';
 import type { V2Controller, V2SetEnv } from './controller';
@@ -191,10 +191,6 @@ export class V2Manager implements CgroupManager {
 
   statsJson(): string {
     return cgroupStatsJson('v2', { '': this.dir });
-  }
-
-  stats(): CgroupStats {
-    return parseStats(this.statsJson());
   }
 
   watchOom(onOom: () => void): () => void {
